@@ -1,1 +1,28 @@
-fn main() {}
+//! `target-app`: load settings, start telemetry, build the app, serve until SIGTERM or Ctrl-C.
+
+use target_app::{app::App, config, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = config::load()?;
+    let _log_guard = telemetry::init(&settings.log);
+    App::build(settings).await?.run(shutdown_signal()).await
+}
+
+/// Resolves on SIGTERM or Ctrl-C; axum then stops accepting and drains in-flight requests.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => _ = signal.recv().await,
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutdown signal received, draining in-flight requests");
+}

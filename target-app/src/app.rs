@@ -1,0 +1,184 @@
+//! [`AppState`], [`App::build`] (binds, reports the port) and [`router`], the one place where
+//! the cross-cutting layers are stacked.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use crate::chaos::FaultRegistry;
+use crate::clients::dependency::Dependency;
+use crate::clients::mongo::MongoDatabase;
+use crate::clients::mysql::MysqlDatabase;
+use crate::clients::postgres::PostgresDatabase;
+use crate::clients::rabbit::EventPublisher;
+use crate::clients::redis::RedisCluster;
+use crate::clients::vault::SecretSource;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::layers::cache::ResponseCache;
+use crate::layers::circuit_breaker::CircuitBreaker;
+use crate::layers::metrics::Metrics;
+use crate::layers::rate_limit::RateLimiter;
+use crate::layers::{cache, content, metrics, rate_limit, request_id};
+use crate::routes;
+
+/// Handles shared by every request; cheap to clone.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// The settings the app started with.
+    pub settings: Arc<Settings>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Injected chaos faults.
+    pub faults: FaultRegistry,
+    /// One breaker per dependency, by name.
+    pub breakers: Arc<BTreeMap<&'static str, CircuitBreaker>>,
+    /// Vault.
+    pub secrets: SecretSource,
+    /// PostgreSQL.
+    pub postgres: PostgresDatabase,
+    /// MySQL.
+    pub mysql: MysqlDatabase,
+    /// MongoDB.
+    pub mongo: MongoDatabase,
+    /// The Redis Cluster.
+    pub redis: RedisCluster,
+    /// RabbitMQ.
+    pub rabbit: EventPublisher,
+    /// Response cache.
+    pub cache: ResponseCache,
+    /// Rate limiter.
+    pub limiter: RateLimiter,
+    /// Process start, for uptime.
+    pub started: Started,
+    /// Host and process statistics for `/api/info`.
+    pub system: Arc<Mutex<sysinfo::System>>,
+}
+
+/// When the process started.
+#[derive(Clone, Copy, Debug)]
+pub struct Started(pub Instant);
+
+impl AppState {
+    /// Builds every client; nothing connects yet (connections are made on first use).
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = Metrics::new(&settings.app.name);
+        let faults = FaultRegistry::new(metrics.clone());
+        let breakers: BTreeMap<&'static str, CircuitBreaker> = crate::config::DEPENDENCIES
+            .iter()
+            .map(|name| (*name, CircuitBreaker::new(name, settings.breaker.clone(), metrics.clone())))
+            .collect();
+        let guard = |name: &str| Dependency::new(breakers[name].clone(), faults.clone(), settings.dependencies.timeout);
+        let secrets = SecretSource::connect(&settings.vault, guard("vault"))?;
+        let redis = RedisCluster::connect(&settings.redis, secrets.clone(), guard("redis"));
+        Ok(Self {
+            postgres: PostgresDatabase::connect(&settings.postgres, secrets.clone(), guard("postgres")),
+            mysql: MysqlDatabase::connect(&settings.mysql, secrets.clone(), guard("mysql")),
+            mongo: MongoDatabase::connect(&settings.mongodb, secrets.clone(), guard("mongodb")),
+            rabbit: EventPublisher::connect(&settings.rabbitmq, secrets.clone(), guard("rabbitmq")),
+            cache: ResponseCache::new(&settings.response_cache, redis.clone(), metrics.clone()),
+            limiter: RateLimiter::new(&settings.rate_limit, redis.clone(), metrics.clone()),
+            system: Arc::new(Mutex::new(sysinfo::System::new()?)),
+            started: Started(Instant::now()),
+            breakers: Arc::new(breakers),
+            settings: Arc::new(settings),
+            redis,
+            secrets,
+            faults,
+            metrics,
+        })
+    }
+}
+
+/// A bound, ready-to-serve app.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    /// The port actually bound (useful with `PORT=0`).
+    pub port: u16,
+    /// The state the router serves, for tests that inspect it.
+    pub state: AppState,
+}
+
+impl App {
+    /// Builds the state and router and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let address = SocketAddr::new(settings.app.host, settings.app.port);
+        let state = AppState::new(settings)?;
+        let listener = TcpListener::bind(address).await.map_err(|e| anyhow::anyhow!("cannot bind {address}: {e}"))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self { listener, router: router(state.clone()), port, state })
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(port = self.port, "target-app listening");
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        tracing::info!("target-app stopped");
+        Ok(())
+    }
+}
+
+/// The routes with every cross-cutting layer, outermost first.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let layers = tower::ServiceBuilder::new()
+        // Outermost: every response, errors from inner layers included, carries the request id.
+        .layer(from_fn_with_state(settings.app.debug, request_id::assign))
+        // A panic becomes a documented 500 body instead of a dropped connection.
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
+        // Metrics and access log see the final status of everything below, 429s included.
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::record))
+        // CORS answers preflights before they count against a limit.
+        .layer(cors(&settings))
+        // Rate limiting before any work is done for the request.
+        .layer(from_fn_with_state(state.limiter.clone(), rate_limit::limit))
+        // Size and content-type rules before bodies are read.
+        .layer(from_fn_with_state(settings.app.max_body_bytes, content::validate))
+        .layer(DefaultBodyLimit::max(settings.app.max_body_bytes))
+        // An overall deadline; dependency calls have their own, shorter ones.
+        .layer(from_fn_with_state(settings.app.request_timeout, deadline))
+        // Innermost: a cache hit skips only the handler, and is still counted and limited.
+        .layer(from_fn_with_state(state.cache.clone(), cache::serve));
+    routes::router(&settings).layer(layers).with_state(state)
+}
+
+async fn deadline(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// `DEBUG=true` allows every origin; otherwise only `CORS_ORIGINS`, with credentials.
+fn cors(settings: &Settings) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::PUT, Method::PATCH, Method::OPTIONS])
+        .max_age(std::time::Duration::from_secs(600))
+        .expose_headers([HeaderName::from_static(request_id::HEADER)]);
+    if settings.app.debug {
+        base.allow_origin(Any).allow_headers(Any)
+    } else {
+        let origins: Vec<HeaderValue> = settings.app.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+        base.allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_headers([axum::http::header::CONTENT_TYPE, axum::http::header::AUTHORIZATION, HeaderName::from_static(request_id::HEADER)])
+    }
+}

@@ -1,0 +1,212 @@
+//! Injected dependency faults ([`FaultRegistry`]), consulted by every dependency call before
+//! the circuit breaker sees its result, so breakers react as they would to a real outage.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::DEPENDENCIES;
+use crate::layers::metrics::Metrics;
+
+/// What an injected fault does to a dependency call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The call fails at once, as if the dependency refused.
+    Error,
+    /// The call is delayed by `latency_ms`, then runs.
+    Latency,
+    /// The call hangs until the dependency timeout fires.
+    Timeout,
+}
+
+/// A fault as requested by a client (the body of `POST /chaos/faults`).
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRequest {
+    /// One of vault, postgres, mysql, mongodb, redis, rabbitmq.
+    pub dependency: String,
+    /// `error`, `latency` or `timeout`.
+    #[schema(value_type = String)]
+    pub kind: FaultKind,
+    /// Added delay for `latency` faults (0-60000 ms).
+    #[serde(default = "default_latency")]
+    pub latency_ms: u64,
+    /// Chance that a call is affected (0.0-1.0).
+    #[serde(default = "default_probability")]
+    pub probability: f64,
+    /// How long the fault lasts before it expires by itself (1-3600 s).
+    #[serde(default = "default_duration")]
+    pub duration_s: u64,
+}
+
+fn default_latency() -> u64 {
+    500
+}
+fn default_probability() -> f64 {
+    1.0
+}
+fn default_duration() -> u64 {
+    30
+}
+
+/// An active fault, as listed by `GET /chaos/faults`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Fault {
+    /// Id for `DELETE /chaos/faults/{id}`.
+    pub id: String,
+    /// The dependency it affects.
+    pub dependency: String,
+    /// What it does.
+    #[schema(value_type = String)]
+    pub kind: FaultKind,
+    /// Delay for latency faults.
+    pub latency_ms: u64,
+    /// Chance per call.
+    pub probability: f64,
+    /// Requested lifetime.
+    pub duration_s: u64,
+    /// Seconds left before it expires.
+    pub expires_in_s: f64,
+    #[serde(skip)]
+    expires_at: Instant,
+}
+
+impl FaultRequest {
+    /// Checks every field, returning the first broken rule as `(field, reason)`.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !DEPENDENCIES.contains(&self.dependency.as_str()) {
+            return Err(("dependency", format!("must be one of {}", DEPENDENCIES.join(", "))));
+        }
+        if !(0.0..=1.0).contains(&self.probability) || self.probability.is_nan() {
+            return Err(("probability", "must be between 0.0 and 1.0".into()));
+        }
+        if self.latency_ms > 60_000 {
+            return Err(("latency_ms", "must be at most 60000".into()));
+        }
+        if !(1..=3600).contains(&self.duration_s) {
+            return Err(("duration_s", "must be between 1 and 3600".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The set of active faults; cheap to clone.
+#[derive(Clone)]
+pub struct FaultRegistry {
+    faults: Arc<RwLock<Vec<Fault>>>,
+    metrics: Metrics,
+}
+
+impl FaultRegistry {
+    /// An empty registry.
+    pub fn new(metrics: Metrics) -> Self {
+        Self { faults: Arc::default(), metrics }
+    }
+
+    /// Adds a validated fault and returns it with its id.
+    pub fn inject(&self, request: FaultRequest) -> Fault {
+        let fault = Fault {
+            id: uuid::Uuid::new_v4().to_string(),
+            expires_at: Instant::now() + Duration::from_secs(request.duration_s),
+            expires_in_s: request.duration_s as f64,
+            dependency: request.dependency,
+            kind: request.kind,
+            latency_ms: request.latency_ms,
+            probability: request.probability,
+            duration_s: request.duration_s,
+        };
+        let kind = serde_json::to_value(fault.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        self.metrics.chaos_injected.with_label_values(&[&fault.dependency, &kind]).inc();
+        tracing::warn!(id = %fault.id, dependency = %fault.dependency, kind, probability = fault.probability,
+            duration_s = fault.duration_s, "chaos fault injected");
+        let mut faults = self.faults.write().expect("fault lock");
+        faults.retain(|f| f.expires_at > Instant::now());
+        faults.push(fault.clone());
+        fault
+    }
+
+    /// Active faults with their remaining lifetime.
+    pub fn list(&self) -> Vec<Fault> {
+        let now = Instant::now();
+        self.faults
+            .read()
+            .expect("fault lock")
+            .iter()
+            .filter(|f| f.expires_at > now)
+            .map(|f| Fault { expires_in_s: (f.expires_at - now).as_secs_f64(), ..f.clone() })
+            .collect()
+    }
+
+    /// Removes one fault; false when no such id was active.
+    pub fn clear(&self, id: &str) -> bool {
+        let mut faults = self.faults.write().expect("fault lock");
+        let before = faults.len();
+        faults.retain(|f| f.id != id);
+        let removed = faults.len() != before;
+        if removed {
+            tracing::warn!(id, "chaos fault cleared");
+        }
+        removed
+    }
+
+    /// Removes every fault and returns how many were active.
+    pub fn clear_all(&self) -> usize {
+        let mut faults = self.faults.write().expect("fault lock");
+        let count = faults.iter().filter(|f| f.expires_at > Instant::now()).count();
+        faults.clear();
+        tracing::warn!(count, "all chaos faults cleared");
+        count
+    }
+
+    /// The fault to apply to one call to `dependency`, after rolling its probability.
+    pub fn pick(&self, dependency: &str) -> Option<(FaultKind, Duration)> {
+        let faults = self.faults.read().expect("fault lock");
+        if faults.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        faults
+            .iter()
+            .find(|f| f.dependency == dependency && f.expires_at > now)
+            .filter(|f| rand::random::<f64>() < f.probability)
+            .map(|f| (f.kind, Duration::from_millis(f.latency_ms)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(dependency: &str, duration_s: u64) -> FaultRequest {
+        FaultRequest { dependency: dependency.into(), kind: FaultKind::Error, latency_ms: 0, probability: 1.0, duration_s }
+    }
+
+    #[test]
+    fn validation_names_the_bad_field() {
+        assert_eq!(request("oracle", 5).validate().unwrap_err().0, "dependency");
+        assert_eq!(request("postgres", 0).validate().unwrap_err().0, "duration_s");
+        let mut r = request("postgres", 5);
+        r.probability = 1.5;
+        assert_eq!(r.validate().unwrap_err().0, "probability");
+    }
+
+    #[test]
+    fn faults_apply_only_to_their_dependency_and_clear() {
+        let registry = FaultRegistry::new(Metrics::new("test"));
+        let fault = registry.inject(request("postgres", 60));
+        assert!(registry.pick("postgres").is_some());
+        assert!(registry.pick("mysql").is_none());
+        assert!(registry.clear(&fault.id));
+        assert!(registry.pick("postgres").is_none());
+        assert!(!registry.clear(&fault.id));
+    }
+
+    #[test]
+    fn zero_probability_never_fires() {
+        let registry = FaultRegistry::new(Metrics::new("test"));
+        registry.inject(FaultRequest { probability: 0.0, ..request("redis", 60) });
+        assert!((0..1000).all(|_| registry.pick("redis").is_none()));
+    }
+}

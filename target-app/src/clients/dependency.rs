@@ -1,0 +1,93 @@
+//! [`Dependency`]: the one path every call to an external system takes. It consults the circuit
+//! breaker (fail fast when open), applies any injected chaos fault, bounds the call with the
+//! dependency timeout, and reports the outcome back to the breaker.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::chaos::{FaultKind, FaultRegistry};
+use crate::error::{ApiError, ApiResult};
+use crate::layers::circuit_breaker::CircuitBreaker;
+
+/// Resilience wrapper for one named dependency; cheap to clone.
+#[derive(Clone)]
+pub struct Dependency {
+    breaker: CircuitBreaker,
+    faults: FaultRegistry,
+    timeout: Duration,
+}
+
+impl Dependency {
+    /// Wraps calls to the dependency that `breaker` guards.
+    pub fn new(breaker: CircuitBreaker, faults: FaultRegistry, timeout: Duration) -> Self {
+        Self { breaker, faults, timeout }
+    }
+
+    /// The dependency's name (`postgres`, `vault`, ...).
+    pub fn name(&self) -> &'static str {
+        self.breaker.service()
+    }
+
+    /// The breaker, for health output.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// Runs `call` under the breaker, chaos faults and the timeout. Errors that mean the
+    /// dependency is unwell (outages, timeouts, internal failures) count against the breaker;
+    /// a client's mistake (404, validation) does not.
+    pub async fn call<T, F>(&self, operation: &'static str, call: F) -> ApiResult<T>
+    where
+        F: Future<Output = ApiResult<T>>,
+    {
+        let permit = self
+            .breaker
+            .acquire()
+            .map_err(|retry_after| ApiError::CircuitBreaker { service: self.name(), retry_after })?;
+        let result = self.run(operation, call).await;
+        permit.record(!matches!(&result, Err(e) if counts_as_failure(e)));
+        result
+    }
+
+    async fn run<T, F>(&self, operation: &'static str, call: F) -> ApiResult<T>
+    where
+        F: Future<Output = ApiResult<T>>,
+    {
+        match self.faults.pick(self.name()) {
+            Some((FaultKind::Error, _)) => {
+                return Err(self.unavailable(operation, "injected fault: error".into()));
+            }
+            Some((FaultKind::Timeout, _)) => {
+                tokio::time::sleep(self.timeout).await;
+                return Err(self.unavailable(operation, format!("timed out after {} ms (injected)", self.timeout.as_millis())));
+            }
+            Some((FaultKind::Latency, delay)) => tokio::time::sleep(delay).await,
+            None => {}
+        }
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(self.unavailable(operation, format!("timed out after {} ms", self.timeout.as_millis()))),
+        }
+    }
+
+    /// The 503 this dependency answers with when it is down.
+    pub fn unavailable(&self, operation: &str, reason: String) -> ApiError {
+        let details = json!({ "service": self.name(), "operation": operation, "reason": reason });
+        match self.name() {
+            "vault" => ApiError::VaultUnavailable { details },
+            "postgres" => ApiError::DatabaseConnection { database: "PostgreSQL", details },
+            "mysql" => ApiError::DatabaseConnection { database: "MySQL", details },
+            "mongodb" => ApiError::DatabaseConnection { database: "MongoDB", details },
+            "redis" => ApiError::CacheConnection { details },
+            "rabbitmq" => ApiError::MessageQueue { details },
+            other => ApiError::ServiceUnavailable { message: format!("{other} is unavailable"), details },
+        }
+    }
+}
+
+/// Whether an error says the dependency itself is failing.
+fn counts_as_failure(error: &ApiError) -> bool {
+    error.status().is_server_error() && !matches!(error, ApiError::CircuitBreaker { .. })
+}

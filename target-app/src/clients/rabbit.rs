@@ -1,0 +1,144 @@
+//! [`EventPublisher`]: one long-lived AMQP connection (credentials and vhost from Vault);
+//! durable queues, persistent messages, publisher confirms so an accepted message is not lost.
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::clients::dependency::Dependency;
+use crate::clients::lazy::Lazy;
+use crate::clients::vault::{SecretSource, text_field};
+use crate::config::RabbitSettings;
+use crate::error::{ApiError, ApiResult};
+
+/// The RabbitMQ broker; cheap to clone.
+#[derive(Clone)]
+pub struct EventPublisher {
+    settings: RabbitSettings,
+    secrets: SecretSource,
+    dependency: Dependency,
+    connection: Lazy<Arc<Connection>>,
+}
+
+/// What `queue_info` reports.
+#[derive(Debug, serde::Serialize)]
+pub struct QueueStats {
+    /// Whether the queue exists.
+    pub exists: bool,
+    /// Ready messages, when it exists.
+    pub message_count: Option<u32>,
+    /// Consumers, when it exists.
+    pub consumer_count: Option<u32>,
+}
+
+impl EventPublisher {
+    /// Prepares the publisher; nothing connects until the first call.
+    pub fn connect(settings: &RabbitSettings, secrets: SecretSource, dependency: Dependency) -> Self {
+        Self { settings: settings.clone(), secrets, dependency, connection: Lazy::default() }
+    }
+
+    /// Declares `queue` durable and publishes `message` persistently, waiting for the broker's ack.
+    #[tracing::instrument(skip_all, fields(queue))]
+    pub async fn publish(&self, queue: &str, message: &Value) -> ApiResult<()> {
+        let payload = serde_json::to_vec(message).map_err(|e| ApiError::Internal(e.into()))?;
+        let payload = &payload;
+        self.run("publish", |connection: Arc<Connection>| async move {
+            let channel = connection.create_channel().await?;
+            channel.confirm_select(ConfirmSelectOptions::default()).await?;
+            let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+            channel.queue_declare(queue.into(), durable, FieldTable::default()).await?;
+            let properties = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into());
+            let confirm = channel
+                .basic_publish("".into(), queue.into(), BasicPublishOptions::default(), payload, properties)
+                .await?
+                .await?;
+            let _ = channel.close(200, "done".into()).await;
+            if confirm.is_nack() {
+                return Ok(Err(ApiError::MessageQueue { details: json!({ "queue": queue, "reason": "broker refused the message" }) }));
+            }
+            Ok(Ok(()))
+        })
+        .await?
+    }
+
+    /// Message and consumer counts, by a passive declare that never creates the queue.
+    #[tracing::instrument(skip_all, fields(queue))]
+    pub async fn queue_info(&self, queue: &str) -> ApiResult<QueueStats> {
+        self.run("queue_info", |connection: Arc<Connection>| async move {
+            let channel = connection.create_channel().await?;
+            let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+            match channel.queue_declare(queue.into(), passive, FieldTable::default()).await {
+                Ok(found) => {
+                    let _ = channel.close(200, "done".into()).await;
+                    Ok(QueueStats { exists: true, message_count: Some(found.message_count()), consumer_count: Some(found.consumer_count()) })
+                }
+                Err(error) if is_not_found(&error) => Ok(QueueStats { exists: false, message_count: None, consumer_count: None }),
+                Err(error) => Err(error),
+            }
+        })
+        .await
+    }
+
+    /// Health: whether the connection is up.
+    pub async fn health(&self) -> ApiResult<Value> {
+        self.run("health", |connection: Arc<Connection>| async move {
+            Ok(json!({ "connected": connection.status().connected() }))
+        })
+        .await
+    }
+
+    async fn run<T, Fut>(&self, operation: &'static str, op: impl FnOnce(Arc<Connection>) -> Fut) -> ApiResult<T>
+    where
+        Fut: Future<Output = lapin::Result<T>>,
+    {
+        let connection = self.connection.get_or_connect(|| self.open()).await?;
+        self.dependency
+            .call(operation, async {
+                let result = op(connection.clone()).await;
+                if result.is_err() && !connection.status().connected() {
+                    self.connection.reset().await;
+                }
+                result.map_err(|e| self.dependency.unavailable(operation, e.to_string()))
+            })
+            .await
+    }
+
+    async fn open(&self) -> ApiResult<Arc<Connection>> {
+        let secret = self.secrets.secret("rabbitmq").await?;
+        let user = text_field(&secret, "user").unwrap_or_else(|| "guest".into());
+        let password = text_field(&secret, "password").unwrap_or_default();
+        let vhost = text_field(&secret, "vhost").unwrap_or_else(|| "dev_vhost".into());
+        let uri = format!(
+            "amqp://{}:{}@{}:{}/{}",
+            encode(&user),
+            encode(&password),
+            self.settings.host,
+            self.settings.port,
+            encode(&vhost)
+        );
+        self.dependency
+            .call("connect", async {
+                Connection::connect(&uri, ConnectionProperties::default())
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| self.dependency.unavailable("connect", e.to_string()))
+            })
+            .await
+    }
+}
+
+fn is_not_found(error: &lapin::Error) -> bool {
+    matches!(error.kind(), lapin::ErrorKind::ProtocolError(amqp) if amqp.get_id() == 404)
+}
+
+/// Percent-encodes a URI component (user, password, vhost).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}

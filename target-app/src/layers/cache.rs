@@ -1,0 +1,201 @@
+//! Redis-backed response caching for the routes configured in `RESPONSE_CACHE_ROUTES`
+//! (by default `/health/all` for 30 s and the Vault secret endpoints for 5 min).
+//!
+//! Keys are built from route, path and sorted query, MD5-hashed past 200 characters, under the
+//! app's key prefix. Responses say `X-Cache: HIT` or `MISS`. On a miss only one request per key
+//! recomputes; the others wait for it and then read its entry. A cache failure is a miss,
+//! counted and logged, never a failed request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use md5::{Digest, Md5};
+
+use crate::clients::redis::RedisCluster;
+use crate::config::ResponseCacheSettings;
+use crate::error::ApiResult;
+use crate::layers::metrics::Metrics;
+
+/// How long a cache read or write may take before it is treated as a miss.
+const CACHE_BUDGET: Duration = Duration::from_millis(250);
+/// Responses larger than this are passed through uncached.
+const MAX_CACHED_BYTES: usize = 1024 * 1024;
+/// Keys longer than this are hashed.
+const MAX_KEY_LEN: usize = 200;
+
+/// The response cache; cheap to clone.
+#[derive(Clone)]
+pub struct ResponseCache {
+    settings: ResponseCacheSettings,
+    redis: RedisCluster,
+    metrics: Metrics,
+    in_flight: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl ResponseCache {
+    /// A cache storing in `redis` for the configured routes.
+    pub fn new(settings: &ResponseCacheSettings, redis: RedisCluster, metrics: Metrics) -> Self {
+        Self { settings: settings.clone(), redis, metrics, in_flight: Arc::default() }
+    }
+
+    /// The namespace of response entries.
+    fn namespace(&self) -> String {
+        format!("{}response:", self.redis.key_prefix())
+    }
+
+
+    /// Deletes cached responses whose key matches `pattern` (a Redis glob after the namespace,
+    /// `*` for everything); returns how many were removed.
+    pub async fn invalidate(&self, pattern: &str) -> ApiResult<u64> {
+        let deleted = self.redis.delete_matching(&format!("{}{pattern}", self.namespace())).await?;
+        self.metrics.cache_invalidations.with_label_values(&[pattern]).inc();
+        tracing::info!(pattern, deleted, "response cache invalidated");
+        Ok(deleted)
+    }
+
+    async fn read(&self, key: &str, endpoint: &str) -> Option<Vec<u8>> {
+        match tokio::time::timeout(CACHE_BUDGET, self.redis.get_bytes(key)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(error)) => self.failed(endpoint, &error.to_string()),
+            Err(_) => self.failed(endpoint, "read timed out"),
+        }
+    }
+
+    async fn write(&self, key: &str, endpoint: &str, entry: &[u8], ttl: Duration) {
+        match tokio::time::timeout(CACHE_BUDGET, self.redis.set_bytes(key, entry, ttl)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => _ = self.failed(endpoint, &error.to_string()),
+            Err(_) => _ = self.failed(endpoint, "write timed out"),
+        }
+    }
+
+    fn failed(&self, endpoint: &str, reason: &str) -> Option<Vec<u8>> {
+        self.metrics.cache_errors.with_label_values(&[endpoint]).inc();
+        tracing::warn!(endpoint, reason, "response cache unavailable, serving uncached");
+        None
+    }
+
+    fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.in_flight.lock().expect("in-flight lock").entry(key.to_owned()).or_default().clone()
+    }
+
+    fn release(&self, key: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+        drop(lock);
+        // Remove the entry when nobody else holds or waits on it.
+        if in_flight.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            in_flight.remove(key);
+        }
+    }
+}
+
+/// Middleware: serve configured GET routes from the cache, filling it on a miss.
+pub async fn serve(State(cache): State<ResponseCache>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let ttl = route.as_deref().and_then(|r| cache.settings.routes.get(r)).copied();
+    let (Some(route), Some(ttl), true, &Method::GET) = (route, ttl, cache.settings.enabled, request.method()) else {
+        return next.run(request).await;
+    };
+    let key = cache_key(&cache.namespace(), &route, request.uri().path(), request.uri().query());
+    if let Some(entry) = cache.read(&key, &route).await {
+        return hit(&cache, &route, entry);
+    }
+    let lock = cache.lock_for(&key);
+    let guard = lock.lock().await;
+    // Another request may have filled the entry while this one waited.
+    if let Some(entry) = cache.read(&key, &route).await {
+        drop(guard);
+        cache.release(&key, lock);
+        return hit(&cache, &route, entry);
+    }
+    cache.metrics.cache_misses.with_label_values(&[&route]).inc();
+    let response = next.run(request).await;
+    let response = if response.status() == StatusCode::OK {
+        let (mut parts, body) = response.into_parts();
+        match to_bytes(body, MAX_CACHED_BYTES).await {
+            Ok(bytes) => {
+                let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+                cache.write(&key, &route, &encode(content_type, &bytes), ttl).await;
+                parts.headers.insert("x-cache", HeaderValue::from_static("MISS"));
+                Response::from_parts(parts, Body::from(bytes))
+            }
+            Err(_) => Response::from_parts(parts, Body::empty()),
+        }
+    } else {
+        response
+    };
+    drop(guard);
+    cache.release(&key, lock);
+    response
+}
+
+/// The cache key for a request: route, path and sorted query, MD5-hashed when long.
+pub fn cache_key(namespace: &str, route: &str, path: &str, query: Option<&str>) -> String {
+    let mut pairs: Vec<&str> = query.unwrap_or_default().split('&').filter(|p| !p.is_empty()).collect();
+    pairs.sort_unstable();
+    let raw = format!("{route}|{path}?{}", pairs.join("&"));
+    if namespace.len() + raw.len() > MAX_KEY_LEN {
+        format!("{namespace}md5:{:x}", Md5::digest(raw.as_bytes()))
+    } else {
+        format!("{namespace}{raw}")
+    }
+}
+
+fn hit(cache: &ResponseCache, route: &str, entry: Vec<u8>) -> Response {
+    cache.metrics.cache_hits.with_label_values(&[route]).inc();
+    let (content_type, body) = decode(entry);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header("x-cache", "HIT")
+        .body(Body::from(body))
+        .expect("valid cached response")
+}
+
+/// An entry is the content type, a newline, then the body.
+fn encode(content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(content_type.len() + 1 + body.len());
+    entry.extend_from_slice(content_type.as_bytes());
+    entry.push(b'\n');
+    entry.extend_from_slice(body);
+    entry
+}
+
+fn decode(mut entry: Vec<u8>) -> (String, Vec<u8>) {
+    match entry.iter().position(|&b| b == b'\n') {
+        Some(split) => {
+            let body = entry.split_off(split + 1);
+            entry.pop();
+            (String::from_utf8_lossy(&entry).into_owned(), body)
+        }
+        None => ("application/json".to_owned(), entry),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_ignore_query_order_and_hash_when_long() {
+        let a = cache_key("p:", "/r/{x}", "/r/1", Some("b=2&a=1"));
+        let b = cache_key("p:", "/r/{x}", "/r/1", Some("a=1&b=2"));
+        assert_eq!(a, b);
+        assert_ne!(a, cache_key("p:", "/r/{x}", "/r/2", Some("a=1&b=2")));
+        let long = cache_key("p:", "/r/{x}", &format!("/r/{}", "y".repeat(300)), None);
+        assert!(long.starts_with("p:md5:") && long.len() == "p:md5:".len() + 32, "{long}");
+    }
+
+    #[test]
+    fn entries_round_trip() {
+        let (content_type, body) = decode(encode("application/json", b"{\"a\":\n1}"));
+        assert_eq!(content_type, "application/json");
+        assert_eq!(body, b"{\"a\":\n1}");
+    }
+}

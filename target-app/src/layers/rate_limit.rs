@@ -1,0 +1,218 @@
+//! Per-client-IP, per-endpoint-class fixed-window rate limits. Counters live in the Redis
+//! Cluster so several app replicas share one limit; when Redis fails the decision is taken in
+//! memory instead (logged and counted), so an outage is neither a 500 nor an open door.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::clients::redis::RedisCluster;
+use crate::config::{Rate, RateLimitSettings};
+use crate::error::ApiError;
+use crate::layers::metrics::{Metrics, endpoint_of};
+
+/// How long a Redis round trip may take before the limiter decides in memory.
+const REDIS_BUDGET: Duration = Duration::from_millis(250);
+
+/// The endpoint classes, each with its own limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Everything but health and metrics.
+    Default,
+    /// `/health/*`.
+    Health,
+    /// `/metrics`.
+    Metrics,
+}
+
+impl Class {
+    /// The class a path belongs to.
+    pub fn of(path: &str) -> Self {
+        if path == "/health" || path.starts_with("/health/") {
+            Self::Health
+        } else if path == "/metrics" {
+            Self::Metrics
+        } else {
+            Self::Default
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Health => "health",
+            Self::Metrics => "metrics",
+        }
+    }
+}
+
+/// The limiter shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct RateLimiter {
+    settings: RateLimitSettings,
+    redis: RedisCluster,
+    metrics: Metrics,
+    memory: Arc<Mutex<HashMap<String, u64>>>,
+    in_memory: Arc<AtomicBool>,
+}
+
+/// One decision, with what the `X-RateLimit-*` headers report.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision {
+    /// Whether the request may proceed.
+    pub allowed: bool,
+    /// The class limit.
+    pub limit: u64,
+    /// Requests left in this window.
+    pub remaining: u64,
+    /// Unix time (seconds) when the window resets.
+    pub reset_at: u64,
+    /// Time until then.
+    pub retry_after: Duration,
+}
+
+impl RateLimiter {
+    /// A limiter counting in `redis`, falling back to memory.
+    pub fn new(settings: &RateLimitSettings, redis: RedisCluster, metrics: Metrics) -> Self {
+        metrics.rate_limit_backend.with_label_values(&["redis"]).set(1);
+        metrics.rate_limit_backend.with_label_values(&["memory"]).set(0);
+        Self { settings: settings.clone(), redis, metrics, memory: Arc::default(), in_memory: Arc::default() }
+    }
+
+    fn rate(&self, class: Class) -> Rate {
+        match class {
+            Class::Default => self.settings.default,
+            Class::Health => self.settings.health,
+            Class::Metrics => self.settings.metrics,
+        }
+    }
+
+    /// Counts one request from `client` in `class` and decides.
+    pub async fn check(&self, class: Class, client: IpAddr) -> Decision {
+        let rate = self.rate(class);
+        let window = rate.window.as_secs().max(1);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let index = now.as_secs() / window;
+        let key = format!("{}ratelimit:{}:{client}:{index}", self.redis.key_prefix(), class.name());
+        let count = match tokio::time::timeout(REDIS_BUDGET, self.redis.incr_window(&key, Duration::from_secs(window + 1))).await {
+            Ok(Ok(count)) => {
+                self.set_backend(false, None);
+                count
+            }
+            Ok(Err(error)) => {
+                self.set_backend(true, Some(&error.to_string()));
+                self.count_in_memory(class, key, index)
+            }
+            Err(_) => {
+                self.set_backend(true, Some("redis did not answer in time"));
+                self.count_in_memory(class, key, index)
+            }
+        };
+        let reset_at = (index + 1) * window;
+        Decision {
+            allowed: count <= rate.limit,
+            limit: rate.limit,
+            remaining: rate.limit.saturating_sub(count),
+            reset_at,
+            retry_after: Duration::from_secs(reset_at).saturating_sub(now),
+        }
+    }
+
+    fn count_in_memory(&self, class: Class, key: String, index: u64) -> u64 {
+        self.metrics.rate_limit_fallbacks.with_label_values(&[class.name()]).inc();
+        let mut counts = self.memory.lock().expect("rate limit lock");
+        if counts.len() > 100_000 {
+            // Drop windows that have ended; keys end in their window index.
+            let current = format!(":{index}");
+            counts.retain(|k, _| k.ends_with(&current));
+        }
+        let count = counts.entry(key).or_insert(0);
+        *count += 1;
+        *count
+    }
+
+    /// Logs and exports backend changes once, not on every request.
+    fn set_backend(&self, memory: bool, reason: Option<&str>) {
+        if self.in_memory.swap(memory, Ordering::Relaxed) != memory {
+            self.metrics.rate_limit_backend.with_label_values(&["memory"]).set(memory as i64);
+            self.metrics.rate_limit_backend.with_label_values(&["redis"]).set(!memory as i64);
+            if memory {
+                tracing::warn!(reason, "rate limiter falling back to in-memory counters");
+            } else {
+                tracing::info!("rate limiter back on Redis counters");
+            }
+        }
+    }
+
+    /// The client address: the socket peer, or the first untrusted hop of `X-Forwarded-For`
+    /// when the peer is a trusted proxy.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.settings.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|hop| hop.trim().parse().ok())
+            .collect();
+        hops.into_iter().rev().find(|hop| !self.settings.trusted_proxies.contains(hop)).unwrap_or(peer)
+    }
+}
+
+/// Middleware: 429 with `Retry-After` over the limit; `X-RateLimit-*` on every limited response.
+pub async fn limit(State(limiter): State<RateLimiter>, request: Request, next: Next) -> Response {
+    if !limiter.settings.enabled {
+        return next.run(request).await;
+    }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
+    let client = limiter.client_ip(peer, request.headers());
+    let class = Class::of(request.uri().path());
+    let decision = limiter.check(class, client).await;
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
+        limiter.metrics.rate_limited.with_label_values(&[&endpoint_of(&request)]).inc();
+        let rate = limiter.rate(class);
+        let limit = format!("{}/{}", rate.limit, unit_name(rate.window));
+        ApiError::RateLimit { limit, retry_after: decision.retry_after }.into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(decision.reset_at));
+    response
+}
+
+fn unit_name(window: Duration) -> &'static str {
+    match window.as_secs() {
+        1 => "second",
+        60 => "minute",
+        _ => "hour",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_follow_the_documented_routes() {
+        assert_eq!(Class::of("/health/"), Class::Health);
+        assert_eq!(Class::of("/health/all"), Class::Health);
+        assert_eq!(Class::of("/metrics"), Class::Metrics);
+        assert_eq!(Class::of("/healthz"), Class::Default);
+        assert_eq!(Class::of("/examples/cache/x"), Class::Default);
+    }
+}

@@ -1,0 +1,15 @@
+//! The DevStack Core Reference API in Rust: the target service Gauntlet attacks.
+//!
+//! Start at [`app::App::build`]; routes live in [`routes`], cross-cutting behaviour in
+//! [`layers`], external systems in [`clients`].
+
+pub mod app;
+pub mod chaos;
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod layers;
+pub mod routes;
+pub mod telemetry;
+pub mod validation;

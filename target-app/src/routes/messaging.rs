@@ -1,0 +1,70 @@
+//! Messaging examples: publish a JSON object to a durable queue; inspect a queue.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::AppState;
+use crate::clients::rabbit::EventPublisher;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::validation;
+
+/// Largest message accepted.
+const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// The routes of this file.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(publish)).routes(routes!(queue_info))
+}
+
+#[derive(Deserialize)]
+struct PublishParams {
+    queue_name: Option<String>,
+}
+
+/// Publish a JSON object (non-empty, at most 1 MB) to a durable queue, persistently.
+#[utoipa::path(post, path = "/examples/messaging/publish", tag = "Messaging Examples",
+    params(("queue_name" = String, Query, description = "1-100 of [a-zA-Z0-9_.-]")),
+    request_body(content = Object, content_type = "application/json", description = "Message (JSON object, max 1 MB)"),
+    responses((status = 200, description = "Published"), (status = 413, description = "Message over 1 MB"),
+        (status = 422, description = "Bad queue name or message"), (status = 503, description = "RabbitMQ unavailable")))]
+async fn publish(
+    State(publisher): State<EventPublisher>,
+    ApiQuery(params): ApiQuery<PublishParams>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let queue = params.queue_name.ok_or_else(|| ApiError::invalid("queue_name", "is required"))?;
+    validation::name("queue_name", &queue, 100, "_.-")?;
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(ApiError::bad_request(StatusCode::PAYLOAD_TOO_LARGE, "Message exceeds 1 MB"));
+    }
+    let message: Value = serde_json::from_slice(&body).map_err(|e| ApiError::invalid("message", format!("is not valid JSON: {e}")))?;
+    match &message {
+        Value::Object(fields) if !fields.is_empty() => {}
+        Value::Object(_) => return Err(ApiError::invalid("message", "must not be empty")),
+        _ => return Err(ApiError::invalid("message", "must be a JSON object")),
+    }
+    publisher.publish(&queue, &message).await?;
+    Ok(Json(json!({ "queue": queue, "message": message, "action": "published" })))
+}
+
+/// Queue information: whether it exists, message and consumer counts.
+#[utoipa::path(get, path = "/examples/messaging/queue/{queue_name}/info", tag = "Messaging Examples",
+    params(("queue_name" = String, Path, description = "1-100 of [a-zA-Z0-9_.-]")),
+    responses((status = 200, description = "Queue information"), (status = 422, description = "Bad queue name"),
+        (status = 503, description = "RabbitMQ unavailable")))]
+async fn queue_info(State(publisher): State<EventPublisher>, ApiPath(queue): ApiPath<String>) -> ApiResult<Json<Value>> {
+    validation::name("queue_name", &queue, 100, "_.-")?;
+    let stats = publisher.queue_info(&queue).await?;
+    Ok(Json(json!({
+        "queue": queue,
+        "exists": stats.exists,
+        "message_count": stats.message_count,
+        "consumer_count": stats.consumer_count,
+    })))
+}

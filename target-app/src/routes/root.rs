@@ -1,0 +1,41 @@
+//! `GET /`: what this API is and where to look next.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::AppState;
+
+/// The routes of this file.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(root))
+}
+
+/// API information.
+#[utoipa::path(get, path = "/", responses((status = 200, description = "API information")))]
+async fn root(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "name": state.settings.app.name,
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": "Reference implementation of infrastructure integration patterns, in Rust",
+        "docs": "/docs",
+        "openapi": "/openapi.json",
+        "health": "/health/all",
+        "metrics": "/metrics",
+        "security": {
+            "rate_limiting": state.settings.rate_limit.enabled,
+            "circuit_breakers": true,
+            "chaos_api": state.settings.chaos.enabled,
+        },
+        "endpoints": {
+            "health": "/health/{service}",
+            "vault": "/examples/vault/secret/{service_name}",
+            "database": "/examples/database/{postgres|mysql|mongodb}/query",
+            "cache": "/examples/cache/{key}",
+            "messaging": "/examples/messaging/publish",
+            "redis_cluster": "/redis/cluster/{nodes|slots|info}",
+            "demo": "/demo/{slow|error|cpu|memory}",
+        },
+    }))
+}
