@@ -79,7 +79,7 @@ impl AppState {
             .iter()
             .map(|name| (*name, CircuitBreaker::new(name, settings.breaker.clone(), metrics.clone())))
             .collect();
-        let guard = |name: &str| Dependency::new(breakers[name].clone(), faults.clone(), settings.dependencies.timeout);
+        let guard = |name: &str| Dependency::new(breakers[name].clone(), faults.clone(), settings.dependencies.timeout, &metrics);
         let secrets = SecretSource::connect(&settings.vault, guard("vault"))?;
         let redis = RedisCluster::connect(&settings.redis, secrets.clone(), guard("redis"));
         Ok(Self {

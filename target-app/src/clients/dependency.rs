@@ -5,11 +5,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use prometheus::IntCounter;
 use serde_json::json;
 
 use crate::chaos::{FaultKind, FaultRegistry};
 use crate::error::{ApiError, ApiResult};
 use crate::layers::circuit_breaker::CircuitBreaker;
+use crate::layers::metrics::Metrics;
 
 /// Resilience wrapper for one named dependency; cheap to clone.
 #[derive(Clone)]
@@ -17,12 +19,14 @@ pub struct Dependency {
     breaker: CircuitBreaker,
     faults: FaultRegistry,
     timeout: Duration,
+    calls: IntCounter,
 }
 
 impl Dependency {
     /// Wraps calls to the dependency that `breaker` guards.
-    pub fn new(breaker: CircuitBreaker, faults: FaultRegistry, timeout: Duration) -> Self {
-        Self { breaker, faults, timeout }
+    pub fn new(breaker: CircuitBreaker, faults: FaultRegistry, timeout: Duration, metrics: &Metrics) -> Self {
+        let calls = metrics.dependency_calls.with_label_values(&[breaker.service()]);
+        Self { breaker, faults, timeout, calls }
     }
 
     /// The dependency's name (`postgres`, `vault`, ...).
@@ -46,6 +50,7 @@ impl Dependency {
             .breaker
             .acquire()
             .map_err(|retry_after| ApiError::CircuitBreaker { service: self.name(), retry_after })?;
+        self.calls.inc();
         let result = self.run(operation, call).await;
         permit.record(!matches!(&result, Err(e) if counts_as_failure(e)));
         result

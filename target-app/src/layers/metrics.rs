@@ -40,6 +40,8 @@ pub struct Metrics {
     pub breaker_closed: IntCounterVec,
     /// `circuit_breaker_failures_total{service}`.
     pub breaker_failures: IntCounterVec,
+    /// `dependency_calls_total{service}`: calls that passed the breaker and reached the client.
+    pub dependency_calls: IntCounterVec,
     /// `circuit_breaker_state{service}`: 0 closed, 1 open, 2 half-open.
     pub breaker_state: IntGaugeVec,
     /// `rate_limit_exceeded_total{endpoint}`.
@@ -94,6 +96,7 @@ impl Metrics {
             breaker_half_open: breaker("half_open_total", "Times the circuit went half-open"),
             breaker_closed: breaker("closed_total", "Times the circuit closed again"),
             breaker_failures: breaker("failures_total", "Failures recorded by the breaker"),
+            dependency_calls: counter("dependency_calls_total", "Calls that passed the breaker", &["service"]),
             breaker_state: gauge("circuit_breaker_state", "0 closed, 1 open, 2 half-open", &["service"]),
             rate_limited: counter("rate_limit_exceeded_total", "Requests rejected with 429", &["endpoint"]),
             rate_limit_backend: gauge("rate_limit_backend", "Rate limiter backend in use (1)", &["backend"]),

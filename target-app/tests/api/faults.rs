@@ -1,0 +1,81 @@
+//! `/demo/*` fault injectors.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{assert_error_body, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn slow_waits_at_least_the_delay() {
+    let app = spawn_app().await;
+    let started = Instant::now();
+    let (status, body) = app.get_json("/demo/slow?delay_ms=300").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["delay_ms"], 300);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn error_fails_with_the_requested_status_and_rate() {
+    let app = spawn_app().await;
+    let (status, body) = app.get_json("/demo/error?status=502").await;
+    assert_error_body(status, &body, 502, "InjectedFaultError");
+    let (status, _) = app.get_json("/demo/error?rate=0").await;
+    assert_eq!(status, 200);
+    let mut failures = 0;
+    for _ in 0..200 {
+        if app.get("/demo/error?rate=0.5").await.status() == 500 {
+            failures += 1;
+        }
+    }
+    assert!((60..=140).contains(&failures), "rate 0.5 gave {failures}/200 failures");
+}
+
+#[tokio::test]
+async fn cpu_burns_off_the_async_runtime() {
+    let app = spawn_app().await;
+    let client = app.client.clone();
+    let url = format!("{}/demo/cpu?duration_ms=600", app.address);
+    let burn = tokio::spawn(async move { client.get(url).send().await.unwrap().status() });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    assert_eq!(app.get("/health/").await.status(), 200);
+    assert!(started.elapsed() < Duration::from_millis(300), "the runtime stayed responsive during the burn");
+    assert_eq!(burn.await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn memory_allocates_touches_and_frees() {
+    let app = spawn_app().await;
+    let (status, body) = app.get_json("/demo/memory?mb=64&hold_ms=50").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["allocated_mb"], 64);
+    assert_eq!(body["pages_touched"], 64 * 256);
+}
+
+#[tokio::test]
+async fn requests_over_a_cap_or_malformed_are_422() {
+    let app = spawn_app_with(|s| {
+        s.faults.max_delay_ms = 1000;
+        s.faults.max_cpu_ms = 500;
+        s.faults.max_memory_mb = 32;
+    })
+    .await;
+    for path in [
+        "/demo/slow?delay_ms=1001",
+        "/demo/cpu?duration_ms=501",
+        "/demo/memory?mb=33",
+        "/demo/memory?mb=1&hold_ms=5000",
+        "/demo/error?rate=1.5",
+        "/demo/error?status=200",
+        "/demo/slow?delay_ms=soon",
+    ] {
+        let (status, body) = app.get_json(path).await;
+        assert_error_body(status, &body, 422, "ValidationError");
+    }
+}
+
+#[tokio::test]
+async fn demo_routes_are_absent_when_disabled() {
+    let app = spawn_app_with(|s| s.faults.enabled = false).await;
+    assert_eq!(app.get("/demo/slow?delay_ms=1").await.status(), 404);
+}

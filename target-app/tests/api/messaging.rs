@@ -1,0 +1,62 @@
+//! `/examples/messaging/*`.
+
+use serde_json::json;
+
+use crate::support::{assert_error_body, dead_port, json_of, spawn_app, spawn_app_with};
+
+fn queue_name() -> String {
+    format!("gauntlet.test.{}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn published_message_lands_in_a_durable_queue() {
+    let app = spawn_app().await;
+    let queue = queue_name();
+    let (status, body) = app.get_json(&format!("/examples/messaging/queue/{queue}/info")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({ "queue": queue, "exists": false, "message_count": null, "consumer_count": null }));
+    for n in 0..3 {
+        let message = json!({ "type": "email", "n": n });
+        let (status, body) = json_of(app.post_json(&format!("/examples/messaging/publish?queue_name={queue}"), &message).await).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({ "queue": queue, "message": message, "action": "published" }));
+    }
+    let (_, body) = app.get_json(&format!("/examples/messaging/queue/{queue}/info")).await;
+    assert_eq!(body["exists"], true);
+    assert_eq!(body["message_count"], 3);
+    assert_eq!(body["consumer_count"], 0);
+}
+
+#[tokio::test]
+async fn bad_messages_and_queue_names_are_rejected() {
+    let app = spawn_app().await;
+    let url = |query: &str| format!("/examples/messaging/publish{query}");
+    for (query, body) in [
+        ("?queue_name=q", json!({})),
+        ("?queue_name=q", json!([1, 2])),
+        ("?queue_name=q", json!("text")),
+        ("", json!({ "a": 1 })),
+        ("?queue_name=bad/name", json!({ "a": 1 })),
+    ] {
+        let (status, response) = json_of(app.post_json(&url(query), &body).await).await;
+        assert_error_body(status, &response, 422, "ValidationError");
+    }
+    let long_queue = "q".repeat(101);
+    let (status, body) = app.get_json(&format!("/examples/messaging/queue/{long_queue}/info")).await;
+    assert_error_body(status, &body, 422, "ValidationError");
+}
+
+#[tokio::test]
+async fn message_over_one_megabyte_is_413() {
+    let app = spawn_app().await;
+    let big = json!({ "blob": "x".repeat(1024 * 1024) });
+    let (status, body) = json_of(app.post_json(&format!("/examples/messaging/publish?queue_name={}", queue_name()), &big).await).await;
+    assert_error_body(status, &body, 413, "ValidationError");
+}
+
+#[tokio::test]
+async fn rabbitmq_outage_is_a_503_message_queue_error() {
+    let app = spawn_app_with(|s| s.rabbitmq.port = dead_port()).await;
+    let (status, body) = json_of(app.post_json("/examples/messaging/publish?queue_name=q", &json!({ "a": 1 })).await).await;
+    assert_error_body(status, &body, 503, "MessageQueueError");
+}
