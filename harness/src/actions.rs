@@ -1,0 +1,100 @@
+//! Runs a phase's `before`/`after` and the scenario's `rollback` actions, each bounded by its
+//! timeout and logged for the report.
+
+use std::time::{Duration, Instant};
+
+use crate::report::model::ActionLog;
+use crate::scenario::{Action, parse_duration};
+use crate::target::{Target, is_loopback};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs one action; `run_started` anchors the log's timestamps.
+pub async fn run(action: &Action, target: &Target, stage: &str, run_started: Instant) -> ActionLog {
+    let started = Instant::now();
+    let (kind, description, result) = match action {
+        Action::Chaos(fault) => {
+            let timeout = timeout_of(fault.timeout.as_deref(), Duration::from_secs(10));
+            let description = format!("inject {} {} fault", fault.dependency, fault.kind);
+            let result = bounded(timeout, async { target.inject(fault).await.map(|f| format!("fault {}", f["id"].as_str().unwrap_or("?"))) }).await;
+            ("chaos", description, result)
+        }
+        Action::ClearChaos(clear) => {
+            let timeout = timeout_of(clear.timeout.as_deref(), Duration::from_secs(10));
+            let result = bounded(timeout, async { target.clear(None).await.map(|r| format!("cleared {}", r["cleared"])) }).await;
+            ("clear_chaos", "clear all chaos faults".to_owned(), result)
+        }
+        Action::Wait(duration) => {
+            let duration = parse_duration(duration).unwrap_or_default();
+            tokio::time::sleep(duration).await;
+            ("wait", format!("wait {duration:?}"), Ok(String::new()))
+        }
+        Action::Http(http) => {
+            let timeout = timeout_of(http.timeout.as_deref(), DEFAULT_TIMEOUT);
+            let url = if http.path.starts_with('/') { format!("{}{}", target.url, http.path) } else { http.path.clone() };
+            let description = format!("{} {}", http.method.to_uppercase(), http.path);
+            let result = if !is_loopback(&url) {
+                Err(format!("{url} is not a loopback address"))
+            } else {
+                bounded(timeout, async {
+                    let method = reqwest::Method::from_bytes(http.method.to_uppercase().as_bytes())?;
+                    let mut request = target.client().request(method, &url);
+                    for (name, value) in &http.headers {
+                        request = request.header(name, value);
+                    }
+                    if let Some(body) = &http.body {
+                        request = request.json(body);
+                    }
+                    let status = request.send().await?.status();
+                    let ok = http.expect_status.map_or(status.is_success(), |want| status.as_u16() == want);
+                    anyhow::ensure!(ok, "answered {status}");
+                    Ok(format!("answered {status}"))
+                })
+                .await
+            };
+            ("http", description, result)
+        }
+        Action::Exec(exec) => {
+            let timeout = timeout_of(exec.timeout.as_deref(), DEFAULT_TIMEOUT);
+            let result = bounded(timeout, async {
+                let output = tokio::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(&exec.command)
+                    .env("TARGET_URL", &target.url)
+                    .kill_on_drop(true)
+                    .output()
+                    .await?;
+                let text = String::from_utf8_lossy(&output.stdout).trim().chars().take(500).collect::<String>();
+                anyhow::ensure!(output.status.success(), "exited with {}: {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
+                Ok(text)
+            })
+            .await;
+            ("exec", exec.command.clone(), result)
+        }
+    };
+    let (ok, message) = match result {
+        Ok(message) => (true, message),
+        Err(message) => (false, message),
+    };
+    ActionLog {
+        stage: stage.to_owned(),
+        kind: kind.to_owned(),
+        description,
+        at_s: started.duration_since(run_started).as_secs_f64(),
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        ok,
+        message,
+    }
+}
+
+fn timeout_of(text: Option<&str>, default: Duration) -> Duration {
+    text.and_then(|t| parse_duration(t).ok()).unwrap_or(default)
+}
+
+async fn bounded(limit: Duration, work: impl Future<Output = anyhow::Result<String>>) -> Result<String, String> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(message)) => Ok(message),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!("timed out after {limit:?}")),
+    }
+}

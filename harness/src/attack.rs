@@ -1,0 +1,163 @@
+//! One phase as a goose attack: each YAML request becomes a closure-backed goose
+//! [`Transaction`]; every response is timed in microseconds into the phase's [`Recorder`] and
+//! checked against the per-response rules (a broken rule calls `set_failure` with its name).
+//! Goose is configured in code: controllers off, no argv parsing.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use goose::config::GooseConfiguration;
+use goose::goose::GooseResponse;
+use goose::prelude::{
+    GooseAttack, GooseDefault, GooseDefaultType, GooseMethod, GooseRequest, GooseUser, Scenario as GooseScenario,
+    Transaction, TransactionResult,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::checks::response::ResponseRule;
+use crate::measure::{Recorder, Sample};
+use crate::scenario::{LoadModel, RequestSpec, parse_think_time};
+
+/// What a phase's transactions share.
+pub struct PhasePlan {
+    /// Resolved load model.
+    pub load: LoadModel,
+    /// The requests, with weights.
+    pub requests: Vec<RequestSpec>,
+    /// Think time range, if any.
+    pub think_time: Option<(Duration, Duration)>,
+    /// Rules checked on every response.
+    pub rules: Vec<ResponseRule>,
+    /// Seed for think time (each user derives its own stream).
+    pub seed: u64,
+}
+
+impl PhasePlan {
+    /// Builds the plan from a phase's parts.
+    pub fn new(load: LoadModel, requests: Vec<RequestSpec>, think_time: Option<&str>, rules: Vec<ResponseRule>, seed: u64) -> Self {
+        let think_time = think_time.and_then(|t| parse_think_time(t).ok());
+        Self { load, requests, think_time, rules, seed }
+    }
+
+    /// Users' intended interval between requests, for coordinated-omission correction.
+    pub fn expected_interval(&self) -> Option<Duration> {
+        match self.load {
+            LoadModel::Rate { per_second, users, .. } => Some(Duration::from_secs_f64(users as f64 / per_second as f64)),
+            _ => None,
+        }
+    }
+}
+
+/// Per-user state kept in goose's session data: the user's own seeded random stream.
+#[derive(Clone)]
+struct UserRng(StdRng);
+
+/// Runs the phase against `host`, recording into `recorder`; writes goose's own HTML report.
+pub async fn run_phase(plan: Arc<PhasePlan>, host: &str, recorder: Arc<Recorder>, goose_report: &Path) -> anyhow::Result<()> {
+    let mut scenario = GooseScenario::new("phase");
+    for (index, request) in plan.requests.iter().enumerate() {
+        let (plan, recorder) = (plan.clone(), recorder.clone());
+        let transaction = Transaction::new(Arc::new(move |user: &mut GooseUser| {
+            let (plan, recorder) = (plan.clone(), recorder.clone());
+            Box::pin(async move { send(user, &plan, index, &recorder).await })
+        }))
+        .set_name(&request.display_name())
+        .set_weight(request.weight)?;
+        scenario = scenario.register_transaction(transaction);
+    }
+    let mut attack = GooseAttack::initialize_with_config(configuration(&plan.load, host, goose_report))?;
+    if let LoadModel::Ramp { plan: text, .. } = &plan.load {
+        attack = *attack.set_default(GooseDefault::TestPlan, text.as_str())?;
+    }
+    attack.register_scenario(scenario).execute().await?;
+    Ok(())
+}
+
+fn configuration(load: &LoadModel, host: &str, goose_report: &Path) -> GooseConfiguration {
+    let mut config = GooseConfiguration::default();
+    config.host = Some(host.to_owned());
+    // The telnet controller listens on 5116 by default; goose 0.19's WebSocket controller is
+    // already off unless asked for.
+    config.no_telnet = true;
+    config.quiet = 1;
+    config.no_print_metrics = true;
+    config.no_error_summary = true;
+    config.report_file = vec![goose_report.display().to_string()];
+    config.timeout = Some("30".to_owned());
+    match *load {
+        LoadModel::Duration { users, duration } => {
+            config.users = Some(users);
+            config.increase_rate = Some(users.to_string());
+            config.run_time = Some(seconds(duration));
+        }
+        LoadModel::Iterations { users, iterations } => {
+            config.users = Some(users);
+            config.increase_rate = Some(users.to_string());
+            config.iterations = Some(iterations);
+        }
+        LoadModel::Rate { per_second, duration, users } => {
+            config.users = Some(users);
+            config.increase_rate = Some(users.to_string());
+            config.run_time = Some(seconds(duration));
+            config.throttle_requests = Some(per_second);
+        }
+        LoadModel::Ramp { .. } => {}
+    }
+    config
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{}s", duration.as_secs_f64().ceil().max(1.0) as u64)
+}
+
+/// Sends one request: think, send, time, check, record.
+async fn send(user: &mut GooseUser, plan: &PhasePlan, index: usize, recorder: &Recorder) -> TransactionResult {
+    if let Some((low, high)) = plan.think_time {
+        if user.get_session_data::<UserRng>().is_none() {
+            let seed = plan.seed ^ (user.weighted_users_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            user.set_session_data(UserRng(StdRng::seed_from_u64(seed)));
+        }
+        let rng = &mut user.get_session_data_mut::<UserRng>().expect("set above").0;
+        let pause = if high > low { rng.random_range(low..=high) } else { low };
+        tokio::time::sleep(pause).await;
+    }
+    let spec = &plan.requests[index];
+    let method = match spec.method.to_uppercase().as_str() {
+        "POST" => GooseMethod::Post,
+        "PUT" => GooseMethod::Put,
+        "PATCH" => GooseMethod::Patch,
+        "DELETE" => GooseMethod::Delete,
+        "HEAD" => GooseMethod::Head,
+        _ => GooseMethod::Get,
+    };
+    let mut builder = user.get_request_builder(&method, &spec.path)?.query(&spec.query);
+    for (name, value) in &spec.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(body) = &spec.body {
+        builder = builder.json(body);
+    }
+    let name = spec.display_name();
+    let request = GooseRequest::builder().method(method).path(spec.path.as_str()).name(name.as_str()).set_request_builder(builder).build();
+    let started = Instant::now();
+    let GooseResponse { mut request, response } = user.request(request).await?;
+    let (sample, failed) = match response {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = if plan.rules.iter().any(ResponseRule::needs_body) { response.json().await.ok() } else { None };
+            let failed: Vec<String> =
+                plan.rules.iter().filter(|rule| !rule.check(&headers, body.as_ref())).map(|rule| rule.name().to_owned()).collect();
+            let x_cache = headers.get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            (Sample { status, x_cache, retry_after: headers.contains_key("retry-after") }, failed)
+        }
+        Err(_) => (Sample { status: 0, x_cache: None, retry_after: false }, Vec::new()),
+    };
+    recorder.record(sample, started.elapsed(), &failed);
+    if let Some(rule) = failed.first() {
+        return user.set_failure(rule, &mut request, None, None);
+    }
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! Expectations: the YAML under a phase's `expect` ([`ExpectSpec`]) compiles to a list of
+//! [`Expectation`]s; each kind lives in its own file with `evaluate(&self, &Observed) -> Outcome`.
+//! New kind = a variant here + its file + a fixture + unit tests.
+//!
+//! Gating fails closed: an expectation on a metric that never appears, a phase with zero
+//! samples or a malformed comparison is a failure or a validation error, never a pass.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::measure::PhaseStats;
+use crate::prometheus::MetricSet;
+use crate::scenario::Phase;
+
+pub mod breaker;
+pub mod cache;
+pub mod error_rate;
+pub mod latency;
+pub mod metrics;
+pub mod rate_limit;
+pub mod recovery;
+pub mod response;
+pub mod status;
+pub mod throughput;
+
+/// The YAML under `expect:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// Share of responses per status or class: `{200: ">= 99%", 5xx: "< 1%"}`.
+    #[serde(default)]
+    pub status: BTreeMap<StatusKey, String>,
+    /// Latency percentiles: `{p95: "< 250ms", max: "< 2s"}`.
+    #[serde(default)]
+    pub latency: BTreeMap<String, String>,
+    /// Share of transport failures and statuses >= 400: `"< 1%"`.
+    pub error_rate: Option<String>,
+    /// Responses per second: `">= 100/s"`.
+    pub throughput: Option<String>,
+    /// Header rules on every response: exact value, `present` or `absent`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// JSON body rules on every response: JSON pointer → expected value.
+    #[serde(default)]
+    pub json: BTreeMap<String, serde_json::Value>,
+    /// First N allowed, then 429 with `Retry-After`.
+    pub rate_limit: Option<rate_limit::RateLimitSpec>,
+    /// Breaker state and transitions, read from `/metrics`.
+    pub breaker: Option<breaker::BreakerSpec>,
+    /// `X-Cache` sequence or hit ratio.
+    pub cache: Option<cache::CacheSpec>,
+    /// Prometheus metric deltas across the phase.
+    #[serde(default)]
+    pub metrics: Vec<metrics::MetricSpec>,
+    /// Time until success rate and p95 are back near a baseline phase.
+    pub recovery: Option<recovery::RecoverySpec>,
+}
+
+/// A status code (`503`) or class (`5xx`) as a map key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct StatusKey(pub String);
+
+impl<'de> Deserialize<'de> for StatusKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = StatusKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a status code like 200 or a class like 5xx")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StatusKey, E> {
+                Ok(StatusKey(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StatusKey, E> {
+                Ok(StatusKey(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StatusKey, E> {
+                Ok(StatusKey(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+/// Everything a check may look at after a phase.
+pub struct Observed<'a> {
+    /// The phase's measurements.
+    pub stats: &'a PhaseStats,
+    /// `/metrics` before the phase (None when the target exposes none).
+    pub metrics_before: Option<&'a MetricSet>,
+    /// `/metrics` after the phase.
+    pub metrics_after: Option<&'a MetricSet>,
+    /// Breaker states polled during the phase, per service, deduplicated in order.
+    pub breaker_states: &'a BTreeMap<String, Vec<String>>,
+    /// Measurements of each earlier phase, by name (for recovery baselines).
+    pub earlier: &'a BTreeMap<String, PhaseStats>,
+    /// Seconds from the last `clear_chaos` to this phase's load start.
+    pub since_fault_cleared: Option<f64>,
+}
+
+/// A check's verdict and what it measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Whether the expectation held.
+    pub passed: bool,
+    /// The measured value, in words.
+    pub measured: String,
+}
+
+impl Outcome {
+    /// A verdict with its measurement.
+    pub fn new(passed: bool, measured: impl Into<String>) -> Self {
+        Self { passed, measured: measured.into() }
+    }
+
+    /// A failure because there was nothing to measure.
+    pub fn no_samples() -> Self {
+        Self::new(false, "no samples in this phase")
+    }
+}
+
+/// One compiled expectation.
+#[derive(Debug, Clone)]
+pub enum Expectation {
+    /// `status`.
+    Status(status::StatusShare),
+    /// `latency`.
+    Latency(latency::LatencyLimit),
+    /// `error_rate`.
+    ErrorRate(error_rate::ErrorRate),
+    /// `throughput`.
+    Throughput(throughput::Throughput),
+    /// `headers` and `json`.
+    Response(response::ResponseRule),
+    /// `rate_limit`.
+    RateLimit(rate_limit::RateLimit),
+    /// `breaker`.
+    Breaker(breaker::Breaker),
+    /// `cache`.
+    Cache(cache::Cache),
+    /// `metrics`.
+    Metric(metrics::MetricDelta),
+    /// `recovery`.
+    Recovery(recovery::Recovery),
+}
+
+impl Expectation {
+    /// The YAML key of this kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Status(_) => "status",
+            Self::Latency(_) => "latency",
+            Self::ErrorRate(_) => "error_rate",
+            Self::Throughput(_) => "throughput",
+            Self::Response(_) => "response",
+            Self::RateLimit(_) => "rate_limit",
+            Self::Breaker(_) => "breaker",
+            Self::Cache(_) => "cache",
+            Self::Metric(_) => "metrics",
+            Self::Recovery(_) => "recovery",
+        }
+    }
+
+    /// What is expected, in words.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Status(c) => c.describe(),
+            Self::Latency(c) => c.describe(),
+            Self::ErrorRate(c) => c.describe(),
+            Self::Throughput(c) => c.describe(),
+            Self::Response(c) => c.describe(),
+            Self::RateLimit(c) => c.describe(),
+            Self::Breaker(c) => c.describe(),
+            Self::Cache(c) => c.describe(),
+            Self::Metric(c) => c.describe(),
+            Self::Recovery(c) => c.describe(),
+        }
+    }
+
+    /// Checks the expectation against what was observed.
+    pub fn evaluate(&self, observed: &Observed<'_>) -> Outcome {
+        match self {
+            Self::Status(c) => c.evaluate(observed),
+            Self::Latency(c) => c.evaluate(observed),
+            Self::ErrorRate(c) => c.evaluate(observed),
+            Self::Throughput(c) => c.evaluate(observed),
+            Self::Response(c) => c.evaluate(observed),
+            Self::RateLimit(c) => c.evaluate(observed),
+            Self::Breaker(c) => c.evaluate(observed),
+            Self::Cache(c) => c.evaluate(observed),
+            Self::Metric(c) => c.evaluate(observed),
+            Self::Recovery(c) => c.evaluate(observed),
+        }
+    }
+
+    /// The response rule, if this expectation is checked on each response as it arrives.
+    pub fn response_rule(&self) -> Option<&response::ResponseRule> {
+        match self {
+            Self::Response(rule) => Some(rule),
+            _ => None,
+        }
+    }
+
+    /// The breaker service to poll during the phase, if any.
+    pub fn breaker_service(&self) -> Option<&str> {
+        match self {
+            Self::Breaker(b) => Some(&b.service),
+            _ => None,
+        }
+    }
+}
+
+/// Compiles a phase's `expect` block; `phases` are all of the scenario's, for references.
+pub fn compile(spec: &ExpectSpec, phases: &[Phase]) -> Result<Vec<Expectation>, String> {
+    let mut compiled = Vec::new();
+    for (key, comparison) in &spec.status {
+        compiled.push(Expectation::Status(status::StatusShare::compile(&key.0, comparison)?));
+    }
+    for (name, comparison) in &spec.latency {
+        compiled.push(Expectation::Latency(latency::LatencyLimit::compile(name, comparison)?));
+    }
+    if let Some(comparison) = &spec.error_rate {
+        compiled.push(Expectation::ErrorRate(error_rate::ErrorRate::compile(comparison)?));
+    }
+    if let Some(comparison) = &spec.throughput {
+        compiled.push(Expectation::Throughput(throughput::Throughput::compile(comparison)?));
+    }
+    for rule in response::ResponseRule::compile(&spec.headers, &spec.json)? {
+        compiled.push(Expectation::Response(rule));
+    }
+    if let Some(rate_limit) = &spec.rate_limit {
+        compiled.push(Expectation::RateLimit(rate_limit::RateLimit::compile(rate_limit)?));
+    }
+    if let Some(breaker) = &spec.breaker {
+        compiled.push(Expectation::Breaker(breaker::Breaker::compile(breaker)?));
+    }
+    if let Some(cache) = &spec.cache {
+        compiled.push(Expectation::Cache(cache::Cache::compile(cache)?));
+    }
+    for metric in &spec.metrics {
+        compiled.push(Expectation::Metric(metrics::MetricDelta::compile(metric)?));
+    }
+    if let Some(recovery) = &spec.recovery {
+        compiled.push(Expectation::Recovery(recovery::Recovery::compile(recovery, phases)?));
+    }
+    Ok(compiled)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Builders for check unit tests.
+
+    use super::*;
+    use crate::measure::Sample;
+
+    /// Stats with one sample per status in `statuses`, in order.
+    pub(crate) fn stats(statuses: &[u16]) -> PhaseStats {
+        let mut stats = PhaseStats { requests: statuses.len() as u64, duration_s: 1.0, ..PhaseStats::default() };
+        for status in statuses {
+            *stats.status_counts.entry(*status).or_default() += 1;
+            stats.errors += (*status == 0 || *status >= 400) as u64;
+            stats.samples.push(Sample { status: *status, x_cache: None, retry_after: *status == 429 });
+        }
+        stats
+    }
+
+    /// Evaluates `expectation` on `stats` with no metrics or history.
+    pub(crate) fn evaluate(expectation: &Expectation, stats: &PhaseStats) -> Outcome {
+        let empty = BTreeMap::new();
+        let earlier = BTreeMap::new();
+        expectation.evaluate(&Observed {
+            stats,
+            metrics_before: None,
+            metrics_after: None,
+            breaker_states: &empty,
+            earlier: &earlier,
+            since_fault_cleared: None,
+        })
+    }
+}

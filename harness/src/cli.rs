@@ -1,0 +1,147 @@
+//! The command line (clap derive); doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit codes, shown under `--help`.
+pub const EXIT_CODES: &str = "Exit codes:
+  0  every check passed
+  1  a check or threshold failed
+  2  invalid scenario or usage
+  3  target unreachable or setup failed (including a failed `before` action or Ctrl-C)
+  4  run invalid: the load generator fell behind its schedule, so its numbers cannot be trusted";
+
+/// Gauntlet: run YAML chaos and load scenarios against a target, check its resilience, write
+/// reports, and gate CI on the result.
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenario files or directories of them, in order.
+    Run(RunArgs),
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List the scenarios found and what each checks.
+    List {
+        /// Scenario files or directories.
+        #[arg(default_value = "scenarios")]
+        paths: Vec<PathBuf>,
+    },
+    /// Manual fault injection against a running target (its /chaos API and /demo endpoints).
+    Fault(FaultArgs),
+    /// Re-render a report.json (HTML, JUnit) and optionally compare it with a baseline.
+    Report {
+        /// The report.json to re-render.
+        report: PathBuf,
+        /// An earlier report.json to compare with.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Allowed p95/p99/error-rate regression against the baseline, in percent.
+        #[arg(long, default_value_t = 10.0)]
+        max_regression: f64,
+    },
+}
+
+/// `harness run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files or directories.
+    #[arg(required = true)]
+    pub scenarios: Vec<PathBuf>,
+    /// Target base URL (loopback only); overrides the scenarios' targets. Without it, and
+    /// without a target URL in the scenario, the harness starts target-app itself.
+    #[arg(long, env = "GAUNTLET_TARGET")]
+    pub target: Option<String>,
+    /// The target-app binary to self-host (default: next to this binary).
+    #[arg(long, env = "GAUNTLET_TARGET_BIN")]
+    pub target_bin: Option<PathBuf>,
+    /// Where run directories are written.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// No live progress lines; one summary line per scenario.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Compare with this earlier report.json; a regression fails the run.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Allowed p95/p99/error-rate regression against the baseline, in percent.
+    #[arg(long, default_value_t = 10.0)]
+    pub max_regression: f64,
+    /// How far (percent) an open-model phase may fall short of its rate before the run is invalid.
+    #[arg(long, default_value_t = 10.0)]
+    pub schedule_budget: f64,
+}
+
+/// `harness fault`.
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: FaultCommand,
+    /// Target base URL (loopback only).
+    #[arg(long, global = true, env = "GAUNTLET_TARGET", default_value = "http://127.0.0.1:8000")]
+    pub target: String,
+    /// Bearer token for the target's /chaos API.
+    #[arg(long, global = true, env = "CHAOS_TOKEN")]
+    pub token: Option<String>,
+}
+
+/// `harness fault ...`.
+#[derive(Debug, Subcommand)]
+pub enum FaultCommand {
+    /// Inject a dependency fault.
+    Inject {
+        /// vault, postgres, mysql, mongodb, redis or rabbitmq.
+        dependency: String,
+        /// error, latency or timeout.
+        kind: String,
+        /// Delay for latency faults.
+        #[arg(long)]
+        latency_ms: Option<u64>,
+        /// Chance per call, 0.0-1.0.
+        #[arg(long)]
+        probability: Option<f64>,
+        /// Lifetime in seconds (the fault expires by itself).
+        #[arg(long, default_value_t = 30)]
+        duration_s: u64,
+    },
+    /// List active faults.
+    List,
+    /// Clear one fault by id, or all.
+    Clear {
+        /// The fault id; all faults when absent.
+        id: Option<String>,
+    },
+    /// Call a /demo fault endpoint once, e.g. `harness fault demo memory mb=200 hold_ms=5000`.
+    Demo {
+        /// Which injector.
+        kind: DemoKind,
+        /// Query parameters as key=value.
+        params: Vec<String>,
+    },
+}
+
+/// The `/demo/*` endpoints.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DemoKind {
+    /// /demo/slow (delay_ms)
+    Slow,
+    /// /demo/error (rate, status)
+    Error,
+    /// /demo/cpu (duration_ms)
+    Cpu,
+    /// /demo/memory (mb, hold_ms)
+    Memory,
+}

@@ -1,0 +1,193 @@
+//! Gauntlet's harness: YAML scenarios ([`scenario`]) run as goose attacks ([`attack`]) against
+//! a target ([`target`]), judged by expectations ([`checks`]) and written up as reports
+//! ([`report`]). [`run`] dispatches a parsed command line and returns the exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub mod actions;
+pub mod attack;
+pub mod checks;
+pub mod cli;
+pub mod comparison;
+pub mod fault;
+pub mod measure;
+pub mod prometheus;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod target;
+
+use cli::{Cli, Command, RunArgs};
+use report::model::{RunReport, Verdict};
+
+/// Exit code for an invalid scenario or usage.
+pub const EXIT_INVALID_SCENARIO: u8 = 2;
+
+/// Runs a command; the return value is the process exit code (see [`cli::EXIT_CODES`]).
+pub async fn run(cli: Cli) -> ExitCode {
+    let code = match cli.command {
+        Command::Run(args) => run_scenarios(&args).await,
+        Command::Validate { paths } => validate(&paths),
+        Command::List { paths } => list(&paths),
+        Command::Fault(args) => match fault::run(&args).await {
+            Ok(text) => {
+                println!("{text}");
+                0
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                3
+            }
+        },
+        Command::Report { report, baseline, max_regression } => rerender(&report, baseline.as_deref(), max_regression),
+    };
+    ExitCode::from(code)
+}
+
+fn load_all(paths: &[PathBuf]) -> Result<Vec<scenario::LoadedScenario>, u8> {
+    let files = scenario::collect(paths).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_INVALID_SCENARIO
+    })?;
+    if files.is_empty() {
+        eprintln!("error: no scenario files found");
+        return Err(EXIT_INVALID_SCENARIO);
+    }
+    let (loaded, errors): (Vec<_>, Vec<_>) = files.iter().map(|f| scenario::load(f)).partition(Result::is_ok);
+    if !errors.is_empty() {
+        for error in errors.into_iter().filter_map(Result::err) {
+            eprintln!("{error}");
+        }
+        return Err(EXIT_INVALID_SCENARIO);
+    }
+    Ok(loaded.into_iter().filter_map(Result::ok).collect())
+}
+
+async fn run_scenarios(args: &RunArgs) -> u8 {
+    let scenarios = match load_all(&args.scenarios) {
+        Ok(scenarios) => scenarios,
+        Err(code) => return code,
+    };
+    let baseline = match args.baseline.as_deref().map(report::json::read).transpose() {
+        Ok(baseline) => baseline,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return EXIT_INVALID_SCENARIO;
+        }
+    };
+    let options = runner::RunOptions {
+        target: args.target.clone(),
+        target_bin: args.target_bin.clone(),
+        report_dir: args.report_dir.clone(),
+        quiet: args.quiet,
+        schedule_budget: args.schedule_budget / 100.0,
+    };
+    let mut worst = Verdict::Passed;
+    for loaded in &scenarios {
+        let (mut run_report, directory) = match runner::run(loaded, &options).await {
+            Ok(result) => result,
+            Err(error) => {
+                eprintln!("error: {}: {error}", loaded.path.display());
+                return 3;
+            }
+        };
+        if let (Some(baseline), Some(file)) = (&baseline, &args.baseline) {
+            report::baseline::compare(&mut run_report, baseline, file, args.max_regression / 100.0);
+            run_report.verdict = runner::decide(&run_report);
+            if let Err(error) = report::write(&run_report, &directory) {
+                eprintln!("error: writing report: {error}");
+            }
+        }
+        print_summary(&run_report, &directory, args.quiet);
+        worst = worst.max(run_report.verdict);
+    }
+    worst.exit_code()
+}
+
+fn print_summary(report: &RunReport, directory: &Path, quiet: bool) {
+    let verdict = format!("{:?}", report.verdict).to_uppercase();
+    if !quiet {
+        println!("\n{} — {}", report.scenario, report.description);
+        println!("{:<16} {:>9} {:>9} {:>8} {:>10} {:>10} {:>10}  checks", "phase", "requests", "req/s", "errors", "p50 ms", "p95 ms", "p99 ms");
+        for phase in &report.phases {
+            let passed = phase.expectations.iter().filter(|e| e.passed).count();
+            println!(
+                "{:<16} {:>9} {:>9.1} {:>7.2}% {:>10.3} {:>10.3} {:>10.3}  {passed}/{}",
+                phase.name,
+                phase.requests,
+                phase.throughput,
+                phase.error_rate * 100.0,
+                phase.latency.p50,
+                phase.latency.p95,
+                phase.latency.p99,
+                phase.expectations.len()
+            );
+            for failed in phase.expectations.iter().filter(|e| !e.passed) {
+                println!("  FAIL {}: {} (measured {})", failed.kind, failed.expected, failed.measured);
+            }
+        }
+        for problem in &report.problems {
+            println!("  PROBLEM {problem}");
+        }
+        if let Some(seconds) = report.time_to_recover_s {
+            println!("time to recover: {seconds:.1}s");
+        }
+    }
+    println!("{verdict:<12} {} (seed {}) → {}", report.scenario, report.seed, directory.join("index.html").display());
+}
+
+fn validate(paths: &[PathBuf]) -> u8 {
+    match load_all(paths) {
+        Ok(scenarios) => {
+            for loaded in &scenarios {
+                let checks: usize = loaded.expectations.iter().map(Vec::len).sum();
+                println!("ok {} ({} phases, {checks} expectations)", loaded.path.display(), loaded.scenario.phases.len());
+            }
+            0
+        }
+        Err(code) => code,
+    }
+}
+
+fn list(paths: &[PathBuf]) -> u8 {
+    match load_all(paths) {
+        Ok(scenarios) => {
+            for loaded in &scenarios {
+                let mut kinds: Vec<&str> = loaded.expectations.iter().flatten().map(|e| e.kind()).collect();
+                kinds.sort_unstable();
+                kinds.dedup();
+                println!("{:<24} {:<40} checks: {}", loaded.scenario.name, loaded.path.display(), kinds.join(", "));
+                if !loaded.scenario.description.is_empty() {
+                    println!("{:<24} {}", "", loaded.scenario.description);
+                }
+            }
+            0
+        }
+        Err(code) => code,
+    }
+}
+
+fn rerender(path: &Path, baseline: Option<&Path>, max_regression: f64) -> u8 {
+    let result = (|| -> anyhow::Result<(RunReport, PathBuf)> {
+        let mut run_report = report::json::read(path)?;
+        if let Some(file) = baseline {
+            let earlier = report::json::read(file)?;
+            report::baseline::compare(&mut run_report, &earlier, file, max_regression / 100.0);
+            run_report.verdict = runner::decide(&run_report);
+        }
+        let directory = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        report::write(&run_report, &directory)?;
+        Ok((run_report, directory))
+    })();
+    match result {
+        Ok((run_report, directory)) => {
+            print_summary(&run_report, &directory, false);
+            run_report.verdict.exit_code()
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            EXIT_INVALID_SCENARIO
+        }
+    }
+}

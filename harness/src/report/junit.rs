@@ -1,0 +1,66 @@
+//! `junit.xml`: one test case per expectation, one suite per phase, for CI dashboards.
+
+use crate::report::model::RunReport;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Renders the JUnit XML.
+pub fn render(report: &RunReport) -> String {
+    let mut suites = String::new();
+    let mut total = 0;
+    let mut failures = 0;
+    for phase in &report.phases {
+        let failed = phase.expectations.iter().filter(|e| !e.passed).count();
+        total += phase.expectations.len();
+        failures += failed;
+        suites.push_str(&format!(
+            "  <testsuite name=\"{}.{}\" tests=\"{}\" failures=\"{failed}\" time=\"{:.3}\">\n",
+            escape(&report.scenario),
+            escape(&phase.name),
+            phase.expectations.len(),
+            phase.duration_s
+        ));
+        for expectation in &phase.expectations {
+            let name = escape(&format!("{}: {}", expectation.kind, expectation.expected));
+            if expectation.passed {
+                suites.push_str(&format!("    <testcase name=\"{name}\" classname=\"{}\"/>\n", escape(&phase.name)));
+            } else {
+                suites.push_str(&format!(
+                    "    <testcase name=\"{name}\" classname=\"{}\">\n      <failure message=\"measured {}\"/>\n    </testcase>\n",
+                    escape(&phase.name),
+                    escape(&expectation.measured)
+                ));
+            }
+        }
+        suites.push_str("  </testsuite>\n");
+    }
+    let rows = report.baseline.iter().flat_map(|b| &b.rows);
+    for row in rows {
+        total += 1;
+        let name = escape(&row.expected);
+        if row.passed {
+            suites.push_str(&format!("  <testsuite name=\"baseline\" tests=\"1\"><testcase name=\"{name}\"/></testsuite>\n"));
+        } else {
+            failures += 1;
+            suites.push_str(&format!(
+                "  <testsuite name=\"baseline\" tests=\"1\" failures=\"1\"><testcase name=\"{name}\"><failure message=\"{}\"/></testcase></testsuite>\n",
+                escape(&row.measured)
+            ));
+        }
+    }
+    if !report.problems.is_empty() {
+        total += 1;
+        failures += 1;
+        suites.push_str(&format!(
+            "  <testsuite name=\"run\" tests=\"1\" errors=\"1\"><testcase name=\"run completed\"><error message=\"{}\"/></testcase></testsuite>\n",
+            escape(&report.problems.join("; "))
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{total}\" failures=\"{failures}\" time=\"{:.3}\">\n{suites}</testsuites>\n",
+        escape(&report.scenario),
+        report.duration_s
+    )
+}

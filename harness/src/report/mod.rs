@@ -1,0 +1,25 @@
+//! Reports: [`model::RunReport`] is written as `report.json` ([`json`]), `index.html`
+//! ([`html`], one self-contained file) and `junit.xml` ([`junit`]); `reports/index.html` lists
+//! every run, newest first. [`baseline`] compares a run with an earlier one.
+
+use std::path::Path;
+
+pub mod baseline;
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod model;
+
+use model::RunReport;
+
+/// Writes the run's three files into `directory` and refreshes the runs index beside it.
+pub fn write(report: &RunReport, directory: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(directory)?;
+    std::fs::write(directory.join("report.json"), json::render(report)?)?;
+    std::fs::write(directory.join("index.html"), html::render(report))?;
+    std::fs::write(directory.join("junit.xml"), junit::render(report))?;
+    if let Some(root) = directory.parent() {
+        html::write_index(root)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! [`RunReport`]: everything one scenario run produced. `report.json` serialises it, the HTML
+//! and JUnit renderers read it; nothing else computes results.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::measure::{Percentiles, TimelinePoint};
+use crate::target::ResourceSample;
+
+/// Version of the `report.json` schema; bump on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How a run ended; the exit code follows from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every expectation held: exit 0.
+    Passed,
+    /// An expectation or threshold failed: exit 1.
+    Failed,
+    /// The generator fell behind its schedule; numbers cannot be trusted: exit 4.
+    Invalid,
+    /// The target was unreachable or setup failed: exit 3.
+    SetupFailed,
+}
+
+impl Verdict {
+    /// The process exit code for this verdict.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Passed => 0,
+            Self::Failed => 1,
+            Self::SetupFailed => 3,
+            Self::Invalid => 4,
+        }
+    }
+}
+
+/// One scenario run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunReport {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario description.
+    pub description: String,
+    /// The scenario file.
+    pub scenario_file: String,
+    /// The scenario text as run (after `${ENV}` interpolation).
+    pub scenario_text: String,
+    /// The seed every random choice used; rerun with `seed:` to replay.
+    pub seed: u64,
+    /// Target URL.
+    pub target: String,
+    /// Whether the harness started the target itself.
+    pub self_hosted: bool,
+    /// UTC start time, RFC 3339.
+    pub started_at: String,
+    /// Wall time of the whole run, seconds.
+    pub duration_s: f64,
+    /// Outcome.
+    pub verdict: Verdict,
+    /// Why the run did not pass, in words.
+    pub problems: Vec<String>,
+    /// Headline: time from clearing a fault until recovery, seconds.
+    pub time_to_recover_s: Option<f64>,
+    /// Phases, in run order.
+    pub phases: Vec<PhaseReport>,
+    /// Rollback actions (always run).
+    pub rollback: Vec<ActionLog>,
+    /// Target CPU and memory over the run.
+    pub resources: Vec<ResourceSample>,
+    /// Comparison with a baseline report, when one was given.
+    pub baseline: Option<BaselineComparison>,
+}
+
+/// One phase's results.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PhaseReport {
+    /// Phase name.
+    pub name: String,
+    /// The load, in words.
+    pub load: String,
+    /// Seconds from run start to the load's start.
+    pub started_at_s: f64,
+    /// Seconds the load ran.
+    pub duration_s: f64,
+    /// Responses recorded.
+    pub requests: u64,
+    /// Transport failures and statuses >= 400.
+    pub errors: u64,
+    /// Responses per second.
+    pub throughput: f64,
+    /// errors / requests.
+    pub error_rate: f64,
+    /// Responses per status (0 = transport failure).
+    pub status_counts: BTreeMap<u16, u64>,
+    /// Raw latency percentiles, ms.
+    pub latency: Percentiles,
+    /// Coordinated-omission corrected percentiles, ms (open-model phases).
+    pub latency_corrected: Option<Percentiles>,
+    /// Per-second requests, errors and p95.
+    pub timeline: Vec<TimelinePoint>,
+    /// Actions before and after the load.
+    pub actions: Vec<ActionLog>,
+    /// Each expectation and its verdict.
+    pub expectations: Vec<ExpectationResult>,
+    /// For open-model phases: intended vs achieved rate.
+    pub schedule: Option<Schedule>,
+    /// Goose's own HTML report for this phase, relative to the report directory.
+    pub goose_report: Option<String>,
+}
+
+/// An action and how it went.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ActionLog {
+    /// `before`, `after` or `rollback`.
+    pub stage: String,
+    /// The YAML key: chaos, clear_chaos, wait, http, exec.
+    pub kind: String,
+    /// What it did.
+    pub description: String,
+    /// Seconds from run start.
+    pub at_s: f64,
+    /// How long it took.
+    pub duration_ms: f64,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// Its answer or error.
+    pub message: String,
+}
+
+/// One expectation's verdict.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ExpectationResult {
+    /// The YAML key of its kind.
+    pub kind: String,
+    /// What was expected.
+    pub expected: String,
+    /// What was measured.
+    pub measured: String,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+/// Intended vs achieved request rate of an open-model phase.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Schedule {
+    /// Requests per second asked for.
+    pub intended_rate: f64,
+    /// Requests per second achieved.
+    pub achieved_rate: f64,
+    /// Whether the generator fell behind beyond the budget.
+    pub behind: bool,
+}
+
+/// The result of `--baseline`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BaselineComparison {
+    /// The baseline report file.
+    pub file: String,
+    /// Allowed regression, as a share (0.10 = 10%).
+    pub max_regression: f64,
+    /// One row per phase and statistic.
+    pub rows: Vec<ExpectationResult>,
+}
+
+impl RunReport {
+    /// Whether every expectation (and baseline row) held.
+    pub fn all_passed(&self) -> bool {
+        self.phases.iter().flat_map(|p| &p.expectations).all(|e| e.passed)
+            && self.baseline.as_ref().is_none_or(|b| b.rows.iter().all(|r| r.passed))
+    }
+}
