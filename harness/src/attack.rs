@@ -50,9 +50,13 @@ impl PhasePlan {
     }
 }
 
-/// Per-user state kept in goose's session data: the user's own seeded random stream.
+/// Per-user state kept in goose's session data: the user's seeded random stream (think
+/// time) and, in open-model phases, when its next request is due.
 #[derive(Clone)]
-struct UserRng(StdRng);
+struct UserState {
+    rng: StdRng,
+    next_send: Option<Instant>,
+}
 
 /// Runs the phase against `host`, recording into `recorder`; writes goose's own HTML report.
 pub async fn run_phase(plan: Arc<PhasePlan>, host: &str, recorder: Arc<Recorder>, goose_report: &Path) -> anyhow::Result<()> {
@@ -97,11 +101,11 @@ fn configuration(load: &LoadModel, host: &str, goose_report: &Path) -> GooseConf
             config.increase_rate = Some(users.to_string());
             config.iterations = Some(iterations);
         }
-        LoadModel::Rate { per_second, duration, users } => {
+        LoadModel::Rate { duration, users, .. } => {
+            // Pacing is done per user in `send`; goose's throttle would queue inside the timed call.
             config.users = Some(users);
             config.increase_rate = Some(users.to_string());
             config.run_time = Some(seconds(duration));
-            config.throttle_requests = Some(per_second);
         }
         LoadModel::Ramp { .. } => {}
     }
@@ -114,13 +118,23 @@ fn seconds(duration: Duration) -> String {
 
 /// Sends one request: think, send, time, check, record.
 async fn send(user: &mut GooseUser, plan: &PhasePlan, index: usize, recorder: &Recorder) -> TransactionResult {
-    if let Some((low, high)) = plan.think_time {
-        if user.get_session_data::<UserRng>().is_none() {
-            let seed = plan.seed ^ (user.weighted_users_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            user.set_session_data(UserRng(StdRng::seed_from_u64(seed)));
+    if user.get_session_data::<UserState>().is_none() {
+        let seed = plan.seed ^ (user.weighted_users_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        user.set_session_data(UserState { rng: StdRng::seed_from_u64(seed), next_send: None });
+    }
+    let user_index = user.weighted_users_index;
+    let state = user.get_session_data_mut::<UserState>().expect("set above");
+    if let (Some(interval), LoadModel::Rate { users, .. }) = (plan.expected_interval(), &plan.load) {
+        // Open model: each user keeps a fixed schedule, staggered across users; a late user
+        // sends at once and catches up, so the target's slowness cannot slow the schedule.
+        let now = Instant::now();
+        let due = *state.next_send.get_or_insert_with(|| now + interval.mul_f64((user_index % users) as f64 / *users as f64));
+        if due > now {
+            tokio::time::sleep(due - now).await;
         }
-        let rng = &mut user.get_session_data_mut::<UserRng>().expect("set above").0;
-        let pause = if high > low { rng.random_range(low..=high) } else { low };
+        state.next_send = Some(due + interval);
+    } else if let Some((low, high)) = plan.think_time {
+        let pause = if high > low { state.rng.random_range(low..=high) } else { low };
         tokio::time::sleep(pause).await;
     }
     let spec = &plan.requests[index];

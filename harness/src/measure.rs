@@ -136,6 +136,8 @@ struct Second {
 }
 
 struct Inner {
+    /// When the first recorded request was sent, and the last response arrived.
+    window: Option<(Instant, Instant)>,
     histogram: Histogram<u64>,
     corrected: Option<Histogram<u64>>,
     seconds: Vec<Second>,
@@ -165,6 +167,7 @@ impl Recorder {
             started: Instant::now(),
             expected_interval,
             inner: Mutex::new(Inner {
+                window: None,
                 histogram: histogram(3),
                 corrected: expected_interval.map(|_| histogram(3)),
                 seconds: Vec::new(),
@@ -182,7 +185,10 @@ impl Recorder {
         let micros = (latency.as_micros() as u64).clamp(1, MAX_MICROS);
         let second = self.started.elapsed().as_secs() as usize;
         let is_error = sample.status == 0 || sample.status >= 400;
+        let now = Instant::now();
         let mut inner = self.inner.lock().expect("recorder lock");
+        let sent = now.checked_sub(latency).unwrap_or(now);
+        inner.window = Some(inner.window.map_or((sent, now), |(first, _)| (first.min(sent), now)));
         inner.requests += 1;
         inner.errors += is_error as u64;
         inner.histogram.saturating_record(micros);
@@ -216,10 +222,11 @@ impl Recorder {
         self.started.elapsed()
     }
 
-    /// The phase's statistics.
+    /// The phase's statistics; its duration runs from the first request sent to the last
+    /// response received (goose's start-up is not load time).
     pub fn finish(&self) -> PhaseStats {
-        let duration_s = self.started.elapsed().as_secs_f64();
         let inner = self.inner.lock().expect("recorder lock");
+        let duration_s = inner.window.map_or(0.0, |(first, last)| (last - first).as_secs_f64());
         PhaseStats {
             requests: inner.requests,
             errors: inner.errors,

@@ -117,8 +117,10 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         let phase_started_at = run_started.elapsed().as_secs_f64();
         let goose_report = format!("goose-{:02}-{}.html", index + 1, slug(&phase.name));
         let goose_path = directory.join(&goose_report);
+        let limit = crate::scenario::phase_limit(&phase.load, &load).unwrap_or(Duration::from_secs(600));
         let result = tokio::select! {
             result = attack::run_phase(plan.clone(), &target.url, recorder.clone(), &goose_path) => result,
+            _ = tokio::time::sleep(limit) => Err(anyhow::anyhow!("phase ran past its limit of {limit:?}")),
             _ = &mut interrupted => Err(anyhow::anyhow!("interrupted (Ctrl-C)")),
         };
         if let Some(progress) = progress {
@@ -128,14 +130,15 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         poller.abort();
         let stats = recorder.finish();
         let metrics_after = target.metrics().await;
-        let interrupted_now = matches!(&result, Err(e) if e.to_string().contains("interrupted"));
+        // An interrupted or overrunning phase ends the run: its users may still be sending.
+        let stop_run = matches!(&result, Err(e) if e.to_string().contains("interrupted") || e.to_string().contains("past its limit"));
         if let Err(error) = &result {
             report.problems.push(format!("phase {}: load failed: {error}", phase.name));
-            if !interrupted_now {
+            if !stop_run {
                 report.verdict = Verdict::SetupFailed;
             }
         }
-        if !interrupted_now {
+        if !stop_run {
             for action in &phase.after {
                 let log = actions::run(action, &target, "after", run_started).await;
                 if log.kind == "clear_chaos" && log.ok {
@@ -202,7 +205,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
             goose_report: goose_path.exists().then_some(goose_report),
         });
         earlier.insert(phase.name.clone(), stats);
-        if interrupted_now {
+        if stop_run {
             break;
         }
     }
@@ -229,7 +232,9 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
 pub fn decide(report: &RunReport) -> Verdict {
     if report.verdict == Verdict::SetupFailed || report.problems.iter().any(|p| p.contains("interrupted")) {
         Verdict::SetupFailed
-    } else if report.phases.iter().any(|p| p.schedule.as_ref().is_some_and(|s| s.behind)) {
+    } else if report.phases.iter().any(|p| p.schedule.as_ref().is_some_and(|s| s.behind))
+        || report.problems.iter().any(|p| p.contains("past its limit"))
+    {
         Verdict::Invalid
     } else if !report.all_passed() || report.problems.iter().any(|p| p.contains("rollback")) {
         Verdict::Failed

@@ -112,6 +112,9 @@ pub struct Load {
     pub ramp: Option<String>,
     /// Pause between a user's requests: `100ms` or a seeded random range `50ms..200ms`.
     pub think_time: Option<String>,
+    /// Hard limit on the phase's wall time (default: its duration + 60 s, or 10 min for
+    /// iterations); a phase that runs over ends the run as invalid.
+    pub max_duration: Option<String>,
 }
 
 /// The load model a [`Load`] resolves to.
@@ -399,7 +402,9 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
         for action in phase.before.iter().chain(&phase.after) {
             validate_action(action).map_err(at)?;
         }
-        loads.push(resolve_load(&phase.load).map_err(at)?);
+        let model = resolve_load(&phase.load).map_err(at)?;
+        phase_limit(&phase.load, &model).map_err(at)?;
+        loads.push(model);
         expectations.push(checks::compile(&phase.expect, &scenario.phases).map_err(at)?);
     }
     for action in &scenario.rollback {
@@ -438,6 +443,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 fn resolve_load(load: &Load) -> Result<LoadModel, String> {
     if let Some(think) = &load.think_time {
         parse_think_time(think)?;
+        if load.rate.is_some() {
+            return Err("load: think_time applies to closed-model phases; an open-model rate sets its own schedule".into());
+        }
     }
     let duration = load.duration.as_deref().map(parse_duration).transpose().map_err(|e| format!("load.duration: {e}"))?;
     match (load.rate.as_deref(), &load.ramp, load.iterations, duration) {
@@ -453,6 +461,9 @@ fn resolve_load(load: &Load) -> Result<LoadModel, String> {
         }
         (Some(_), _, _, _) => Err("load: an open-model rate needs a duration and no iterations or ramp".into()),
         (None, Some(plan), None, None) if load.users.is_none() => {
+            if !plan.trim_end().trim_end_matches(|c: char| c.is_ascii_alphanumeric()).trim_end().ends_with(";0,") {
+                return Err(format!("load.ramp: {plan:?} must end at 0 users (e.g. ...;0,1s) so the phase stops by itself"));
+            }
             let duration = plan
                 .split(';')
                 .map(|step| step.split_once(',').map(|(_, t)| parse_duration(t)).unwrap_or_else(|| Err(format!("{step:?} is not users,time"))))
@@ -468,6 +479,19 @@ fn resolve_load(load: &Load) -> Result<LoadModel, String> {
         (None, None, Some(_), Some(_)) => Err("load: give duration or iterations, not both".into()),
         _ => Err("load: expected users with duration or iterations, a ramp, or rate with duration".into()),
     }
+}
+
+/// The wall-time limit of a phase: `max_duration`, or the planned duration + 60 s, or 10 min.
+pub fn phase_limit(load: &Load, model: &LoadModel) -> Result<Duration, String> {
+    if let Some(limit) = &load.max_duration {
+        return parse_duration(limit).map_err(|e| format!("load.max_duration: {e}"));
+    }
+    Ok(match model {
+        LoadModel::Duration { duration, .. } | LoadModel::Ramp { duration, .. } | LoadModel::Rate { duration, .. } => {
+            *duration + Duration::from_secs(60)
+        }
+        LoadModel::Iterations { .. } => Duration::from_secs(600),
+    })
 }
 
 /// Parses think time: `100ms` or `50ms..200ms`, as (min, max).
@@ -574,6 +598,7 @@ mod tests {
         assert_eq!(load("{users: 2, iterations: 20}").unwrap(), LoadModel::Iterations { users: 2, iterations: 20 });
         assert!(matches!(load("{rate: 200/s, duration: 2s}").unwrap(), LoadModel::Rate { per_second: 200, .. }));
         assert!(matches!(load("{ramp: \"5,1s;5,2s;0,1s\"}").unwrap(), LoadModel::Ramp { duration, .. } if duration == Duration::from_secs(4)));
+        assert!(load("{ramp: \"5,1s;5,2s\"}").unwrap_err().contains("end at 0 users"));
         assert!(load("{users: 2}").is_err());
         assert!(load("{users: 2, duration: 5s, iterations: 3}").is_err());
         assert!(load("{rate: fast, duration: 2s}").is_err());

@@ -60,8 +60,17 @@ pub fn is_loopback(url: &str) -> bool {
     })
 }
 
+/// The address the harness's own calls (readiness, scrapes, chaos API) come from, so they
+/// never count against the per-IP rate limits the load (from 127.0.0.1) is testing.
+pub const OBSERVER_ADDRESS: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().expect("HTTP client builds")
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(OBSERVER_ADDRESS)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client builds")
 }
 
 impl Target {
