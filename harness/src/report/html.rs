@@ -30,17 +30,18 @@ fn verdict_class(verdict: Verdict) -> &'static str {
     }
 }
 
-/// A data series for [`line_chart`].
+/// A data series for [`line_chart`]: one segment per phase, so idle gaps between phases are
+/// not drawn as traffic.
 struct Series<'a> {
     label: &'a str,
     color: &'a str,
-    points: Vec<(f64, f64)>,
+    segments: Vec<Vec<(f64, f64)>>,
 }
 
 /// An SVG line chart with vertical markers (fault injections, phase starts).
 fn line_chart(title: &str, unit: &str, series: &[Series<'_>], markers: &[(f64, String, &str)]) -> String {
     let (width, height, left, right, top, bottom) = (1100.0, 260.0, 60.0, 20.0, 28.0, 30.0);
-    let all = series.iter().flat_map(|s| &s.points);
+    let all = series.iter().flat_map(|s| s.segments.iter().flatten());
     let x_max = all.clone().map(|p| p.0).chain(markers.iter().map(|m| m.0)).fold(1.0_f64, f64::max);
     let y_max = all.map(|p| p.1).fold(0.0_f64, f64::max).max(1e-9) * 1.1;
     let x = |v: f64| left + v / x_max * (width - left - right);
@@ -73,12 +74,16 @@ fn line_chart(title: &str, unit: &str, series: &[Series<'_>], markers: &[(f64, S
         );
     }
     for (index, s) in series.iter().enumerate() {
-        let points: Vec<String> = s.points.iter().map(|(px, py)| format!("{:.1},{:.1}", x(*px), y(*py))).collect();
+        for segment in &s.segments {
+            let points: Vec<String> = segment.iter().map(|(px, py)| format!("{:.1},{:.1}", x(*px), y(*py))).collect();
+            let _ = match segment.as_slice() {
+                [(px, py)] => write!(svg, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{}\"/>", x(*px), y(*py), s.color),
+                _ => write!(svg, "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>", s.color, points.join(" ")),
+            };
+        }
         let _ = write!(
             svg,
-            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/><text x=\"{}\" y=\"18\" font-size=\"12\" fill=\"{}\">■ {}</text>",
-            s.color,
-            points.join(" "),
+            "<text x=\"{}\" y=\"18\" font-size=\"12\" fill=\"{}\">■ {}</text>",
             width - right - 260.0 + index as f64 * 130.0,
             s.color,
             escape(s.label)
@@ -194,25 +199,29 @@ pub fn render(report: &RunReport) -> String {
             markers.push((action.at_s, action.description.clone(), if action.kind == "chaos" { "#c62f2f" } else { "#1f8f4e" }));
         }
     }
-    let over_time = |value: &dyn Fn(&crate::measure::TimelinePoint) -> f64| -> Vec<(f64, f64)> {
-        report.phases.iter().flat_map(|p| p.timeline.iter().map(move |t| (p.started_at_s + t.second as f64 + 0.5, value(t)))).collect()
+    let over_time = |value: &dyn Fn(&crate::measure::TimelinePoint) -> f64| -> Vec<Vec<(f64, f64)>> {
+        report
+            .phases
+            .iter()
+            .map(|p| p.timeline.iter().filter(|t| t.requests > 0).map(|t| (p.started_at_s + t.second as f64 + 0.5, value(t))).collect())
+            .collect()
     };
     page.push_str("<h2>Over time</h2>");
-    page.push_str(&line_chart("Latency p95 per second", "ms", &[Series { label: "p95", color: "#2f6fd6", points: over_time(&|t| t.p95_ms) }], &markers));
+    page.push_str(&line_chart("Latency p95 per second", "ms", &[Series { label: "p95", color: "#2f6fd6", segments: over_time(&|t| t.p95_ms) }], &markers));
     page.push_str(&line_chart(
         "Throughput per second",
         "",
         &[
-            Series { label: "responses/s", color: "#2f6fd6", points: over_time(&|t| t.requests as f64) },
-            Series { label: "errors/s", color: "#c62f2f", points: over_time(&|t| t.errors as f64) },
+            Series { label: "responses/s", color: "#2f6fd6", segments: over_time(&|t| t.requests as f64) },
+            Series { label: "errors/s", color: "#c62f2f", segments: over_time(&|t| t.errors as f64) },
         ],
         &markers,
     ));
     if report.resources.is_empty() {
         page.push_str("<p class=\"muted\">The target reported no CPU/memory (no /api/info).</p>");
     } else {
-        page.push_str(&line_chart("Target CPU", "%", &[Series { label: "cpu %", color: "#b46a00", points: report.resources.iter().map(|r| (r.at_s, r.cpu_percent)).collect() }], &markers));
-        page.push_str(&line_chart("Target memory", "MB", &[Series { label: "RSS MiB", color: "#6b3fa0", points: report.resources.iter().map(|r| (r.at_s, r.memory_mb)).collect() }], &markers));
+        page.push_str(&line_chart("Target CPU", "%", &[Series { label: "cpu %", color: "#b46a00", segments: vec![report.resources.iter().map(|r| (r.at_s, r.cpu_percent)).collect()] }], &markers));
+        page.push_str(&line_chart("Target memory", "MB", &[Series { label: "RSS MiB", color: "#6b3fa0", segments: vec![report.resources.iter().map(|r| (r.at_s, r.memory_mb)).collect()] }], &markers));
     }
 
     page.push_str("<h2>Status codes</h2><table><tr><th>phase</th><th>status</th><th>responses</th><th>share</th></tr>");

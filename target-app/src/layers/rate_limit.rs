@@ -33,14 +33,17 @@ pub enum Class {
 }
 
 impl Class {
-    /// The class a path belongs to.
-    pub fn of(path: &str) -> Self {
-        if path == "/health" || path.starts_with("/health/") {
-            Self::Health
+    /// The class a path belongs to; `None` for the token-authenticated `/chaos` control plane,
+    /// which must stay usable for an operator while clients are being limited.
+    pub fn of(path: &str) -> Option<Self> {
+        if path == "/chaos" || path.starts_with("/chaos/") {
+            None
+        } else if path == "/health" || path.starts_with("/health/") {
+            Some(Self::Health)
         } else if path == "/metrics" {
-            Self::Metrics
+            Some(Self::Metrics)
         } else {
-            Self::Default
+            Some(Self::Default)
         }
     }
 
@@ -170,15 +173,14 @@ impl RateLimiter {
 
 /// Middleware: 429 with `Retry-After` over the limit; `X-RateLimit-*` on every limited response.
 pub async fn limit(State(limiter): State<RateLimiter>, request: Request, next: Next) -> Response {
-    if !limiter.settings.enabled {
+    let Some(class) = Class::of(request.uri().path()).filter(|_| limiter.settings.enabled) else {
         return next.run(request).await;
-    }
+    };
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
     let client = limiter.client_ip(peer, request.headers());
-    let class = Class::of(request.uri().path());
     let decision = limiter.check(class, client).await;
     let mut response = if decision.allowed {
         next.run(request).await
@@ -209,10 +211,12 @@ mod tests {
 
     #[test]
     fn classes_follow_the_documented_routes() {
-        assert_eq!(Class::of("/health/"), Class::Health);
-        assert_eq!(Class::of("/health/all"), Class::Health);
-        assert_eq!(Class::of("/metrics"), Class::Metrics);
-        assert_eq!(Class::of("/healthz"), Class::Default);
-        assert_eq!(Class::of("/examples/cache/x"), Class::Default);
+        assert_eq!(Class::of("/health/"), Some(Class::Health));
+        assert_eq!(Class::of("/health/all"), Some(Class::Health));
+        assert_eq!(Class::of("/metrics"), Some(Class::Metrics));
+        assert_eq!(Class::of("/healthz"), Some(Class::Default));
+        assert_eq!(Class::of("/examples/cache/x"), Some(Class::Default));
+        assert_eq!(Class::of("/chaos/faults"), None);
+        assert_eq!(Class::of("/chaosmonkey"), Some(Class::Default));
     }
 }

@@ -114,3 +114,13 @@ async fn disabled_rate_limiting_never_answers_429() {
     .await;
     assert!(hit(&app, "/api/version", 5).await.iter().all(|s| *s == 200));
 }
+
+#[tokio::test]
+async fn the_chaos_control_plane_is_never_rate_limited() {
+    let app = spawn_app_with(|s| s.rate_limit.default = "1/minute".parse().unwrap()).await;
+    for _ in 0..5 {
+        let response = app.client.get(format!("{}/chaos/faults", app.address)).bearer_auth(crate::support::CHAOS_TOKEN).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("x-ratelimit-limit").is_none());
+    }
+}

@@ -1,0 +1,97 @@
+//! The command line: validation errors with positions, usage errors, help text, listing.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness")).args(args).current_dir(fixtures()).output().expect("harness runs")
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn valid_scenarios_validate_with_exit_0() {
+    let output = harness(&["validate", "every-kind-passes.yaml", "every-kind-fails.yaml"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("ok every-kind-passes.yaml (6 phases, 14 expectations)"), "{}", text(&output.stdout));
+}
+
+#[test]
+fn the_shipped_scenario_library_validates() {
+    let output = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["validate", "scenarios"])
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).lines().count() >= 10);
+}
+
+#[test]
+fn unknown_key_reports_line_column_and_the_nearest_key() {
+    let output = harness(&["validate", "invalid.yaml"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.starts_with("invalid.yaml:5:5: "), "{stderr}");
+    assert!(stderr.contains("unknown field `requets`"), "{stderr}");
+    assert!(stderr.contains("did you mean `requests`?"), "{stderr}");
+}
+
+#[test]
+fn malformed_comparison_is_a_validation_error_naming_the_phase() {
+    let output = harness(&["validate", "bad-comparison.yaml"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.starts_with("bad-comparison.yaml:3: phases[0] (steady): latency.p95: "), "{stderr}");
+    assert!(stderr.contains("must start with <"), "{stderr}");
+}
+
+#[test]
+fn run_refuses_an_invalid_scenario_with_exit_2_before_sending_anything() {
+    let output = harness(&["run", "invalid.yaml", "--target", "http://127.0.0.1:9"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn missing_files_and_bad_usage_exit_2() {
+    assert_eq!(harness(&["validate", "no-such.yaml"]).status.code(), Some(2));
+    assert_eq!(harness(&["explode"]).status.code(), Some(2));
+    assert_eq!(harness(&["run"]).status.code(), Some(2));
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let output = harness(&["--help"]);
+    let stdout = text(&output.stdout);
+    for line in ["0  every check passed", "1  a check", "2  invalid scenario", "3  target unreachable", "4  run invalid"] {
+        assert!(stdout.contains(line), "{line} missing from --help:\n{stdout}");
+    }
+}
+
+#[test]
+fn list_names_each_scenario_and_its_check_kinds() {
+    let output = harness(&["list", "every-kind-passes.yaml"]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("every-kind-passes"), "{stdout}");
+    for kind in ["breaker", "cache", "error_rate", "latency", "metrics", "rate_limit", "recovery", "response", "status", "throughput"] {
+        assert!(stdout.contains(kind), "{kind} missing: {stdout}");
+    }
+}
+
+#[test]
+fn env_interpolation_fails_closed_on_unset_variables() {
+    let dir = std::env::temp_dir().join(format!("gauntlet-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("env.yaml");
+    std::fs::write(&file, "name: env\nphases:\n  - name: a\n    load: {users: 1, duration: \"${GAUNTLET_TEST_UNSET_VAR}\"}\n    requests: [{path: /}]\n").unwrap();
+    let output = harness(&["validate", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains(":4:33: environment variable GAUNTLET_TEST_UNSET_VAR is not set"), "{}", text(&output.stderr));
+}
