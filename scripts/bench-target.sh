@@ -22,14 +22,15 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
+# Starts target-app on a free port; sets APP_PORT (no subshell, so the PID is recorded for cleanup).
 start_app() { # name, extra env...
-  local port; port=$(free_port)
-  env PORT="$port" LOG_FORMAT=json RUST_LOG=warn RATE_LIMIT_DEFAULT=100000000/minute \
+  APP_PORT=$(free_port)
+  env PORT="$APP_PORT" LOG_FORMAT=json RUST_LOG=warn RATE_LIMIT_DEFAULT=100000000/minute \
     RATE_LIMIT_HEALTH=100000000/minute RATE_LIMIT_METRICS=100000000/minute "${@:2}" \
-    "$BIN/target-app" >"/tmp/bench-$1.log" 2>&1 &
+    "$BIN/target-app" >"$ROOT/target/bench-$1.log" 2>&1 &
   PIDS+=($!)
-  wait_http "http://127.0.0.1:$port/health/"
-  echo "$port"
+  wait_http "http://127.0.0.1:$APP_PORT/health/"
+  sleep 1 # let the background warm-up connect Redis, the pools and RabbitMQ
 }
 
 # measure URL -> "req_per_s p99_ms"
@@ -45,7 +46,8 @@ hyper_port=$(free_port)
 "$BIN/hello-hyper" "$hyper_port" >/dev/null 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$hyper_port/"
-app_port=$(start_app on)
+start_app on
+app_port=$APP_PORT
 curl -sf -X POST "http://127.0.0.1:$app_port/examples/cache/bench-key?value=hello" >/dev/null
 
 printf '\n%-34s %12s %10s %10s %8s %s\n' "endpoint" "req/s" "p99 ms" "non-2xx" "ratio" "goal"
@@ -65,7 +67,8 @@ row "/metrics" "http://127.0.0.1:$app_port/metrics" ""
 
 echo
 echo "Resilience layer cost (rate limiting on vs off, same build, same run):"
-off_port=$(start_app off RATE_LIMIT_ENABLED=false)
+start_app off RATE_LIMIT_ENABLED=false
+off_port=$APP_PORT
 curl -sf -o /dev/null "http://127.0.0.1:$app_port/health/all"
 curl -sf -o /dev/null "http://127.0.0.1:$off_port/health/all"
 printf '%-34s %12s %12s %10s %s\n' "endpoint" "on req/s" "off req/s" "slowdown" "goal"

@@ -169,29 +169,11 @@ vault_up() {
 }
 
 vault_seed() {
-  export VAULT_TOKEN=$VAULT_ROOT_TOKEN BAO_ADDR=$VAULT_ADDR BAO_TOKEN=$VAULT_ROOT_TOKEN
-  local bao=("$BAO")
-  "${bao[@]}" kv put -mount=secret postgres user=dev_admin password="$POSTGRES_PASSWORD" \
-    database=dev_database host=127.0.0.1 port=5432 >/dev/null
-  "${bao[@]}" kv put -mount=secret mysql user=dev_admin password="$MYSQL_PASSWORD" \
-    database=dev_database host=127.0.0.1 port=3306 >/dev/null
-  "${bao[@]}" kv put -mount=secret mongodb user=dev_admin password="$MONGODB_PASSWORD" \
-    database=dev_database host=127.0.0.1 port=27017 >/dev/null
-  "${bao[@]}" kv put -mount=secret redis-1 password="$REDIS_PASSWORD" host=127.0.0.1 port=7001 >/dev/null
-  "${bao[@]}" kv put -mount=secret rabbitmq user=dev_admin password="$RABBITMQ_PASSWORD" \
-    vhost=dev_vhost host=127.0.0.1 port=5672 >/dev/null
-  "${bao[@]}" auth list | grep -q '^approle/' || "${bao[@]}" auth enable approle >/dev/null
-  "${bao[@]}" policy write reference-api - >/dev/null <<'HCL'
-path "secret/data/*" { capabilities = ["read", "list"] }
-path "secret/metadata/*" { capabilities = ["read", "list"] }
-HCL
-  "${bao[@]}" write auth/approle/role/reference-api token_policies=reference-api \
-    token_ttl=1h token_max_ttl=24h secret_id_ttl=0 >/dev/null
-  local dir="$STATE/approles/reference-api"
-  mkdir -p "$dir"
-  "${bao[@]}" read -field=role_id auth/approle/role/reference-api/role-id >"$dir/role-id"
-  "${bao[@]}" write -f -field=secret_id auth/approle/role/reference-api/secret-id >"$dir/secret-id"
-  chmod 600 "$dir/role-id" "$dir/secret-id"
+  BAO=$BAO VAULT_TOKEN=$VAULT_ROOT_TOKEN APPROLE_DIR="$STATE/approles/reference-api" \
+    POSTGRES_PASSWORD=$POSTGRES_PASSWORD MYSQL_PASSWORD=$MYSQL_PASSWORD MONGODB_PASSWORD=$MONGODB_PASSWORD \
+    REDIS_PASSWORD=$REDIS_PASSWORD RABBITMQ_PASSWORD=$RABBITMQ_PASSWORD \
+    "$ROOT/scripts/vault-seed.sh"
+  chmod 600 "$STATE/approles/reference-api/role-id" "$STATE/approles/reference-api/secret-id"
 }
 
 vault_down() {

@@ -16,12 +16,16 @@ pub async fn run(action: &Action, target: &Target, stage: &str, run_started: Ins
         Action::Chaos(fault) => {
             let timeout = timeout_of(fault.timeout.as_deref(), Duration::from_secs(10));
             let description = format!("inject {} {} fault", fault.dependency, fault.kind);
-            let result = bounded(timeout, async { target.inject(fault).await.map(|f| format!("fault {}", f["id"].as_str().unwrap_or("?"))) }).await;
+            let result = bounded(timeout, async {
+                target.inject(fault).await.map(|f| format!("fault {}", f["id"].as_str().unwrap_or("?")))
+            })
+            .await;
             ("chaos", description, result)
         }
         Action::ClearChaos(clear) => {
             let timeout = timeout_of(clear.timeout.as_deref(), Duration::from_secs(10));
-            let result = bounded(timeout, async { target.clear(None).await.map(|r| format!("cleared {}", r["cleared"])) }).await;
+            let result =
+                bounded(timeout, async { target.clear(None).await.map(|r| format!("cleared {}", r["cleared"])) }).await;
             ("clear_chaos", "clear all chaos faults".to_owned(), result)
         }
         Action::Wait(duration) => {
@@ -31,7 +35,8 @@ pub async fn run(action: &Action, target: &Target, stage: &str, run_started: Ins
         }
         Action::Http(http) => {
             let timeout = timeout_of(http.timeout.as_deref(), DEFAULT_TIMEOUT);
-            let url = if http.path.starts_with('/') { format!("{}{}", target.url, http.path) } else { http.path.clone() };
+            let url =
+                if http.path.starts_with('/') { format!("{}{}", target.url, http.path) } else { http.path.clone() };
             let description = format!("{} {}", http.method.to_uppercase(), http.path);
             let result = if !is_loopback(&url) {
                 Err(format!("{url} is not a loopback address"))
@@ -65,7 +70,12 @@ pub async fn run(action: &Action, target: &Target, stage: &str, run_started: Ins
                     .output()
                     .await?;
                 let text = String::from_utf8_lossy(&output.stdout).trim().chars().take(500).collect::<String>();
-                anyhow::ensure!(output.status.success(), "exited with {}: {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
+                anyhow::ensure!(
+                    output.status.success(),
+                    "exited with {}: {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
                 Ok(text)
             })
             .await;

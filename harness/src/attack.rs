@@ -36,7 +36,13 @@ pub struct PhasePlan {
 
 impl PhasePlan {
     /// Builds the plan from a phase's parts.
-    pub fn new(load: LoadModel, requests: Vec<RequestSpec>, think_time: Option<&str>, rules: Vec<ResponseRule>, seed: u64) -> Self {
+    pub fn new(
+        load: LoadModel,
+        requests: Vec<RequestSpec>,
+        think_time: Option<&str>,
+        rules: Vec<ResponseRule>,
+        seed: u64,
+    ) -> Self {
         let think_time = think_time.and_then(|t| parse_think_time(t).ok());
         Self { load, requests, think_time, rules, seed }
     }
@@ -44,7 +50,9 @@ impl PhasePlan {
     /// Users' intended interval between requests, for coordinated-omission correction.
     pub fn expected_interval(&self) -> Option<Duration> {
         match self.load {
-            LoadModel::Rate { per_second, users, .. } => Some(Duration::from_secs_f64(users as f64 / per_second as f64)),
+            LoadModel::Rate { per_second, users, .. } => {
+                Some(Duration::from_secs_f64(users as f64 / per_second as f64))
+            }
             _ => None,
         }
     }
@@ -59,7 +67,12 @@ struct UserState {
 }
 
 /// Runs the phase against `host`, recording into `recorder`; writes goose's own HTML report.
-pub async fn run_phase(plan: Arc<PhasePlan>, host: &str, recorder: Arc<Recorder>, goose_report: &Path) -> anyhow::Result<()> {
+pub async fn run_phase(
+    plan: Arc<PhasePlan>,
+    host: &str,
+    recorder: Arc<Recorder>,
+    goose_report: &Path,
+) -> anyhow::Result<()> {
     let mut scenario = GooseScenario::new("phase");
     for (index, request) in plan.requests.iter().enumerate() {
         let (plan, recorder) = (plan.clone(), recorder.clone());
@@ -128,7 +141,8 @@ async fn send(user: &mut GooseUser, plan: &PhasePlan, index: usize, recorder: &R
         // Open model: each user keeps a fixed schedule, staggered across users; a late user
         // sends at once and catches up, so the target's slowness cannot slow the schedule.
         let now = Instant::now();
-        let due = *state.next_send.get_or_insert_with(|| now + interval.mul_f64((user_index % users) as f64 / *users as f64));
+        let due =
+            *state.next_send.get_or_insert_with(|| now + interval.mul_f64((user_index % users) as f64 / *users as f64));
         if due > now {
             tokio::time::sleep(due - now).await;
         }
@@ -154,7 +168,12 @@ async fn send(user: &mut GooseUser, plan: &PhasePlan, index: usize, recorder: &R
         builder = builder.json(body);
     }
     let name = spec.display_name();
-    let request = GooseRequest::builder().method(method).path(spec.path.as_str()).name(name.as_str()).set_request_builder(builder).build();
+    let request = GooseRequest::builder()
+        .method(method)
+        .path(spec.path.as_str())
+        .name(name.as_str())
+        .set_request_builder(builder)
+        .build();
     let started = Instant::now();
     let GooseResponse { mut request, response } = user.request(request).await?;
     let (sample, failed) = match response {
@@ -162,8 +181,12 @@ async fn send(user: &mut GooseUser, plan: &PhasePlan, index: usize, recorder: &R
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             let body = if plan.rules.iter().any(ResponseRule::needs_body) { response.json().await.ok() } else { None };
-            let failed: Vec<String> =
-                plan.rules.iter().filter(|rule| !rule.check(&headers, body.as_ref())).map(|rule| rule.name().to_owned()).collect();
+            let failed: Vec<String> = plan
+                .rules
+                .iter()
+                .filter(|rule| !rule.check(&headers, body.as_ref()))
+                .map(|rule| rule.name().to_owned())
+                .collect();
             let x_cache = headers.get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_owned);
             (Sample { status, x_cache, retry_after: headers.contains_key("retry-after") }, failed)
         }

@@ -32,7 +32,11 @@ pub async fn run(args: &FaultArgs) -> anyhow::Result<String> {
             };
             let query: Vec<(String, String)> = params
                 .iter()
-                .map(|p| p.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| anyhow::anyhow!("{p:?} is not key=value")))
+                .map(|p| {
+                    p.split_once('=')
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .ok_or_else(|| anyhow::anyhow!("{p:?} is not key=value"))
+                })
                 .collect::<anyhow::Result<_>>()?;
             let response = target.client().get(format!("{}/demo/{path}", target.url)).query(&query).send().await?;
             let status = response.status();

@@ -109,7 +109,10 @@ fn print_summary(report: &RunReport, directory: &Path, quiet: bool) {
     let verdict = format!("{:?}", report.verdict).to_uppercase();
     if !quiet {
         println!("\n{} — {}", report.scenario, report.description);
-        println!("{:<16} {:>9} {:>9} {:>8} {:>10} {:>10} {:>10}  checks", "phase", "requests", "req/s", "errors", "p50 ms", "p95 ms", "p99 ms");
+        println!(
+            "{:<16} {:>9} {:>9} {:>8} {:>10} {:>10} {:>10}  checks",
+            "phase", "requests", "req/s", "errors", "p50 ms", "p95 ms", "p99 ms"
+        );
         for phase in &report.phases {
             let passed = phase.expectations.iter().filter(|e| e.passed).count();
             println!(
@@ -142,7 +145,11 @@ fn validate(paths: &[PathBuf]) -> u8 {
         Ok(scenarios) => {
             for loaded in &scenarios {
                 let checks: usize = loaded.expectations.iter().map(Vec::len).sum();
-                println!("ok {} ({} phases, {checks} expectations)", loaded.path.display(), loaded.scenario.phases.len());
+                println!(
+                    "ok {} ({} phases, {checks} expectations)",
+                    loaded.path.display(),
+                    loaded.scenario.phases.len()
+                );
             }
             0
         }

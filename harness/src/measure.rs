@@ -242,7 +242,11 @@ impl Recorder {
                     second: second as u64,
                     requests: s.requests,
                     errors: s.errors,
-                    p95_ms: if s.histogram.is_empty() { 0.0 } else { s.histogram.value_at_quantile(0.95) as f64 / 1000.0 },
+                    p95_ms: if s.histogram.is_empty() {
+                        0.0
+                    } else {
+                        s.histogram.value_at_quantile(0.95) as f64 / 1000.0
+                    },
                 })
                 .collect(),
             samples: inner.samples.clone(),

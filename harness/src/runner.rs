@@ -36,7 +36,8 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
     let run_started = Instant::now();
     let started_at = chrono::Utc::now();
     let seed = scenario.seed.unwrap_or_else(rand::random);
-    let directory = options.report_dir.join(format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%.3fZ"), slug(&scenario.name)));
+    let directory =
+        options.report_dir.join(format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%.3fZ"), slug(&scenario.name)));
     std::fs::create_dir_all(&directory)?;
     let uses_chaos = scenario
         .phases
@@ -52,7 +53,11 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         scenario_file: loaded.path.display().to_string(),
         scenario_text: loaded.text.clone(),
         seed,
-        target: options.target.clone().or_else(|| scenario.target.url.clone()).unwrap_or_else(|| "self-hosted target-app".into()),
+        target: options
+            .target
+            .clone()
+            .or_else(|| scenario.target.url.clone())
+            .unwrap_or_else(|| "self-hosted target-app".into()),
         self_hosted: options.target.is_none() && scenario.target.url.is_none(),
         started_at: started_at.to_rfc3339(),
         duration_s: 0.0,
@@ -65,7 +70,15 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         baseline: None,
     };
 
-    let mut target = match Target::open(&scenario.target, options.target.as_deref(), options.target_bin.as_deref(), uses_chaos, &directory).await {
+    let mut target = match Target::open(
+        &scenario.target,
+        options.target.as_deref(),
+        options.target_bin.as_deref(),
+        uses_chaos,
+        &directory,
+    )
+    .await
+    {
         Ok(target) => target,
         Err(error) => {
             report.verdict = Verdict::SetupFailed;
@@ -95,7 +108,9 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
             }
             let failed = !log.ok;
             if failed {
-                report.problems.push(format!("phase {}: before action {:?} failed: {}", phase.name, log.description, log.message));
+                report
+                    .problems
+                    .push(format!("phase {}: before action {:?} failed: {}", phase.name, log.description, log.message));
                 report.verdict = Verdict::SetupFailed;
             }
             action_logs.push(log);
@@ -107,9 +122,16 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         let expectations = &loaded.expectations[index];
         let load = loaded.loads[index].clone();
         let rules = expectations.iter().filter_map(Expectation::response_rule).cloned().collect();
-        let plan = Arc::new(PhasePlan::new(load.clone(), phase.requests.clone(), phase.load.think_time.as_deref(), rules, seed.wrapping_add(index as u64)));
+        let plan = Arc::new(PhasePlan::new(
+            load.clone(),
+            phase.requests.clone(),
+            phase.load.think_time.as_deref(),
+            rules,
+            seed.wrapping_add(index as u64),
+        ));
         let metrics_before = target.metrics().await;
-        let services: Vec<String> = expectations.iter().filter_map(|e| e.breaker_service().map(str::to_owned)).collect();
+        let services: Vec<String> =
+            expectations.iter().filter_map(|e| e.breaker_service().map(str::to_owned)).collect();
         let breaker_states = Arc::new(Mutex::new(BTreeMap::<String, Vec<String>>::new()));
         let poller = tokio::spawn(poll_breakers(target.url.clone(), services, breaker_states.clone()));
         let recorder = Arc::new(Recorder::new(plan.expected_interval()));
@@ -145,7 +167,10 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
                     fault_cleared_at = Some(Instant::now());
                 }
                 if !log.ok {
-                    report.problems.push(format!("phase {}: after action {:?} failed: {}", phase.name, log.description, log.message));
+                    report.problems.push(format!(
+                        "phase {}: after action {:?} failed: {}",
+                        phase.name, log.description, log.message
+                    ));
                 }
                 action_logs.push(log);
             }
@@ -169,7 +194,12 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
                 if let Expectation::Recovery(recovery) = expectation {
                     report.time_to_recover_s = recovery.time_to_recover(&observed).or(report.time_to_recover_s);
                 }
-                ExpectationResult { kind: expectation.kind().to_owned(), expected: expectation.describe(), measured: outcome.measured, passed: outcome.passed }
+                ExpectationResult {
+                    kind: expectation.kind().to_owned(),
+                    expected: expectation.describe(),
+                    measured: outcome.measured,
+                    passed: outcome.passed,
+                }
             })
             .collect();
         let schedule = match load {
@@ -298,6 +328,9 @@ async fn print_progress(phase: String, recorder: Arc<Recorder>) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (requests, errors, p95) = recorder.progress();
         let elapsed = recorder.elapsed().as_secs_f64();
-        eprint!("\r[{phase}] {elapsed:5.1}s  {requests:>8} req  {:>8.1} req/s  {errors:>6} err  p95 {p95:.2}ms   ", requests as f64 / elapsed);
+        eprint!(
+            "\r[{phase}] {elapsed:5.1}s  {requests:>8} req  {:>8.1} req/s  {errors:>6} err  p95 {p95:.2}ms   ",
+            requests as f64 / elapsed
+        );
     }
 }

@@ -352,7 +352,12 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
         match (lookup(name), default) {
             (Some(value), _) => out.push_str(&value),
             (None, Some(default)) => out.push_str(default),
-            (None, None) => return Err((offset + start, format!("environment variable {name} is not set (use ${{{name}:-default}})"))),
+            (None, None) => {
+                return Err((
+                    offset + start,
+                    format!("environment variable {name} is not set (use ${{{name}:-default}})"),
+                ));
+            }
         }
         offset += start + 2 + end + 1;
         rest = &after[end + 1..];
@@ -377,7 +382,11 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let error = |line, column, message: String| ScenarioError { file: path.to_owned(), line, column, message };
     let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| {
         let location = e.location();
-        error(location.as_ref().map(|l| l.line()), location.as_ref().map(|l| l.column()), with_suggestion(&e.to_string()))
+        error(
+            location.as_ref().map(|l| l.line()),
+            location.as_ref().map(|l| l.column()),
+            with_suggestion(&e.to_string()),
+        )
     })?;
     let mut loads = Vec::new();
     let mut expectations = Vec::new();
@@ -444,10 +453,13 @@ fn resolve_load(load: &Load) -> Result<LoadModel, String> {
     if let Some(think) = &load.think_time {
         parse_think_time(think)?;
         if load.rate.is_some() {
-            return Err("load: think_time applies to closed-model phases; an open-model rate sets its own schedule".into());
+            return Err(
+                "load: think_time applies to closed-model phases; an open-model rate sets its own schedule".into()
+            );
         }
     }
-    let duration = load.duration.as_deref().map(parse_duration).transpose().map_err(|e| format!("load.duration: {e}"))?;
+    let duration =
+        load.duration.as_deref().map(parse_duration).transpose().map_err(|e| format!("load.duration: {e}"))?;
     match (load.rate.as_deref(), &load.ramp, load.iterations, duration) {
         (Some(rate), None, None, Some(duration)) => {
             let per_second: usize = rate
@@ -462,20 +474,30 @@ fn resolve_load(load: &Load) -> Result<LoadModel, String> {
         (Some(_), _, _, _) => Err("load: an open-model rate needs a duration and no iterations or ramp".into()),
         (None, Some(plan), None, None) if load.users.is_none() => {
             if !plan.trim_end().trim_end_matches(|c: char| c.is_ascii_alphanumeric()).trim_end().ends_with(";0,") {
-                return Err(format!("load.ramp: {plan:?} must end at 0 users (e.g. ...;0,1s) so the phase stops by itself"));
+                return Err(format!(
+                    "load.ramp: {plan:?} must end at 0 users (e.g. ...;0,1s) so the phase stops by itself"
+                ));
             }
             let duration = plan
                 .split(';')
-                .map(|step| step.split_once(',').map(|(_, t)| parse_duration(t)).unwrap_or_else(|| Err(format!("{step:?} is not users,time"))))
+                .map(|step| {
+                    step.split_once(',')
+                        .map(|(_, t)| parse_duration(t))
+                        .unwrap_or_else(|| Err(format!("{step:?} is not users,time")))
+                })
                 .sum::<Result<Duration, String>>()
                 .map_err(|e| format!("load.ramp: {e}"))?;
             Ok(LoadModel::Ramp { plan: plan.clone(), duration })
         }
-        (None, Some(_), _, _) => Err("load: a ramp gives users over time by itself; drop users, duration and iterations".into()),
+        (None, Some(_), _, _) => {
+            Err("load: a ramp gives users over time by itself; drop users, duration and iterations".into())
+        }
         (None, None, Some(iterations), None) if iterations > 0 => {
             Ok(LoadModel::Iterations { users: load.users.unwrap_or(1).max(1), iterations })
         }
-        (None, None, None, Some(duration)) => Ok(LoadModel::Duration { users: load.users.unwrap_or(1).max(1), duration }),
+        (None, None, None, Some(duration)) => {
+            Ok(LoadModel::Duration { users: load.users.unwrap_or(1).max(1), duration })
+        }
         (None, None, Some(_), Some(_)) => Err("load: give duration or iterations, not both".into()),
         _ => Err("load: expected users with duration or iterations, a ramp, or rate with duration".into()),
     }
@@ -544,7 +566,9 @@ fn with_suggestion(message: &str) -> String {
     });
     let expected: Vec<&str> = message
         .split_once("expected one of ")
-        .map(|(_, list)| list.split(", ").map(|s| s.trim_matches(|c: char| c == '`' || c.is_whitespace() || c == ',')).collect())
+        .map(|(_, list)| {
+            list.split(", ").map(|s| s.trim_matches(|c: char| c == '`' || c.is_whitespace() || c == ',')).collect()
+        })
         .unwrap_or_default();
     let nearest = unknown.and_then(|unknown| {
         expected
@@ -594,10 +618,15 @@ mod tests {
     #[test]
     fn loads_resolve_to_models() {
         let load = |yaml: &str| resolve_load(&serde_yaml::from_str::<Load>(yaml).unwrap());
-        assert_eq!(load("{users: 4, duration: 5s}").unwrap(), LoadModel::Duration { users: 4, duration: Duration::from_secs(5) });
+        assert_eq!(
+            load("{users: 4, duration: 5s}").unwrap(),
+            LoadModel::Duration { users: 4, duration: Duration::from_secs(5) }
+        );
         assert_eq!(load("{users: 2, iterations: 20}").unwrap(), LoadModel::Iterations { users: 2, iterations: 20 });
         assert!(matches!(load("{rate: 200/s, duration: 2s}").unwrap(), LoadModel::Rate { per_second: 200, .. }));
-        assert!(matches!(load("{ramp: \"5,1s;5,2s;0,1s\"}").unwrap(), LoadModel::Ramp { duration, .. } if duration == Duration::from_secs(4)));
+        assert!(
+            matches!(load("{ramp: \"5,1s;5,2s;0,1s\"}").unwrap(), LoadModel::Ramp { duration, .. } if duration == Duration::from_secs(4))
+        );
         assert!(load("{ramp: \"5,1s;5,2s\"}").unwrap_err().contains("end at 0 users"));
         assert!(load("{users: 2}").is_err());
         assert!(load("{users: 2, duration: 5s, iterations: 3}").is_err());

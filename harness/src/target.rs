@@ -90,10 +90,12 @@ impl Target {
                     return Err(TargetError::NotLoopback(url));
                 }
                 let target = Self { url, token: spec.chaos_token.clone(), client: client(), process: None };
-                target.client.get(format!("{}/", target.url)).send().await.map_err(|e| TargetError::Unreachable {
-                    url: target.url.clone(),
-                    reason: e.to_string(),
-                })?;
+                target
+                    .client
+                    .get(format!("{}/", target.url))
+                    .send()
+                    .await
+                    .map_err(|e| TargetError::Unreachable { url: target.url.clone(), reason: e.to_string() })?;
                 Ok(target)
             }
             None => Self::start(spec, target_bin, uses_chaos, log_dir).await,
@@ -114,9 +116,17 @@ impl Target {
         Ok(Self { url, token, client: client(), process: None })
     }
 
-    async fn start(spec: &TargetSpec, target_bin: Option<&Path>, uses_chaos: bool, log_dir: &Path) -> Result<Self, TargetError> {
+    async fn start(
+        spec: &TargetSpec,
+        target_bin: Option<&Path>,
+        uses_chaos: bool,
+        log_dir: &Path,
+    ) -> Result<Self, TargetError> {
         let binary = target_bin.map(Path::to_path_buf).or_else(default_binary).ok_or_else(|| {
-            TargetError::Start("target-app binary not found next to harness; build it (cargo build --workspace) or pass --target-bin".into())
+            TargetError::Start(
+                "target-app binary not found next to harness; build it (cargo build --workspace) or pass --target-bin"
+                    .into(),
+            )
         })?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

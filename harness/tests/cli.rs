@@ -19,7 +19,11 @@ fn text(bytes: &[u8]) -> String {
 fn valid_scenarios_validate_with_exit_0() {
     let output = harness(&["validate", "every-kind-passes.yaml", "every-kind-fails.yaml"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert!(text(&output.stdout).contains("ok every-kind-passes.yaml (6 phases, 14 expectations)"), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).contains("ok every-kind-passes.yaml (6 phases, 14 expectations)"),
+        "{}",
+        text(&output.stdout)
+    );
 }
 
 #[test]
@@ -69,7 +73,9 @@ fn missing_files_and_bad_usage_exit_2() {
 fn help_documents_the_exit_codes() {
     let output = harness(&["--help"]);
     let stdout = text(&output.stdout);
-    for line in ["0  every check passed", "1  a check", "2  invalid scenario", "3  target unreachable", "4  run invalid"] {
+    for line in
+        ["0  every check passed", "1  a check", "2  invalid scenario", "3  target unreachable", "4  run invalid"]
+    {
         assert!(stdout.contains(line), "{line} missing from --help:\n{stdout}");
     }
 }
@@ -80,7 +86,18 @@ fn list_names_each_scenario_and_its_check_kinds() {
     assert_eq!(output.status.code(), Some(0));
     let stdout = text(&output.stdout);
     assert!(stdout.contains("every-kind-passes"), "{stdout}");
-    for kind in ["breaker", "cache", "error_rate", "latency", "metrics", "rate_limit", "recovery", "response", "status", "throughput"] {
+    for kind in [
+        "breaker",
+        "cache",
+        "error_rate",
+        "latency",
+        "metrics",
+        "rate_limit",
+        "recovery",
+        "response",
+        "status",
+        "throughput",
+    ] {
         assert!(stdout.contains(kind), "{kind} missing: {stdout}");
     }
 }
@@ -93,5 +110,9 @@ fn env_interpolation_fails_closed_on_unset_variables() {
     std::fs::write(&file, "name: env\nphases:\n  - name: a\n    load: {users: 1, duration: \"${GAUNTLET_TEST_UNSET_VAR}\"}\n    requests: [{path: /}]\n").unwrap();
     let output = harness(&["validate", file.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains(":4:33: environment variable GAUNTLET_TEST_UNSET_VAR is not set"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains(":4:33: environment variable GAUNTLET_TEST_UNSET_VAR is not set"),
+        "{}",
+        text(&output.stderr)
+    );
 }

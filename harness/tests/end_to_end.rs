@@ -48,10 +48,26 @@ fn expectations(report: &Value) -> Vec<&Value> {
 }
 
 fn describe(output: &Output) -> String {
-    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", output.status.code(), String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
-const ALL_KINDS: [&str; 10] = ["status", "latency", "error_rate", "throughput", "response", "rate_limit", "breaker", "cache", "metrics", "recovery"];
+const ALL_KINDS: [&str; 10] = [
+    "status",
+    "latency",
+    "error_rate",
+    "throughput",
+    "response",
+    "rate_limit",
+    "breaker",
+    "cache",
+    "metrics",
+    "recovery",
+];
 
 #[test]
 fn every_kind_passes_against_the_real_target_with_exit_0() {
@@ -159,7 +175,12 @@ impl ExternalTarget {
     fn get(&self, path: &str) -> Option<String> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
-            let response = reqwest::Client::new().get(format!("{}{path}", self.url)).bearer_auth("rollback-token").send().await.ok()?;
+            let response = reqwest::Client::new()
+                .get(format!("{}{path}", self.url))
+                .bearer_auth("rollback-token")
+                .send()
+                .await
+                .ok()?;
             response.text().await.ok()
         })
     }

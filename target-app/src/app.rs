@@ -33,9 +33,41 @@ use crate::layers::rate_limit::RateLimiter;
 use crate::layers::{cache, content, metrics, rate_limit, request_id};
 use crate::routes;
 
-/// Handles shared by every request; cheap to clone.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Handles shared by every request. One `Arc`, because axum clones the state (or the handle a
+/// handler asks for, through [`FromRef`]) for every request.
+#[derive(Clone)]
+pub struct AppState(Arc<Handles>);
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+/// Lets handlers extract one handle (`State<Arc<RedisCluster>>`) instead of the whole state.
+macro_rules! handle_from_state {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        $(impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        })*
+    };
+}
+
+handle_from_state!(
+    settings: Arc<Settings>,
+    metrics: Metrics,
+    faults: FaultRegistry,
+    secrets: Arc<SecretSource>,
+    redis: Arc<RedisCluster>,
+    rabbit: Arc<EventPublisher>,
+);
+
+/// The app's clients, layers' state and bookkeeping, built once in [`AppState::new`].
+pub struct Handles {
     /// The settings the app started with.
     pub settings: Arc<Settings>,
     /// Prometheus metrics.
@@ -45,21 +77,21 @@ pub struct AppState {
     /// One breaker per dependency, by name.
     pub breakers: Arc<BTreeMap<&'static str, CircuitBreaker>>,
     /// Vault.
-    pub secrets: SecretSource,
+    pub secrets: Arc<SecretSource>,
     /// PostgreSQL.
-    pub postgres: PostgresDatabase,
+    pub postgres: Arc<PostgresDatabase>,
     /// MySQL.
-    pub mysql: MysqlDatabase,
+    pub mysql: Arc<MysqlDatabase>,
     /// MongoDB.
-    pub mongo: MongoDatabase,
+    pub mongo: Arc<MongoDatabase>,
     /// The Redis Cluster.
-    pub redis: RedisCluster,
+    pub redis: Arc<RedisCluster>,
     /// RabbitMQ.
-    pub rabbit: EventPublisher,
+    pub rabbit: Arc<EventPublisher>,
     /// Response cache.
-    pub cache: ResponseCache,
+    pub cache: Arc<ResponseCache>,
     /// Rate limiter.
-    pub limiter: RateLimiter,
+    pub limiter: Arc<RateLimiter>,
     /// Process start, for uptime.
     pub started: Started,
     /// Host and process statistics for `/api/info`.
@@ -79,25 +111,52 @@ impl AppState {
             .iter()
             .map(|name| (*name, CircuitBreaker::new(name, settings.breaker.clone(), metrics.clone())))
             .collect();
-        let guard = |name: &str| Dependency::new(breakers[name].clone(), faults.clone(), settings.dependencies.timeout, &metrics);
+        let guard = |name: &str| {
+            Dependency::new(breakers[name].clone(), faults.clone(), settings.dependencies.timeout, &metrics)
+        };
         let secrets = SecretSource::connect(&settings.vault, guard("vault"))?;
         let redis = RedisCluster::connect(&settings.redis, secrets.clone(), guard("redis"));
-        Ok(Self {
-            postgres: PostgresDatabase::connect(&settings.postgres, secrets.clone(), guard("postgres")),
-            mysql: MysqlDatabase::connect(&settings.mysql, secrets.clone(), guard("mysql")),
-            mongo: MongoDatabase::connect(&settings.mongodb, secrets.clone(), guard("mongodb")),
-            rabbit: EventPublisher::connect(&settings.rabbitmq, secrets.clone(), guard("rabbitmq")),
-            cache: ResponseCache::new(&settings.response_cache, redis.clone(), metrics.clone()),
-            limiter: RateLimiter::new(&settings.rate_limit, redis.clone(), metrics.clone()),
+        Ok(Self(Arc::new(Handles {
+            postgres: Arc::new(PostgresDatabase::connect(&settings.postgres, secrets.clone(), guard("postgres"))),
+            mysql: Arc::new(MysqlDatabase::connect(&settings.mysql, secrets.clone(), guard("mysql"))),
+            mongo: Arc::new(MongoDatabase::connect(&settings.mongodb, secrets.clone(), guard("mongodb"))),
+            rabbit: Arc::new(EventPublisher::connect(&settings.rabbitmq, secrets.clone(), guard("rabbitmq"))),
+            cache: Arc::new(ResponseCache::new(&settings.response_cache, redis.clone(), metrics.clone())),
+            limiter: Arc::new(RateLimiter::new(&settings.rate_limit, redis.clone(), metrics.clone())),
             system: Arc::new(Mutex::new(sysinfo::System::new()?)),
             started: Started(Instant::now()),
             breakers: Arc::new(breakers),
             settings: Arc::new(settings),
-            redis,
-            secrets,
+            redis: Arc::new(redis),
+            secrets: Arc::new(secrets),
             faults,
             metrics,
-        })
+        })))
+    }
+
+    /// Connects Redis, the SQL pools and RabbitMQ in the background so the first requests do
+    /// not all wait on a Vault login and a cluster handshake; failures are only logged (the
+    /// endpoints report them, and connect again, on use).
+    pub fn warm_up(&self) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let (redis, postgres, mysql, rabbit) = tokio::join!(
+                state.redis.cluster_info(),
+                state.postgres.health(),
+                state.mysql.health(),
+                state.rabbit.health()
+            );
+            for (name, ok) in [
+                ("redis", redis.is_ok()),
+                ("postgres", postgres.is_ok()),
+                ("mysql", mysql.is_ok()),
+                ("rabbitmq", rabbit.is_ok()),
+            ] {
+                if !ok {
+                    tracing::warn!(dependency = name, "not reachable at start-up; will connect on first use");
+                }
+            }
+        });
     }
 }
 
@@ -124,6 +183,9 @@ impl App {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(port = self.port, "target-app listening");
+        if self.state.settings.dependencies.warm_up {
+            self.state.warm_up();
+        }
         axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await?;
@@ -177,8 +239,10 @@ fn cors(settings: &Settings) -> CorsLayer {
         base.allow_origin(Any).allow_headers(Any)
     } else {
         let origins: Vec<HeaderValue> = settings.app.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
-        base.allow_origin(AllowOrigin::list(origins))
-            .allow_credentials(true)
-            .allow_headers([axum::http::header::CONTENT_TYPE, axum::http::header::AUTHORIZATION, HeaderName::from_static(request_id::HEADER)])
+        base.allow_origin(AllowOrigin::list(origins)).allow_credentials(true).allow_headers([
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::AUTHORIZATION,
+            HeaderName::from_static(request_id::HEADER),
+        ])
     }
 }

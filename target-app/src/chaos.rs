@@ -117,7 +117,8 @@ impl FaultRegistry {
             probability: request.probability,
             duration_s: request.duration_s,
         };
-        let kind = serde_json::to_value(fault.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let kind =
+            serde_json::to_value(fault.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         self.metrics.chaos_injected.with_label_values(&[&fault.dependency, &kind]).inc();
         tracing::warn!(id = %fault.id, dependency = %fault.dependency, kind, probability = fault.probability,
             duration_s = fault.duration_s, "chaos fault injected");
@@ -180,7 +181,13 @@ mod tests {
     use super::*;
 
     fn request(dependency: &str, duration_s: u64) -> FaultRequest {
-        FaultRequest { dependency: dependency.into(), kind: FaultKind::Error, latency_ms: 0, probability: 1.0, duration_s }
+        FaultRequest {
+            dependency: dependency.into(),
+            kind: FaultKind::Error,
+            latency_ms: 0,
+            probability: 1.0,
+            duration_s,
+        }
     }
 
     #[test]

@@ -158,13 +158,9 @@ impl FromStr for Rate {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (count, unit) = text
-            .split_once('/')
-            .ok_or_else(|| format!("expected N/second|minute|hour, got {text:?}"))?;
-        let limit: u64 = count
-            .trim()
-            .parse()
-            .map_err(|_| format!("{count:?} is not a whole number"))?;
+        let (count, unit) =
+            text.split_once('/').ok_or_else(|| format!("expected N/second|minute|hour, got {text:?}"))?;
+        let limit: u64 = count.trim().parse().map_err(|_| format!("{count:?} is not a whole number"))?;
         if limit == 0 {
             return Err("the limit must be at least 1".into());
         }
@@ -227,6 +223,8 @@ pub struct DependencySettings {
     pub health_timeout: Duration,
     /// `READY_DEPENDENCIES`: dependencies whose outage makes `/health/ready` answer 503.
     pub ready: Vec<String>,
+    /// `WARM_UP`: connect Redis, the SQL pools and RabbitMQ in the background at start.
+    pub warm_up: bool,
 }
 
 /// Names of the six dependencies, as used in metrics labels, chaos faults and health output.
@@ -249,10 +247,8 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Re
             port: vars.parse("PORT", "8000")?,
             debug: vars.flag("DEBUG", false)?,
             environment: vars.text("ENVIRONMENT", "development"),
-            cors_origins: vars.list(
-                "CORS_ORIGINS",
-                "http://localhost:3000,http://localhost:8000,http://localhost:8080",
-            ),
+            cors_origins: vars
+                .list("CORS_ORIGINS", "http://localhost:3000,http://localhost:8000,http://localhost:8080"),
             request_timeout: vars.millis("REQUEST_TIMEOUT_MS", 30_000)?,
             max_body_bytes: vars.parse("MAX_BODY_BYTES", "10485760")?,
         },
@@ -333,6 +329,7 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Re
             timeout: vars.millis("DEPENDENCY_TIMEOUT_MS", 2_000)?,
             health_timeout: vars.millis("HEALTH_CHECK_TIMEOUT_MS", 2_000)?,
             ready: vars.list("READY_DEPENDENCIES", "vault,postgres,mysql,redis,rabbitmq"),
+            warm_up: vars.flag("WARM_UP", true)?,
         },
     };
     settings.validate()?;

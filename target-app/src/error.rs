@@ -248,11 +248,7 @@ impl From<JsonRejection> for ApiError {
             StatusCode::BAD_REQUEST => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        Self::Validation {
-            status,
-            message: rejection.body_text(),
-            details: json!({ "location": "body" }),
-        }
+        Self::Validation { status, message: rejection.body_text(), details: json!({ "location": "body" }) }
     }
 }
 

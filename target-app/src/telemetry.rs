@@ -21,7 +21,12 @@ pub fn init(settings: &LogSettings) -> Option<WorkerGuard> {
             let directory = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
             let name = path.file_name().map_or_else(|| "target-app.log".into(), |n| n.to_string_lossy().into_owned());
             let (writer, guard) = tracing_appender::non_blocking(tracing_appender::rolling::daily(directory, name));
-            let layer = fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false).with_writer(writer);
+            let layer = fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(writer);
             (Some(layer.with_filter(filter()).boxed()), Some(guard))
         }
         None => (None, None),

@@ -8,7 +8,10 @@ pub fn name(field: &str, value: &str, max: usize, extra: &str) -> ApiResult<()> 
         return Err(ApiError::invalid(field, format!("must be 1-{max} characters long")));
     }
     if let Some(bad) = value.chars().find(|c| !c.is_ascii_alphanumeric() && !extra.contains(*c)) {
-        return Err(ApiError::invalid(field, format!("character {bad:?} is not allowed (letters, digits and {extra:?} only)")));
+        return Err(ApiError::invalid(
+            field,
+            format!("character {bad:?} is not allowed (letters, digits and {extra:?} only)"),
+        ));
     }
     Ok(())
 }

@@ -66,7 +66,10 @@ impl Breaker {
         };
         let labels: BTreeMap<String, String> = [("service".to_owned(), self.service.clone())].into();
         let Some(gauge) = after.sum("circuit_breaker_state", &labels) else {
-            return Outcome::new(false, format!("circuit_breaker_state{{service=\"{}\"}} never appeared", self.service));
+            return Outcome::new(
+                false,
+                format!("circuit_breaker_state{{service=\"{}\"}} never appeared", self.service),
+            );
         };
         let state = match gauge as i64 {
             0 => "closed",
@@ -124,19 +127,27 @@ mod tests {
     }
 
     fn spec(state: Option<&str>, transitions: &[&str]) -> BreakerSpec {
-        BreakerSpec { service: "postgres".into(), state: state.map(str::to_owned), transitions: transitions.iter().map(|s| s.to_string()).collect() }
+        BreakerSpec {
+            service: "postgres".into(),
+            state: state.map(str::to_owned),
+            transitions: transitions.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
     fn state_and_transitions_pass_when_they_happened() {
-        let outcome = run(spec(Some("closed"), &["open", "half_open", "closed"]), &scrape(0, 0, 0, 0), &scrape(0, 1, 1, 1));
+        let outcome =
+            run(spec(Some("closed"), &["open", "half_open", "closed"]), &scrape(0, 0, 0, 0), &scrape(0, 1, 1, 1));
         assert!(outcome.passed, "{outcome:?}");
     }
 
     #[test]
     fn wrong_state_or_missing_transition_fails() {
         assert!(!run(spec(Some("open"), &[]), &scrape(0, 0, 0, 0), &scrape(0, 0, 0, 0)).passed);
-        assert!(!run(spec(None, &["open"]), &scrape(1, 1, 0, 0), &scrape(1, 1, 0, 0)).passed, "opened before the phase");
+        assert!(
+            !run(spec(None, &["open"]), &scrape(1, 1, 0, 0), &scrape(1, 1, 0, 0)).passed,
+            "opened before the phase"
+        );
     }
 
     #[test]

@@ -26,7 +26,11 @@ pub struct Cache {
 impl Cache {
     /// Compiles the spec.
     pub fn compile(spec: &CacheSpec) -> Result<Self, String> {
-        let hit_ratio = spec.hit_ratio.as_deref().map(|c| Comparison::parse_as(c, &[Unit::Ratio], "cache.hit_ratio")).transpose()?;
+        let hit_ratio = spec
+            .hit_ratio
+            .as_deref()
+            .map(|c| Comparison::parse_as(c, &[Unit::Ratio], "cache.hit_ratio"))
+            .transpose()?;
         let sequence = match (&spec.sequence, &hit_ratio) {
             (Some(sequence), _) => sequence.clone(),
             (None, Some(_)) => Vec::new(),
@@ -60,7 +64,8 @@ impl Cache {
         let head = seen.iter().take(self.sequence.len().max(4)).copied().collect::<Vec<_>>().join(", ");
         let hits = seen.iter().filter(|s| **s == "HIT").count();
         let ratio = hits as f64 / seen.len() as f64;
-        let sequence_ok = seen.len() >= self.sequence.len() && self.sequence.iter().zip(&seen).all(|(want, got)| want == got);
+        let sequence_ok =
+            seen.len() >= self.sequence.len() && self.sequence.iter().zip(&seen).all(|(want, got)| want == got);
         let ratio_ok = self.hit_ratio.is_none_or(|c| c.holds(ratio));
         let every_response_labelled = !seen.contains(&"none");
         Outcome::new(

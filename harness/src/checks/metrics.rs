@@ -71,7 +71,11 @@ mod tests {
     use crate::prometheus::MetricSet;
 
     fn run(delta: &str, before: &str, after: &str) -> Outcome {
-        let spec = MetricSpec { name: "x_total".into(), labels: [("service".to_owned(), "a".to_owned())].into(), delta: delta.into() };
+        let spec = MetricSpec {
+            name: "x_total".into(),
+            labels: [("service".to_owned(), "a".to_owned())].into(),
+            delta: delta.into(),
+        };
         let (before, after) = (MetricSet::parse(before), MetricSet::parse(after));
         let (s, states, earlier) = (stats(&[200]), BTreeMap::new(), BTreeMap::new());
         MetricDelta::compile(&spec).unwrap().evaluate(&Observed {

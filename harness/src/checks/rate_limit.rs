@@ -37,7 +37,11 @@ impl RateLimit {
 
     /// In words.
     pub fn describe(&self) -> String {
-        format!("first {} allowed, then 429{}", self.spec.allowed, if self.spec.retry_after { " with Retry-After" } else { "" })
+        format!(
+            "first {} allowed, then 429{}",
+            self.spec.allowed,
+            if self.spec.retry_after { " with Retry-After" } else { "" }
+        )
     }
 
     /// Walks the ordered responses.
@@ -49,16 +53,22 @@ impl RateLimit {
         }
         let passed_first = samples[..allowed].iter().take_while(|s| (200..400).contains(&s.status)).count();
         if passed_first < allowed {
-            return Outcome::new(false, format!("response {} was {} before the limit", passed_first + 1, samples[passed_first].status));
+            return Outcome::new(
+                false,
+                format!("response {} was {} before the limit", passed_first + 1, samples[passed_first].status),
+            );
         }
         let rest = &samples[allowed..];
         match rest.iter().position(|s| s.status != 429 || (self.spec.retry_after && !s.retry_after)) {
-            Some(i) => Outcome::new(false, format!(
-                "{allowed} allowed, then response {} was {}{}",
-                allowed + i + 1,
-                rest[i].status,
-                if rest[i].status == 429 { " without Retry-After" } else { "" }
-            )),
+            Some(i) => Outcome::new(
+                false,
+                format!(
+                    "{allowed} allowed, then response {} was {}{}",
+                    allowed + i + 1,
+                    rest[i].status,
+                    if rest[i].status == 429 { " without Retry-After" } else { "" }
+                ),
+            ),
             None => Outcome::new(true, format!("{allowed} allowed, then {} × 429", rest.len())),
         }
     }

@@ -59,7 +59,9 @@ impl Recovery {
         let success = 1.0 - baseline.error_rate();
         let p95_limit = baseline.latency.p95 * (1.0 + self.tolerance) + 1.0;
         let healthy = |p: &crate::measure::TimelinePoint| {
-            p.requests > 0 && (1.0 - p.errors as f64 / p.requests as f64) >= success - self.tolerance && p.p95_ms <= p95_limit
+            p.requests > 0
+                && (1.0 - p.errors as f64 / p.requests as f64) >= success - self.tolerance
+                && p.p95_ms <= p95_limit
         };
         let timeline = &stats.timeline;
         let last_unhealthy = timeline.iter().rposition(|p| !healthy(p));
@@ -106,12 +108,20 @@ mod tests {
 
     fn timeline(errors: &[u64]) -> PhaseStats {
         let mut s = stats(&[200; 10]);
-        s.timeline = errors.iter().enumerate().map(|(i, e)| TimelinePoint { second: i as u64, requests: 10, errors: *e, p95_ms: 5.0 }).collect();
+        s.timeline = errors
+            .iter()
+            .enumerate()
+            .map(|(i, e)| TimelinePoint { second: i as u64, requests: 10, errors: *e, p95_ms: 5.0 })
+            .collect();
         s
     }
 
     fn run(errors: &[u64], cleared: f64, within: &str) -> Outcome {
-        let check = Recovery { within_s: parse_duration(within).unwrap().as_secs_f64(), baseline: "steady".into(), tolerance: 0.1 };
+        let check = Recovery {
+            within_s: parse_duration(within).unwrap().as_secs_f64(),
+            baseline: "steady".into(),
+            tolerance: 0.1,
+        };
         let mut baseline = stats(&[200; 10]);
         baseline.latency.p95 = 5.0;
         let earlier: BTreeMap<String, PhaseStats> = [("steady".to_owned(), baseline)].into();

@@ -43,13 +43,19 @@ impl ResponseRule {
                 "absent" => HeaderWant::Absent,
                 value => HeaderWant::Equals(value.to_owned()),
             };
-            rules.push(Self { name: format!("header {name} {}", describe_want(&want)), rule: Rule::Header { name, want } });
+            rules.push(Self {
+                name: format!("header {name} {}", describe_want(&want)),
+                rule: Rule::Header { name, want },
+            });
         }
         for (pointer, value) in json {
             if !pointer.starts_with('/') {
                 return Err(format!("json: {pointer:?} must be a JSON pointer such as /status"));
             }
-            rules.push(Self { name: format!("json {pointer} == {value}"), rule: Rule::Json { pointer: pointer.clone(), value: value.clone() } });
+            rules.push(Self {
+                name: format!("json {pointer} == {value}"),
+                rule: Rule::Json { pointer: pointer.clone(), value: value.clone() },
+            });
         }
         Ok(rules)
     }

@@ -14,7 +14,8 @@ impl StatusShare {
     /// Compiles `key: comparison`; the key is a code (`503`) or class (`5xx`), the value a share.
     pub fn compile(key: &str, comparison: &str) -> Result<Self, String> {
         let valid_code = key.parse::<u16>().is_ok_and(|c| (100..600).contains(&c));
-        let valid_class = key.len() == 3 && key.ends_with("xx") && ('1'..='5').contains(&key.chars().next().unwrap_or('0'));
+        let valid_class =
+            key.len() == 3 && key.ends_with("xx") && ('1'..='5').contains(&key.chars().next().unwrap_or('0'));
         if !valid_code && !valid_class {
             return Err(format!("status key {key:?} must be a code like 200 or a class like 5xx"));
         }

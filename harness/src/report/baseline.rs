@@ -18,11 +18,17 @@ pub fn compare(report: &mut RunReport, baseline: &RunReport, file: &Path, max_re
             });
             continue;
         };
-        for (statistic, old, new) in [("p95", before.latency.p95, phase.latency.p95), ("p99", before.latency.p99, phase.latency.p99)] {
+        for (statistic, old, new) in
+            [("p95", before.latency.p95, phase.latency.p95), ("p99", before.latency.p99, phase.latency.p99)]
+        {
             let limit = old * (1.0 + max_regression);
             rows.push(ExpectationResult {
                 kind: "baseline".into(),
-                expected: format!("{} {statistic} <= {limit:.3}ms (baseline {old:.3}ms + {:.0}%)", phase.name, max_regression * 100.0),
+                expected: format!(
+                    "{} {statistic} <= {limit:.3}ms (baseline {old:.3}ms + {:.0}%)",
+                    phase.name,
+                    max_regression * 100.0
+                ),
                 measured: format!("{new:.3}ms ({:+.1}%)", if old > 0.0 { (new - old) / old * 100.0 } else { 0.0 }),
                 passed: new <= limit,
             });

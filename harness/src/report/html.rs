@@ -77,8 +77,15 @@ fn line_chart(title: &str, unit: &str, series: &[Series<'_>], markers: &[(f64, S
         for segment in &s.segments {
             let points: Vec<String> = segment.iter().map(|(px, py)| format!("{:.1},{:.1}", x(*px), y(*py))).collect();
             let _ = match segment.as_slice() {
-                [(px, py)] => write!(svg, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{}\"/>", x(*px), y(*py), s.color),
-                _ => write!(svg, "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>", s.color, points.join(" ")),
+                [(px, py)] => {
+                    write!(svg, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{}\"/>", x(*px), y(*py), s.color)
+                }
+                _ => write!(
+                    svg,
+                    "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>",
+                    s.color,
+                    points.join(" ")
+                ),
             };
         }
         let _ = write!(
@@ -89,7 +96,12 @@ fn line_chart(title: &str, unit: &str, series: &[Series<'_>], markers: &[(f64, S
             escape(s.label)
         );
     }
-    let _ = write!(svg, "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">seconds since start</text></svg>", width - right, height - 6.0);
+    let _ = write!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">seconds since start</text></svg>",
+        width - right,
+        height - 6.0
+    );
     svg
 }
 
@@ -170,7 +182,14 @@ pub fn render(report: &RunReport) -> String {
         let schedule = phase
             .schedule
             .as_ref()
-            .map(|s| format!("<br><span class=\"{}\">{:.1} of {:.0}/s intended</span>", if s.behind { "bad" } else { "muted" }, s.achieved_rate, s.intended_rate))
+            .map(|s| {
+                format!(
+                    "<br><span class=\"{}\">{:.1} of {:.0}/s intended</span>",
+                    if s.behind { "bad" } else { "muted" },
+                    s.achieved_rate,
+                    s.intended_rate
+                )
+            })
             .unwrap_or_default();
         let _ = write!(
             page,
@@ -196,18 +215,33 @@ pub fn render(report: &RunReport) -> String {
     for phase in &report.phases {
         markers.push((phase.started_at_s, phase.name.clone(), "#8a93a6"));
         for action in phase.actions.iter().filter(|a| a.kind == "chaos" || a.kind == "clear_chaos") {
-            markers.push((action.at_s, action.description.clone(), if action.kind == "chaos" { "#c62f2f" } else { "#1f8f4e" }));
+            markers.push((
+                action.at_s,
+                action.description.clone(),
+                if action.kind == "chaos" { "#c62f2f" } else { "#1f8f4e" },
+            ));
         }
     }
     let over_time = |value: &dyn Fn(&crate::measure::TimelinePoint) -> f64| -> Vec<Vec<(f64, f64)>> {
         report
             .phases
             .iter()
-            .map(|p| p.timeline.iter().filter(|t| t.requests > 0).map(|t| (p.started_at_s + t.second as f64 + 0.5, value(t))).collect())
+            .map(|p| {
+                p.timeline
+                    .iter()
+                    .filter(|t| t.requests > 0)
+                    .map(|t| (p.started_at_s + t.second as f64 + 0.5, value(t)))
+                    .collect()
+            })
             .collect()
     };
     page.push_str("<h2>Over time</h2>");
-    page.push_str(&line_chart("Latency p95 per second", "ms", &[Series { label: "p95", color: "#2f6fd6", segments: over_time(&|t| t.p95_ms) }], &markers));
+    page.push_str(&line_chart(
+        "Latency p95 per second",
+        "ms",
+        &[Series { label: "p95", color: "#2f6fd6", segments: over_time(&|t| t.p95_ms) }],
+        &markers,
+    ));
     page.push_str(&line_chart(
         "Throughput per second",
         "",
@@ -220,8 +254,26 @@ pub fn render(report: &RunReport) -> String {
     if report.resources.is_empty() {
         page.push_str("<p class=\"muted\">The target reported no CPU/memory (no /api/info).</p>");
     } else {
-        page.push_str(&line_chart("Target CPU", "%", &[Series { label: "cpu %", color: "#b46a00", segments: vec![report.resources.iter().map(|r| (r.at_s, r.cpu_percent)).collect()] }], &markers));
-        page.push_str(&line_chart("Target memory", "MB", &[Series { label: "RSS MiB", color: "#6b3fa0", segments: vec![report.resources.iter().map(|r| (r.at_s, r.memory_mb)).collect()] }], &markers));
+        page.push_str(&line_chart(
+            "Target CPU",
+            "%",
+            &[Series {
+                label: "cpu %",
+                color: "#b46a00",
+                segments: vec![report.resources.iter().map(|r| (r.at_s, r.cpu_percent)).collect()],
+            }],
+            &markers,
+        ));
+        page.push_str(&line_chart(
+            "Target memory",
+            "MB",
+            &[Series {
+                label: "RSS MiB",
+                color: "#6b3fa0",
+                segments: vec![report.resources.iter().map(|r| (r.at_s, r.memory_mb)).collect()],
+            }],
+            &markers,
+        ));
     }
 
     page.push_str("<h2>Status codes</h2><table><tr><th>phase</th><th>status</th><th>responses</th><th>share</th></tr>");
@@ -253,7 +305,12 @@ pub fn render(report: &RunReport) -> String {
         );
     }
     page.push_str("</table>");
-    let _ = write!(page, "<h2>Scenario</h2><p class=\"muted\">{}</p><pre>{}</pre>", escape(&report.scenario_file), escape(&report.scenario_text));
+    let _ = write!(
+        page,
+        "<h2>Scenario</h2><p class=\"muted\">{}</p><pre>{}</pre>",
+        escape(&report.scenario_file),
+        escape(&report.scenario_text)
+    );
     page.push_str("</main></body></html>\n");
     page
 }
@@ -269,7 +326,9 @@ pub fn write_index(root: &Path) -> anyhow::Result<()> {
         })
         .collect();
     runs.sort_by(|a, b| b.0.cmp(&a.0));
-    let mut page = format!("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Gauntlet runs</title><style>{STYLE}</style></head><body><main><h1>Gauntlet runs</h1>");
+    let mut page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Gauntlet runs</title><style>{STYLE}</style></head><body><main><h1>Gauntlet runs</h1>"
+    );
     page.push_str("<table><tr><th>started</th><th>scenario</th><th>verdict</th><th>expectations</th><th>duration</th><th>files</th></tr>");
     for (directory, report) in &runs {
         let expectations: Vec<_> = report.phases.iter().flat_map(|p| &p.expectations).collect();

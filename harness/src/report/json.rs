@@ -12,7 +12,13 @@ pub fn render(report: &RunReport) -> anyhow::Result<String> {
 /// Reads a report back, refusing other schema versions.
 pub fn read(path: &Path) -> anyhow::Result<RunReport> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let report: RunReport = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not a Gauntlet report: {e}", path.display()))?;
-    anyhow::ensure!(report.schema_version == SCHEMA_VERSION, "{}: schema version {} (this harness reads {SCHEMA_VERSION})", path.display(), report.schema_version);
+    let report: RunReport =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not a Gauntlet report: {e}", path.display()))?;
+    anyhow::ensure!(
+        report.schema_version == SCHEMA_VERSION,
+        "{}: schema version {} (this harness reads {SCHEMA_VERSION})",
+        path.display(),
+        report.schema_version
+    );
     Ok(report)
 }

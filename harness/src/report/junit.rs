@@ -41,7 +41,9 @@ pub fn render(report: &RunReport) -> String {
         total += 1;
         let name = escape(&row.expected);
         if row.passed {
-            suites.push_str(&format!("  <testsuite name=\"baseline\" tests=\"1\"><testcase name=\"{name}\"/></testsuite>\n"));
+            suites.push_str(&format!(
+                "  <testsuite name=\"baseline\" tests=\"1\"><testcase name=\"{name}\"/></testsuite>\n"
+            ));
         } else {
             failures += 1;
             suites.push_str(&format!(

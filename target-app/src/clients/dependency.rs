@@ -66,7 +66,9 @@ impl Dependency {
             }
             Some((FaultKind::Timeout, _)) => {
                 tokio::time::sleep(self.timeout).await;
-                return Err(self.unavailable(operation, format!("timed out after {} ms (injected)", self.timeout.as_millis())));
+                return Err(
+                    self.unavailable(operation, format!("timed out after {} ms (injected)", self.timeout.as_millis()))
+                );
             }
             Some((FaultKind::Latency, delay)) => tokio::time::sleep(delay).await,
             None => {}

@@ -34,7 +34,10 @@ impl MongoDatabase {
         let database = self.database.get_or_connect(|| self.new_database()).await?;
         self.dependency
             .call("list_collections", async {
-                database.list_collection_names().await.map_err(|e| self.dependency.unavailable("list_collections", e.to_string()))
+                database
+                    .list_collection_names()
+                    .await
+                    .map_err(|e| self.dependency.unavailable("list_collections", e.to_string()))
             })
             .await
     }
@@ -56,7 +59,11 @@ impl MongoDatabase {
 
     async fn new_database(&self) -> ApiResult<mongodb::Database> {
         let secret = self.secrets.secret("mongodb").await?;
-        let url = self.settings.url.clone().unwrap_or_else(|| format!("mongodb://{}:{}/", self.settings.host, self.settings.port));
+        let url = self
+            .settings
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("mongodb://{}:{}/", self.settings.host, self.settings.port));
         let mut options = self
             .dependency
             .call("parse_url", async {
@@ -81,7 +88,8 @@ impl MongoDatabase {
             .clone()
             .or_else(|| text_field(&secret, "database"))
             .unwrap_or_else(|| "dev_database".to_owned());
-        let client = mongodb::Client::with_options(options).map_err(|e| ApiError::Configuration(format!("MongoDB client: {e}")))?;
+        let client = mongodb::Client::with_options(options)
+            .map_err(|e| ApiError::Configuration(format!("MongoDB client: {e}")))?;
         Ok(client.database(&name))
     }
 }

@@ -54,7 +54,8 @@ impl MysqlDatabase {
     async fn new_pool(&self) -> ApiResult<MySqlPool> {
         let secret = self.secrets.secret("mysql").await?;
         let field = |key: &str| {
-            text_field(&secret, key).ok_or_else(|| ApiError::Configuration(format!("Vault secret \"mysql\" lacks {key:?}")))
+            text_field(&secret, key)
+                .ok_or_else(|| ApiError::Configuration(format!("Vault secret \"mysql\" lacks {key:?}")))
         };
         let database = self.settings.database.clone().map_or_else(|| field("database"), Ok)?;
         let options = MySqlConnectOptions::new()
@@ -63,6 +64,9 @@ impl MysqlDatabase {
             .username(&field("user")?)
             .password(&field("password")?)
             .database(&database);
-        Ok(MySqlPoolOptions::new().max_connections(10).acquire_timeout(std::time::Duration::from_secs(2)).connect_lazy_with(options))
+        Ok(MySqlPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(std::time::Duration::from_secs(2))
+            .connect_lazy_with(options))
     }
 }

@@ -54,7 +54,8 @@ impl PostgresDatabase {
     async fn new_pool(&self) -> ApiResult<PgPool> {
         let secret = self.secrets.secret("postgres").await?;
         let field = |key: &str| {
-            text_field(&secret, key).ok_or_else(|| ApiError::Configuration(format!("Vault secret \"postgres\" lacks {key:?}")))
+            text_field(&secret, key)
+                .ok_or_else(|| ApiError::Configuration(format!("Vault secret \"postgres\" lacks {key:?}")))
         };
         let database = self.settings.database.clone().map_or_else(|| field("database"), Ok)?;
         let options = PgConnectOptions::new()
@@ -64,6 +65,9 @@ impl PostgresDatabase {
             .password(&field("password")?)
             .database(&database)
             .application_name("target-app");
-        Ok(PgPoolOptions::new().max_connections(10).acquire_timeout(std::time::Duration::from_secs(2)).connect_lazy_with(options))
+        Ok(PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(std::time::Duration::from_secs(2))
+            .connect_lazy_with(options))
     }
 }

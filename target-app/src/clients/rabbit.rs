@@ -50,16 +50,17 @@ impl EventPublisher {
             channel.confirm_select(ConfirmSelectOptions::default()).await?;
             let durable = QueueDeclareOptions { durable: true, ..Default::default() };
             channel.queue_declare(queue.into(), durable, FieldTable::default()).await?;
-            let properties = BasicProperties::default()
-                .with_delivery_mode(2)
-                .with_content_type("application/json".into());
+            let properties =
+                BasicProperties::default().with_delivery_mode(2).with_content_type("application/json".into());
             let confirm = channel
                 .basic_publish("".into(), queue.into(), BasicPublishOptions::default(), payload, properties)
                 .await?
                 .await?;
             let _ = channel.close(200, "done".into()).await;
             if confirm.is_nack() {
-                return Ok(Err(ApiError::MessageQueue { details: json!({ "queue": queue, "reason": "broker refused the message" }) }));
+                return Ok(Err(ApiError::MessageQueue {
+                    details: json!({ "queue": queue, "reason": "broker refused the message" }),
+                }));
             }
             Ok(Ok(()))
         })
@@ -75,9 +76,15 @@ impl EventPublisher {
             match channel.queue_declare(queue.into(), passive, FieldTable::default()).await {
                 Ok(found) => {
                     let _ = channel.close(200, "done".into()).await;
-                    Ok(QueueStats { exists: true, message_count: Some(found.message_count()), consumer_count: Some(found.consumer_count()) })
+                    Ok(QueueStats {
+                        exists: true,
+                        message_count: Some(found.message_count()),
+                        consumer_count: Some(found.consumer_count()),
+                    })
                 }
-                Err(error) if is_not_found(&error) => Ok(QueueStats { exists: false, message_count: None, consumer_count: None }),
+                Err(error) if is_not_found(&error) => {
+                    Ok(QueueStats { exists: false, message_count: None, consumer_count: None })
+                }
                 Err(error) => Err(error),
             }
         })
@@ -139,6 +146,12 @@ fn is_not_found(error: &lapin::Error) -> bool {
 /// Percent-encodes a URI component (user, password, vhost).
 fn encode(text: &str) -> String {
     text.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }

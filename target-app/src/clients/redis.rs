@@ -92,11 +92,15 @@ impl RedisCluster {
         self.run("delete", |mut c| async move { c.del::<_, u64>(key).await.map(|n| n > 0) }).await
     }
 
-    /// Counts one hit in a fixed window: `INCR` then `EXPIRE`; returns the new count.
-    pub async fn incr_window(&self, key: &str, expire: Duration) -> ApiResult<u64> {
+    /// Adds `amount` to a window counter (`INCRBY` then `EXPIRE`); returns the new total.
+    pub async fn incr_window(&self, key: &str, amount: u64, expire: Duration) -> ApiResult<u64> {
         self.run("incr", |mut c| async move {
-            let (count,): (u64,) =
-                redis::pipe().incr(key, 1u64).expire(key, expire.as_secs() as i64).ignore().query_async(&mut c).await?;
+            let (count,): (u64,) = redis::pipe()
+                .incr(key, amount)
+                .expire(key, expire.as_secs() as i64)
+                .ignore()
+                .query_async(&mut c)
+                .await?;
             Ok(count)
         })
         .await
@@ -108,7 +112,10 @@ impl RedisCluster {
         self.run("delete_matching", |mut c| async move {
             let mut deleted = 0;
             for node in &masters {
-                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: node.host.clone(), port: node.port });
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: node.host.clone(),
+                    port: node.port,
+                });
                 let mut cursor = 0u64;
                 loop {
                     let mut scan = redis::cmd("SCAN");
@@ -131,21 +138,27 @@ impl RedisCluster {
 
     /// `CLUSTER NODES`, parsed.
     pub async fn nodes(&self) -> ApiResult<Vec<ClusterNode>> {
-        let text: String = self.run("cluster_nodes", |mut c| async move { redis::cmd("CLUSTER").arg("NODES").query_async(&mut c).await }).await?;
+        let text: String = self
+            .run("cluster_nodes", |mut c| async move { redis::cmd("CLUSTER").arg("NODES").query_async(&mut c).await })
+            .await?;
         Ok(text.lines().filter_map(ClusterNode::parse).collect())
     }
 
     /// `CLUSTER INFO`, as a map with numbers where the value is numeric.
     pub async fn cluster_info(&self) -> ApiResult<BTreeMap<String, Value>> {
-        let text: String = self.run("cluster_info", |mut c| async move { redis::cmd("CLUSTER").arg("INFO").query_async(&mut c).await }).await?;
+        let text: String = self
+            .run("cluster_info", |mut c| async move { redis::cmd("CLUSTER").arg("INFO").query_async(&mut c).await })
+            .await?;
         Ok(parse_info(&text))
     }
 
     /// `INFO` of one node, by address.
     pub async fn node_info(&self, host: &str, port: u16) -> ApiResult<BTreeMap<String, Value>> {
         let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.to_owned(), port });
-        let reply = self.run("node_info", |mut c| async move { c.route_command(redis::cmd("INFO"), route).await }).await?;
-        let text: String = redis::from_redis_value(reply).map_err(|e| self.dependency.unavailable("node_info", e.to_string()))?;
+        let reply =
+            self.run("node_info", |mut c| async move { c.route_command(redis::cmd("INFO"), route).await }).await?;
+        let text: String =
+            redis::from_redis_value(reply).map_err(|e| self.dependency.unavailable("node_info", e.to_string()))?;
         Ok(parse_info(&text))
     }
 
@@ -165,7 +178,8 @@ impl RedisCluster {
 
     async fn open(&self) -> ApiResult<ClusterConnection> {
         let password = self.secrets.field("redis-1", "password").await?;
-        let urls: Vec<String> = self.settings.nodes.iter().map(|(host, port)| format!("redis://{host}:{port}")).collect();
+        let urls: Vec<String> =
+            self.settings.nodes.iter().map(|(host, port)| format!("redis://{host}:{port}")).collect();
         let client = ClusterClientBuilder::new(urls)
             .password(password)
             .connection_timeout(Duration::from_millis(500))
@@ -273,10 +287,9 @@ mod tests {
 
     #[test]
     fn parses_master_and_replica_lines() {
-        let master = ClusterNode::parse(
-            "abc 127.0.0.1:7001@17001 myself,master - 0 1698765432 1 connected 0-5460 6000",
-        )
-        .unwrap();
+        let master =
+            ClusterNode::parse("abc 127.0.0.1:7001@17001 myself,master - 0 1698765432 1 connected 0-5460 6000")
+                .unwrap();
         assert_eq!(master.role, "master");
         assert_eq!(master.port, 7001);
         assert_eq!(master.slot_ranges, vec![SlotRange { start: 0, end: 5460 }, SlotRange { start: 6000, end: 6000 }]);

@@ -47,7 +47,8 @@ impl SecretSource {
     /// The secret's field `key` as text, or a configuration error naming what is missing.
     pub async fn field(&self, name: &str, key: &str) -> ApiResult<String> {
         let secret = self.secret(name).await?;
-        text_field(&secret, key).ok_or_else(|| ApiError::Configuration(format!("Vault secret {name:?} has no field {key:?}")))
+        text_field(&secret, key)
+            .ok_or_else(|| ApiError::Configuration(format!("Vault secret {name:?} has no field {key:?}")))
     }
 
     /// Vault's `sys/health`: initialised, sealed, standby, version.
@@ -58,7 +59,8 @@ impl SecretSource {
                 // Non-200 answers (sealed 503, standby 429) still carry the JSON body.
                 let url = format!("{}/v1/sys/health", self.settings.addr.trim_end_matches('/'));
                 let unavailable = |e: reqwest::Error| self.dependency.unavailable("health", e.to_string());
-                let health: Value = self.http.get(url).send().await.map_err(unavailable)?.json().await.map_err(unavailable)?;
+                let health: Value =
+                    self.http.get(url).send().await.map_err(unavailable)?.json().await.map_err(unavailable)?;
                 Ok(json!({
                     "initialized": health["initialized"],
                     "sealed": health["sealed"],
@@ -85,7 +87,9 @@ impl SecretSource {
 
     fn read_error(&self, name: &str, error: &ClientError) -> ApiError {
         match error {
-            ClientError::APIError { code: 404, .. } => ApiError::ResourceNotFound(format!("Secret {name:?} not found in Vault")),
+            ClientError::APIError { code: 404, .. } => {
+                ApiError::ResourceNotFound(format!("Secret {name:?} not found in Vault"))
+            }
             other => self.failure("read_secret", other),
         }
     }
@@ -96,10 +100,8 @@ impl SecretSource {
     }
 
     async fn client(&self, relogin: bool) -> ApiResult<Arc<VaultClient>> {
-        if !relogin {
-            if let Some(client) = self.client.read().await.as_ref() {
-                return Ok(client.clone());
-            }
+        if !relogin && let Some(client) = self.client.read().await.as_ref() {
+            return Ok(client.clone());
         }
         let mut slot = self.client.write().await;
         if let (false, Some(client)) = (relogin, slot.as_ref()) {
@@ -130,7 +132,6 @@ impl SecretSource {
             None => Err(self.dependency.unavailable("login", "AppRole login failed and VAULT_TOKEN is not set".into())),
         }
     }
-
 }
 
 fn new_client(addr: &str, token: &str) -> anyhow::Result<VaultClient> {

@@ -49,7 +49,6 @@ impl ResponseCache {
         format!("{}response:", self.redis.key_prefix())
     }
 
-
     /// Deletes cached responses whose key matches `pattern` (a Redis glob after the namespace,
     /// `*` for everything); returns how many were removed.
     pub async fn invalidate(&self, pattern: &str) -> ApiResult<u64> {
@@ -96,7 +95,7 @@ impl ResponseCache {
 }
 
 /// Middleware: serve configured GET routes from the cache, filling it on a miss.
-pub async fn serve(State(cache): State<ResponseCache>, request: Request, next: Next) -> Response {
+pub async fn serve(State(cache): State<Arc<ResponseCache>>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let ttl = route.as_deref().and_then(|r| cache.settings.routes.get(r)).copied();
     let (Some(route), Some(ttl), true, &Method::GET) = (route, ttl, cache.settings.enabled, request.method()) else {
@@ -120,7 +119,8 @@ pub async fn serve(State(cache): State<ResponseCache>, request: Request, next: N
         let (mut parts, body) = response.into_parts();
         match to_bytes(body, MAX_CACHED_BYTES).await {
             Ok(bytes) => {
-                let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+                let content_type =
+                    parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
                 cache.write(&key, &route, &encode(content_type, &bytes), ttl).await;
                 parts.headers.insert("x-cache", HeaderValue::from_static("MISS"));
                 Response::from_parts(parts, Body::from(bytes))

@@ -49,7 +49,9 @@ impl CircuitBreaker {
     /// A closed breaker for `service`, exporting its state at once.
     pub fn new(service: &'static str, settings: BreakerSettings, metrics: Metrics) -> Self {
         metrics.breaker_state.with_label_values(&[service]).set(BreakerState::Closed as i64);
-        for counter in [&metrics.breaker_opened, &metrics.breaker_half_open, &metrics.breaker_closed, &metrics.breaker_failures] {
+        for counter in
+            [&metrics.breaker_opened, &metrics.breaker_half_open, &metrics.breaker_closed, &metrics.breaker_failures]
+        {
             counter.with_label_values(&[service]).inc_by(0);
         }
         Self { service, settings, inner: Arc::new(Mutex::new(Inner::Closed { consecutive_failures: 0 })), metrics }
@@ -87,11 +89,11 @@ impl CircuitBreaker {
     }
 
     fn advance(&self, inner: &mut Inner) {
-        if let Inner::Open { until } = *inner {
-            if Instant::now() >= until {
-                *inner = Inner::HalfOpen { probe_in_flight: false };
-                self.transition(BreakerState::HalfOpen);
-            }
+        if let Inner::Open { until } = *inner
+            && Instant::now() >= until
+        {
+            *inner = Inner::HalfOpen { probe_in_flight: false };
+            self.transition(BreakerState::HalfOpen);
         }
     }
 

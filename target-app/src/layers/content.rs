@@ -23,12 +23,14 @@ pub async fn validate(State(max_body): State<usize>, request: Request, next: Nex
 
 fn check(request: &Request, max_body: usize) -> Result<(), ApiError> {
     let path = request.uri().path();
-    let exempt_path = path == "/metrics" || path == "/openapi.json" || path.starts_with("/docs") || path.starts_with("/health");
+    let exempt_path =
+        path == "/metrics" || path == "/openapi.json" || path.starts_with("/docs") || path.starts_with("/health");
     if exempt_path || matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
     let headers = request.headers();
-    let length: Option<u64> = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let length: Option<u64> =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     if length.is_some_and(|n| n > max_body as u64) {
         return Err(ApiError::bad_request(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -40,9 +42,13 @@ fn check(request: &Request, max_body: usize) -> Result<(), ApiError> {
         return Ok(());
     }
     let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
-        return Err(ApiError::bad_request(StatusCode::BAD_REQUEST, "Content-Type header is required for a request body"));
+        return Err(ApiError::bad_request(
+            StatusCode::BAD_REQUEST,
+            "Content-Type header is required for a request body",
+        ));
     };
-    let media_type = content_type.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let media_type =
+        content_type.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if !ALLOWED_TYPES.contains(&media_type.as_str()) {
         return Err(ApiError::bad_request(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -74,7 +80,10 @@ mod tests {
         assert_eq!(status(&post(&[("content-length", "101"), ("content-type", "application/json")])), Some(413));
         assert_eq!(status(&post(&[("content-length", "5")])), Some(400));
         assert_eq!(status(&post(&[("content-length", "5"), ("content-type", "application/xml")])), Some(415));
-        assert_eq!(status(&post(&[("content-length", "5"), ("content-type", "application/json; charset=utf-8")])), None);
+        assert_eq!(
+            status(&post(&[("content-length", "5"), ("content-type", "application/json; charset=utf-8")])),
+            None
+        );
         assert_eq!(status(&post(&[])), None);
     }
 }

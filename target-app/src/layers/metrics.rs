@@ -1,20 +1,33 @@
 //! Prometheus metrics ([`Metrics`]) and the middleware that records one access-log line and the
 //! HTTP metrics for every request, labelled by matched route template, never the raw path.
 
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::error::ErrorType;
 
-/// Every metric the app exports, registered in one registry per app instance.
+/// Every metric the app exports, registered in one registry per app instance. One `Arc`, so
+/// the many handles that hold it (breakers, clients, layers, per-request state) clone it for
+/// one atomic increment, not one per metric.
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<MetricFamilies>);
+
+impl Deref for Metrics {
+    type Target = MetricFamilies;
+
+    fn deref(&self) -> &MetricFamilies {
+        &self.0
+    }
+}
+
+/// The metric handles behind [`Metrics`].
+pub struct MetricFamilies {
     registry: Registry,
     /// `http_requests_total{method,endpoint,status}`.
     pub requests: IntCounterVec,
@@ -69,9 +82,8 @@ impl Metrics {
             metric
         };
         let duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             &["method", "endpoint"],
         )
         .expect("valid histogram");
@@ -83,7 +95,7 @@ impl Metrics {
             .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
             .expect("process collector registers once");
         let breaker = |suffix: &str, help: &str| counter(&format!("circuit_breaker_{suffix}"), help, &["service"]);
-        Self {
+        Self(Arc::new(MetricFamilies {
             requests: counter("http_requests_total", "Total HTTP requests", &["method", "endpoint", "status"]),
             duration,
             in_progress: gauge("http_requests_in_progress", "HTTP requests in progress", &["method", "endpoint"]),
@@ -107,7 +119,7 @@ impl Metrics {
             ),
             chaos_injected: counter("chaos_faults_injected_total", "Chaos faults injected", &["dependency", "kind"]),
             registry,
-        }
+        }))
     }
 
     /// The Prometheus text exposition of every metric.
@@ -120,10 +132,7 @@ impl Metrics {
 
 /// The route template a request matched, or `unmatched` for 404s (keeps label cardinality bounded).
 pub fn endpoint_of(request: &Request) -> String {
-    request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned())
+    request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned())
 }
 
 /// Middleware: in-progress gauge, counters, latency histogram and the JSON access-log line.

@@ -1,8 +1,14 @@
 //! Per-client-IP, per-endpoint-class fixed-window rate limits. Counters live in the Redis
 //! Cluster so several app replicas share one limit; when Redis fails the decision is taken in
 //! memory instead (logged and counted), so an outage is neither a 500 nor an open door.
+//!
+//! Every request gets a token number in its window; requests numbered up to the limit pass.
+//! Numbers come from Redis in leased ranges (`INCRBY`), so a busy client costs one round trip
+//! per lease, not per request. A lease starts at one token and doubles while the client keeps
+//! coming back in the same window, up to [`lease_cap`]. One process is exact; replicas never
+//! admit more than the limit together, and may admit up to one unused lease each fewer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,14 +62,42 @@ impl Class {
     }
 }
 
-/// The limiter shared by every request; cheap to clone.
-#[derive(Clone)]
+/// Token numbers leased from Redis for one client and class in one window.
+#[derive(Debug, Default)]
+struct Lease {
+    window: u64,
+    /// Unused ranges of token numbers, inclusive, oldest first.
+    ranges: VecDeque<(u64, u64)>,
+    /// Size of the last lease taken; the next one doubles it.
+    size: u64,
+}
+
+impl Lease {
+    fn take(&mut self) -> Option<u64> {
+        let (next, end) = self.ranges.front_mut()?;
+        let token = *next;
+        if *next == *end {
+            self.ranges.pop_front();
+        } else {
+            *next += 1;
+        }
+        Some(token)
+    }
+}
+
+/// The largest lease for a limit: small limits are counted one request at a time.
+pub fn lease_cap(limit: u64) -> u64 {
+    (limit / 16).clamp(1, 64)
+}
+
+/// The limiter shared by every request.
 pub struct RateLimiter {
     settings: RateLimitSettings,
     redis: RedisCluster,
     metrics: Metrics,
-    memory: Arc<Mutex<HashMap<String, u64>>>,
-    in_memory: Arc<AtomicBool>,
+    leases: Mutex<HashMap<String, Lease>>,
+    memory: Mutex<HashMap<String, u64>>,
+    in_memory: AtomicBool,
 }
 
 /// One decision, with what the `X-RateLimit-*` headers report.
@@ -86,7 +120,14 @@ impl RateLimiter {
     pub fn new(settings: &RateLimitSettings, redis: RedisCluster, metrics: Metrics) -> Self {
         metrics.rate_limit_backend.with_label_values(&["redis"]).set(1);
         metrics.rate_limit_backend.with_label_values(&["memory"]).set(0);
-        Self { settings: settings.clone(), redis, metrics, memory: Arc::default(), in_memory: Arc::default() }
+        Self {
+            settings: settings.clone(),
+            redis,
+            metrics,
+            leases: Mutex::default(),
+            memory: Mutex::default(),
+            in_memory: AtomicBool::default(),
+        }
     }
 
     fn rate(&self, class: Class) -> Rate {
@@ -104,19 +145,9 @@ impl RateLimiter {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let index = now.as_secs() / window;
         let key = format!("{}ratelimit:{}:{client}:{index}", self.redis.key_prefix(), class.name());
-        let count = match tokio::time::timeout(REDIS_BUDGET, self.redis.incr_window(&key, Duration::from_secs(window + 1))).await {
-            Ok(Ok(count)) => {
-                self.set_backend(false, None);
-                count
-            }
-            Ok(Err(error)) => {
-                self.set_backend(true, Some(&error.to_string()));
-                self.count_in_memory(class, key, index)
-            }
-            Err(_) => {
-                self.set_backend(true, Some("redis did not answer in time"));
-                self.count_in_memory(class, key, index)
-            }
+        let count = match self.leased_token(&key, index) {
+            Some(token) => token,
+            None => self.lease_from_redis(class, key, index, rate.limit, window).await,
         };
         let reset_at = (index + 1) * window;
         Decision {
@@ -125,6 +156,46 @@ impl RateLimiter {
             remaining: rate.limit.saturating_sub(count),
             reset_at,
             retry_after: Duration::from_secs(reset_at).saturating_sub(now),
+        }
+    }
+
+    /// The next token of this window's lease, if one is left.
+    fn leased_token(&self, key: &str, window: u64) -> Option<u64> {
+        let mut leases = self.leases.lock().expect("lease lock");
+        leases.get_mut(key).filter(|lease| lease.window == window).and_then(Lease::take)
+    }
+
+    /// Takes a new lease from Redis and returns its first token; counts in memory when Redis fails.
+    async fn lease_from_redis(&self, class: Class, key: String, window: u64, limit: u64, window_s: u64) -> u64 {
+        let size = {
+            let leases = self.leases.lock().expect("lease lock");
+            let previous = leases.get(&key).filter(|l| l.window == window).map_or(0, |l| l.size);
+            (previous * 2).clamp(1, lease_cap(limit))
+        };
+        let expire = Duration::from_secs(window_s + 1);
+        match tokio::time::timeout(REDIS_BUDGET, self.redis.incr_window(&key, size, expire)).await {
+            Ok(Ok(total)) => {
+                self.set_backend(false, None);
+                let mut leases = self.leases.lock().expect("lease lock");
+                if leases.len() > 100_000 {
+                    leases.retain(|_, lease| lease.window == window);
+                }
+                let lease = leases.entry(key).or_default();
+                if lease.window != window {
+                    *lease = Lease { window, ..Lease::default() };
+                }
+                lease.size = size;
+                lease.ranges.push_back((total + 1 - size, total));
+                lease.take().expect("a lease has at least one token")
+            }
+            Ok(Err(error)) => {
+                self.set_backend(true, Some(&error.to_string()));
+                self.count_in_memory(class, key, window)
+            }
+            Err(_) => {
+                self.set_backend(true, Some("redis did not answer in time"));
+                self.count_in_memory(class, key, window)
+            }
         }
     }
 
@@ -172,14 +243,12 @@ impl RateLimiter {
 }
 
 /// Middleware: 429 with `Retry-After` over the limit; `X-RateLimit-*` on every limited response.
-pub async fn limit(State(limiter): State<RateLimiter>, request: Request, next: Next) -> Response {
+pub async fn limit(State(limiter): State<Arc<RateLimiter>>, request: Request, next: Next) -> Response {
     let Some(class) = Class::of(request.uri().path()).filter(|_| limiter.settings.enabled) else {
         return next.run(request).await;
     };
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
+    let peer =
+        request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
     let client = limiter.client_ip(peer, request.headers());
     let decision = limiter.check(class, client).await;
     let mut response = if decision.allowed {
@@ -208,6 +277,19 @@ fn unit_name(window: Duration) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leases_hand_out_their_ranges_in_order() {
+        let mut lease = Lease { window: 1, ranges: VecDeque::from([(3, 4), (9, 9)]), size: 2 };
+        assert_eq!([lease.take(), lease.take(), lease.take(), lease.take()], [Some(3), Some(4), Some(9), None]);
+    }
+
+    #[test]
+    fn small_limits_are_counted_one_request_at_a_time() {
+        assert_eq!(lease_cap(5), 1);
+        assert_eq!(lease_cap(100), 6);
+        assert_eq!(lease_cap(1_000_000), 64);
+    }
 
     #[test]
     fn classes_follow_the_documented_routes() {

@@ -1,5 +1,7 @@
 //! Cache examples: get, set (with optional TTL) and delete text values in the Redis Cluster.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
@@ -33,7 +35,7 @@ fn storage_key(redis: &RedisCluster, key: &str) -> ApiResult<(String, String)> {
 #[utoipa::path(get, path = "/examples/cache/{key}", tag = "Cache Examples",
     params(("key" = String, Path, description = "1-200 of [a-zA-Z0-9_:.-]")),
     responses((status = 200, description = "Value, whether it exists, and its TTL"), (status = 422, description = "Bad key")))]
-async fn get_value(State(redis): State<RedisCluster>, ApiPath(key): ApiPath<String>) -> ApiResult<Json<Value>> {
+async fn get_value(State(redis): State<Arc<RedisCluster>>, ApiPath(key): ApiPath<String>) -> ApiResult<Json<Value>> {
     let (stored, key) = storage_key(&redis, &key)?;
     Ok(Json(match redis.get(&stored).await? {
         Some(entry) => json!({
@@ -60,7 +62,7 @@ struct SetParams {
         ("ttl" = Option<u64>, Query, description = "Seconds to live, 1-86400")),
     responses((status = 200, description = "Stored"), (status = 422, description = "Bad key, value or TTL")))]
 async fn set_value(
-    State(redis): State<RedisCluster>,
+    State(redis): State<Arc<RedisCluster>>,
     ApiPath(key): ApiPath<String>,
     ApiQuery(params): ApiQuery<SetParams>,
 ) -> ApiResult<Json<Value>> {
@@ -84,7 +86,7 @@ async fn set_value(
 #[utoipa::path(delete, path = "/examples/cache/{key}", tag = "Cache Examples",
     params(("key" = String, Path, description = "1-200 of [a-zA-Z0-9_:.-]")),
     responses((status = 200, description = "Whether it existed"), (status = 422, description = "Bad key")))]
-async fn delete_value(State(redis): State<RedisCluster>, ApiPath(key): ApiPath<String>) -> ApiResult<Json<Value>> {
+async fn delete_value(State(redis): State<Arc<RedisCluster>>, ApiPath(key): ApiPath<String>) -> ApiResult<Json<Value>> {
     let (stored, key) = storage_key(&redis, &key)?;
     let deleted = redis.delete(&stored).await?;
     Ok(Json(json!({ "key": key, "deleted": deleted, "action": "delete" })))

@@ -76,7 +76,11 @@ async fn clear_faults(_auth: ChaosAuth, State(faults): State<FaultRegistry>) -> 
 #[utoipa::path(delete, path = "/chaos/faults/{id}", tag = "Chaos",
     params(("id" = String, Path, description = "Fault id")),
     responses((status = 200, description = "Cleared"), (status = 404, description = "No such active fault")))]
-async fn clear_fault(_auth: ChaosAuth, State(faults): State<FaultRegistry>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Value>> {
+async fn clear_fault(
+    _auth: ChaosAuth,
+    State(faults): State<FaultRegistry>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
     if faults.clear(&id) {
         Ok(Json(json!({ "cleared": id })))
     } else {

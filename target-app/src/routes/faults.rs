@@ -16,11 +16,7 @@ use crate::extract::ApiQuery;
 
 /// The routes of this file (merged only when `DEMO_ENABLED`).
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(slow))
-        .routes(routes!(error))
-        .routes(routes!(cpu))
-        .routes(routes!(memory))
+    OpenApiRouter::new().routes(routes!(slow)).routes(routes!(error)).routes(routes!(cpu)).routes(routes!(memory))
 }
 
 fn capped(field: &str, value: u64, cap: u64) -> ApiResult<u64> {

@@ -74,7 +74,9 @@ async fn check_all(state: &AppState, services: &[&str]) -> BTreeMap<String, Valu
     let checks = services.iter().map(|service| async move {
         let result = match tokio::time::timeout(timeout, check(state, service)).await {
             Ok(value) => value,
-            Err(_) => json!({ "status": "unhealthy", "error": format!("check timed out after {} ms", timeout.as_millis()) }),
+            Err(_) => {
+                json!({ "status": "unhealthy", "error": format!("check timed out after {} ms", timeout.as_millis()) })
+            }
         };
         ((*service).to_owned(), result)
     });
@@ -134,7 +136,10 @@ async fn health_ready(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         Ok(Json(json!({ "status": "ok", "checks": checks })))
     } else {
         Err(ApiError::ServiceUnavailable {
-            message: format!("Not ready: {} unavailable", failing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+            message: format!(
+                "Not ready: {} unavailable",
+                failing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ),
             details: json!({ "failing": failing, "checks": checks }),
         })
     }

@@ -1,5 +1,7 @@
 //! Messaging examples: publish a JSON object to a durable queue; inspect a queue.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -34,7 +36,7 @@ struct PublishParams {
     responses((status = 200, description = "Published"), (status = 413, description = "Message over 1 MB"),
         (status = 422, description = "Bad queue name or message"), (status = 503, description = "RabbitMQ unavailable")))]
 async fn publish(
-    State(publisher): State<EventPublisher>,
+    State(publisher): State<Arc<EventPublisher>>,
     ApiQuery(params): ApiQuery<PublishParams>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -43,7 +45,8 @@ async fn publish(
     if body.len() > MAX_MESSAGE_BYTES {
         return Err(ApiError::bad_request(StatusCode::PAYLOAD_TOO_LARGE, "Message exceeds 1 MB"));
     }
-    let message: Value = serde_json::from_slice(&body).map_err(|e| ApiError::invalid("message", format!("is not valid JSON: {e}")))?;
+    let message: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid("message", format!("is not valid JSON: {e}")))?;
     match &message {
         Value::Object(fields) if !fields.is_empty() => {}
         Value::Object(_) => return Err(ApiError::invalid("message", "must not be empty")),
@@ -58,7 +61,10 @@ async fn publish(
     params(("queue_name" = String, Path, description = "1-100 of [a-zA-Z0-9_.-]")),
     responses((status = 200, description = "Queue information"), (status = 422, description = "Bad queue name"),
         (status = 503, description = "RabbitMQ unavailable")))]
-async fn queue_info(State(publisher): State<EventPublisher>, ApiPath(queue): ApiPath<String>) -> ApiResult<Json<Value>> {
+async fn queue_info(
+    State(publisher): State<Arc<EventPublisher>>,
+    ApiPath(queue): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
     validation::name("queue_name", &queue, 100, "_.-")?;
     let stats = publisher.queue_info(&queue).await?;
     Ok(Json(json!({

@@ -1,5 +1,7 @@
 //! Redis Cluster introspection: nodes, slot distribution, cluster info, one node's INFO.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -24,14 +26,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// All cluster nodes with roles and slots.
 #[utoipa::path(get, path = "/redis/cluster/nodes", tag = "Redis Cluster", responses((status = 200, description = "Nodes")))]
-async fn cluster_nodes(State(redis): State<RedisCluster>) -> ApiResult<Json<Value>> {
+async fn cluster_nodes(State(redis): State<Arc<RedisCluster>>) -> ApiResult<Json<Value>> {
     let nodes = redis.nodes().await?;
     Ok(Json(json!({ "status": "success", "total_nodes": nodes.len(), "nodes": nodes })))
 }
 
 /// Slot distribution across masters and their replicas.
 #[utoipa::path(get, path = "/redis/cluster/slots", tag = "Redis Cluster", responses((status = 200, description = "Slots")))]
-async fn cluster_slots(State(redis): State<RedisCluster>) -> ApiResult<Json<Value>> {
+async fn cluster_slots(State(redis): State<Arc<RedisCluster>>) -> ApiResult<Json<Value>> {
     let nodes = redis.nodes().await?;
     Ok(Json(slot_distribution(&nodes)))
 }
@@ -47,13 +49,16 @@ pub fn slot_distribution(nodes: &[ClusterNode]) -> Value {
         for range in &master.slot_ranges {
             let count = range.end - range.start + 1;
             total += count;
-            ranges.push((range.start, json!({
-                "start_slot": range.start,
-                "end_slot": range.end,
-                "slots_count": count,
-                "master": endpoint(master),
-                "replicas": replicas,
-            })));
+            ranges.push((
+                range.start,
+                json!({
+                    "start_slot": range.start,
+                    "end_slot": range.end,
+                    "slots_count": count,
+                    "master": endpoint(master),
+                    "replicas": replicas,
+                }),
+            ));
         }
     }
     ranges.sort_by_key(|(start, _)| *start);
@@ -68,7 +73,7 @@ pub fn slot_distribution(nodes: &[ClusterNode]) -> Value {
 
 /// Cluster state and statistics.
 #[utoipa::path(get, path = "/redis/cluster/info", tag = "Redis Cluster", responses((status = 200, description = "Cluster info")))]
-async fn cluster_info(State(redis): State<RedisCluster>) -> ApiResult<Json<Value>> {
+async fn cluster_info(State(redis): State<Arc<RedisCluster>>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "status": "success", "cluster_info": redis.cluster_info().await? })))
 }
 
@@ -76,8 +81,9 @@ async fn cluster_info(State(redis): State<RedisCluster>) -> ApiResult<Json<Value
 #[utoipa::path(get, path = "/redis/nodes/{node_name}/info", tag = "Redis Cluster",
     params(("node_name" = String, Path, description = "redis-1, redis-2 or redis-3")),
     responses((status = 200, description = "Node INFO"), (status = 404, description = "Unknown node")))]
-async fn node_info(State(redis): State<RedisCluster>, ApiPath(node): ApiPath<String>) -> ApiResult<Json<Value>> {
-    let (host, port) = redis.node_address(&node).ok_or_else(|| ApiError::ResourceNotFound(format!("Unknown node {node:?}")))?;
+async fn node_info(State(redis): State<Arc<RedisCluster>>, ApiPath(node): ApiPath<String>) -> ApiResult<Json<Value>> {
+    let (host, port) =
+        redis.node_address(&node).ok_or_else(|| ApiError::ResourceNotFound(format!("Unknown node {node:?}")))?;
     let info = redis.node_info(&host, port).await?;
     Ok(Json(json!({ "status": "success", "node": node, "info": info })))
 }

@@ -1,5 +1,7 @@
 //! Vault examples: a whole secret or one field, sensitive values masked as `***`.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -21,7 +23,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Whether a field name marks a value that must never be shown.
 pub fn is_sensitive(field: &str) -> bool {
     let field = field.to_ascii_lowercase();
-    ["password", "passwd", "secret", "token", "private", "credential", "api_key", "apikey"].iter().any(|s| field.contains(s))
+    ["password", "passwd", "secret", "token", "private", "credential", "api_key", "apikey"]
+        .iter()
+        .any(|s| field.contains(s))
 }
 
 fn mask(field: &str, value: &Value) -> Value {
@@ -33,7 +37,10 @@ fn mask(field: &str, value: &Value) -> Value {
     params(("service_name" = String, Path, description = "1-50 of [a-zA-Z0-9_-]")),
     responses((status = 200, description = "Secret fields, sensitive ones masked"), (status = 404, description = "No such secret"),
         (status = 422, description = "Bad service name"), (status = 503, description = "Vault unavailable")))]
-async fn get_secret(State(secrets): State<SecretSource>, ApiPath(service): ApiPath<String>) -> ApiResult<Json<Value>> {
+async fn get_secret(
+    State(secrets): State<Arc<SecretSource>>,
+    ApiPath(service): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
     validation::name("service_name", &service, 50, "_-")?;
     let secret = secrets.secret(&service).await?;
     let data: serde_json::Map<String, Value> = secret.iter().map(|(k, v)| (k.clone(), mask(k, v))).collect();
@@ -46,13 +53,15 @@ async fn get_secret(State(secrets): State<SecretSource>, ApiPath(service): ApiPa
     responses((status = 200, description = "The field, masked if sensitive"), (status = 404, description = "No such secret or key"),
         (status = 422, description = "Bad name or key"), (status = 503, description = "Vault unavailable")))]
 async fn get_secret_key(
-    State(secrets): State<SecretSource>,
+    State(secrets): State<Arc<SecretSource>>,
     ApiPath((service, key)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     validation::name("service_name", &service, 50, "_-")?;
     validation::name("key", &key, 100, "_-")?;
     let secret = secrets.secret(&service).await?;
-    let value = secret.get(&key).ok_or_else(|| ApiError::ResourceNotFound(format!("Key {key:?} not found in secret {service:?}")))?;
+    let value = secret
+        .get(&key)
+        .ok_or_else(|| ApiError::ResourceNotFound(format!("Key {key:?} not found in secret {service:?}")))?;
     Ok(Json(json!({ "service": service, "key": key, "value": mask(&key, value), "note": NOTE })))
 }
 

@@ -138,7 +138,12 @@ async fn half_open_breaker_lets_exactly_one_probe_through() {
     for _ in 0..5 {
         app.get("/examples/database/postgres/query").await;
     }
-    app.client.delete(format!("{}/chaos/faults/{fault}", app.address)).bearer_auth(crate::support::CHAOS_TOKEN).send().await.unwrap();
+    app.client
+        .delete(format!("{}/chaos/faults/{fault}", app.address))
+        .bearer_auth(crate::support::CHAOS_TOKEN)
+        .send()
+        .await
+        .unwrap();
     // A slow probe keeps the breaker half-open while the others arrive.
     app.inject_fault(json!({ "dependency": "postgres", "kind": "latency", "latency_ms": 500 })).await;
     tokio::time::sleep(Duration::from_millis(900)).await;

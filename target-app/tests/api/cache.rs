@@ -5,7 +5,10 @@ use crate::support::{assert_error_body, dead_port, json_of, spawn_app, spawn_app
 #[tokio::test]
 async fn set_get_and_delete_round_trip_with_ttl() {
     let app = spawn_app().await;
-    let (status, body) = json_of(app.client.post(format!("{}/examples/cache/user:123?value=hello&ttl=60", app.address)).send().await.unwrap()).await;
+    let (status, body) = json_of(
+        app.client.post(format!("{}/examples/cache/user:123?value=hello&ttl=60", app.address)).send().await.unwrap(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, serde_json::json!({ "key": "user:123", "value": "hello", "ttl": 60, "action": "set" }));
     let (_, body) = app.get_json("/examples/cache/user:123").await;

@@ -29,7 +29,14 @@ async fn bad_fault_bodies_are_422_with_the_reason() {
         (json!({ "dependency": "postgres", "kind": "error", "colour": "red" }), "colour"),
         (json!({ "kind": "error" }), "dependency"),
     ] {
-        let response = app.client.post(format!("{}/chaos/faults", app.address)).bearer_auth(CHAOS_TOKEN).json(&body).send().await.unwrap();
+        let response = app
+            .client
+            .post(format!("{}/chaos/faults", app.address))
+            .bearer_auth(CHAOS_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let (status, error) = json_of(response).await;
         assert_error_body(status, &error, 422, "ValidationError");
         assert!(error.to_string().contains(field), "{field} not named in {error}");
@@ -39,7 +46,8 @@ async fn bad_fault_bodies_are_422_with_the_reason() {
 #[tokio::test]
 async fn faults_are_listed_cleared_by_id_and_expire_by_themselves() {
     let app = spawn_app().await;
-    let lasting = app.inject_fault(json!({ "dependency": "mysql", "kind": "latency", "latency_ms": 10, "duration_s": 60 })).await;
+    let lasting =
+        app.inject_fault(json!({ "dependency": "mysql", "kind": "latency", "latency_ms": 10, "duration_s": 60 })).await;
     app.inject_fault(json!({ "dependency": "redis", "kind": "error", "duration_s": 1 })).await;
     let list = |app: &crate::support::TestApp| {
         app.client.get(format!("{}/chaos/faults", app.address)).bearer_auth(CHAOS_TOKEN).send()
@@ -49,7 +57,8 @@ async fn faults_are_listed_cleared_by_id_and_expire_by_themselves() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let (_, body) = json_of(list(&app).await.unwrap()).await;
     assert_eq!(body["count"], 1, "the 1-second fault expired: {body}");
-    let delete = |id: &str| app.client.delete(format!("{}/chaos/faults/{id}", app.address)).bearer_auth(CHAOS_TOKEN).send();
+    let delete =
+        |id: &str| app.client.delete(format!("{}/chaos/faults/{id}", app.address)).bearer_auth(CHAOS_TOKEN).send();
     assert_eq!(delete(&lasting).await.unwrap().status(), 200);
     let (status, body) = json_of(delete(&lasting).await.unwrap()).await;
     assert_error_body(status, &body, 404, "ResourceNotFoundError");
@@ -81,6 +90,7 @@ async fn timeout_fault_is_a_503_after_the_dependency_timeout_not_a_hang() {
 #[tokio::test]
 async fn chaos_api_is_absent_unless_enabled() {
     let app = spawn_app_with(|s| s.chaos.enabled = false).await;
-    let response = app.client.get(format!("{}/chaos/faults", app.address)).bearer_auth(CHAOS_TOKEN).send().await.unwrap();
+    let response =
+        app.client.get(format!("{}/chaos/faults", app.address)).bearer_auth(CHAOS_TOKEN).send().await.unwrap();
     assert_eq!(response.status(), 404);
 }

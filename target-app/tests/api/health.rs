@@ -103,3 +103,19 @@ async fn live_and_startup_probes_answer() {
     assert_eq!(status, 200);
     assert!(body["uptime_seconds"].as_f64().unwrap() >= 0.0);
 }
+
+#[tokio::test]
+async fn warm_up_connects_dependencies_before_the_first_request() {
+    let app = spawn_app_with(|s| s.dependencies.warm_up = true).await;
+    let labels = |service: &str| format!("service=\"{service}\"");
+    for _ in 0..50 {
+        if ["redis", "postgres", "mysql", "rabbitmq"]
+            .iter()
+            .all(|s| app.metric("dependency_calls_total", &labels(s)) > 0.0)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("warm-up did not reach every dependency within 5 s");
+}

@@ -17,7 +17,8 @@ async fn published_message_lands_in_a_durable_queue() {
     assert_eq!(body, json!({ "queue": queue, "exists": false, "message_count": null, "consumer_count": null }));
     for n in 0..3 {
         let message = json!({ "type": "email", "n": n });
-        let (status, body) = json_of(app.post_json(&format!("/examples/messaging/publish?queue_name={queue}"), &message).await).await;
+        let (status, body) =
+            json_of(app.post_json(&format!("/examples/messaging/publish?queue_name={queue}"), &message).await).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body, json!({ "queue": queue, "message": message, "action": "published" }));
     }
@@ -50,13 +51,15 @@ async fn bad_messages_and_queue_names_are_rejected() {
 async fn message_over_one_megabyte_is_413() {
     let app = spawn_app().await;
     let big = json!({ "blob": "x".repeat(1024 * 1024) });
-    let (status, body) = json_of(app.post_json(&format!("/examples/messaging/publish?queue_name={}", queue_name()), &big).await).await;
+    let (status, body) =
+        json_of(app.post_json(&format!("/examples/messaging/publish?queue_name={}", queue_name()), &big).await).await;
     assert_error_body(status, &body, 413, "ValidationError");
 }
 
 #[tokio::test]
 async fn rabbitmq_outage_is_a_503_message_queue_error() {
     let app = spawn_app_with(|s| s.rabbitmq.port = dead_port()).await;
-    let (status, body) = json_of(app.post_json("/examples/messaging/publish?queue_name=q", &json!({ "a": 1 })).await).await;
+    let (status, body) =
+        json_of(app.post_json("/examples/messaging/publish?queue_name=q", &json!({ "a": 1 })).await).await;
     assert_error_body(status, &body, 503, "MessageQueueError");
 }

@@ -1,7 +1,7 @@
 //! Rate limits: each class, the headers, the proxy-header rule, a limit shared by two app
 //! processes through Redis, and the in-memory fallback when Redis is down.
 
-use crate::support::{TestApp, assert_error_body, dead_port, json_of, spawn_app_with, test_settings, spawn_settings};
+use crate::support::{TestApp, assert_error_body, dead_port, json_of, spawn_app_with, spawn_settings, test_settings};
 
 /// Sends `n` requests and returns their statuses.
 async fn hit(app: &TestApp, path: &str, n: usize) -> Vec<u16> {
@@ -53,7 +53,13 @@ async fn remaining_counts_down_on_allowed_responses() {
 async fn forwarded_for_is_ignored_from_untrusted_peers() {
     let app = spawn_app_with(|s| s.rate_limit.default = "3/minute".parse().unwrap()).await;
     for n in 0..4 {
-        let response = app.client.get(format!("{}/api/version", app.address)).header("x-forwarded-for", format!("10.0.0.{n}")).send().await.unwrap();
+        let response = app
+            .client
+            .get(format!("{}/api/version", app.address))
+            .header("x-forwarded-for", format!("10.0.0.{n}"))
+            .send()
+            .await
+            .unwrap();
         let expected = if n < 3 { 200 } else { 429 };
         assert_eq!(response.status(), expected, "inventing X-Forwarded-For must not dodge the limit");
     }
@@ -119,8 +125,25 @@ async fn disabled_rate_limiting_never_answers_429() {
 async fn the_chaos_control_plane_is_never_rate_limited() {
     let app = spawn_app_with(|s| s.rate_limit.default = "1/minute".parse().unwrap()).await;
     for _ in 0..5 {
-        let response = app.client.get(format!("{}/chaos/faults", app.address)).bearer_auth(crate::support::CHAOS_TOKEN).send().await.unwrap();
+        let response = app
+            .client
+            .get(format!("{}/chaos/faults", app.address))
+            .bearer_auth(crate::support::CHAOS_TOKEN)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         assert!(response.headers().get("x-ratelimit-limit").is_none());
     }
+}
+
+#[tokio::test]
+async fn leased_limits_stay_exact_for_one_process_with_fewer_redis_calls() {
+    let app = spawn_app_with(|s| s.rate_limit.default = "100/minute".parse().unwrap()).await;
+    let statuses = futures::future::join_all((0..130).map(|_| app.get("/api/version"))).await;
+    let allowed = statuses.iter().filter(|r| r.status() == 200).count();
+    assert_eq!(allowed, 100, "exactly the limit passes");
+    assert!(statuses.iter().all(|r| r.status() == 200 || r.status() == 429));
+    let redis_calls = app.metric("dependency_calls_total", r#"service="redis""#);
+    assert!(redis_calls < 65.0, "leases batch the counting: {redis_calls} Redis calls for 130 requests");
 }

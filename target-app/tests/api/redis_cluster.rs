@@ -12,7 +12,18 @@ async fn nodes_lists_three_masters_and_three_replicas() {
     let nodes = body["nodes"].as_array().unwrap();
     assert_eq!(nodes.iter().filter(|n| n["role"] == "master").count(), 3);
     let master = nodes.iter().find(|n| n["role"] == "master").unwrap();
-    for field in ["node_id", "host", "port", "flags", "ping_sent", "pong_recv", "config_epoch", "link_state", "slots_count", "slot_ranges"] {
+    for field in [
+        "node_id",
+        "host",
+        "port",
+        "flags",
+        "ping_sent",
+        "pong_recv",
+        "config_epoch",
+        "link_state",
+        "slots_count",
+        "slot_ranges",
+    ] {
         assert!(master.get(field).is_some(), "missing {field}: {master}");
     }
 }

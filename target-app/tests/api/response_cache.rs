@@ -75,7 +75,13 @@ async fn invalidation_by_pattern_forces_a_miss() {
     let app = spawn_app().await;
     app.get("/health/all").await;
     assert_eq!(x_cache(&app.get("/health/all").await), "HIT");
-    let response = app.client.delete(format!("{}/chaos/cache?pattern=/health/*", app.address)).bearer_auth(CHAOS_TOKEN).send().await.unwrap();
+    let response = app
+        .client
+        .delete(format!("{}/chaos/cache?pattern=/health/*", app.address))
+        .bearer_auth(CHAOS_TOKEN)
+        .send()
+        .await
+        .unwrap();
     let (status, body) = json_of(response).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["deleted"], 1);

@@ -19,13 +19,39 @@ async fn openapi_lists_every_route() {
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
     for path in [
-        "/", "/health/", "/health/all", "/health/vault", "/health/postgres", "/health/mysql", "/health/mongodb",
-        "/health/redis", "/health/rabbitmq", "/health/live", "/health/ready", "/health/startup", "/api/version",
-        "/api/info", "/examples/vault/secret/{service_name}", "/examples/vault/secret/{service_name}/{key}",
-        "/examples/database/postgres/query", "/examples/database/mysql/query", "/examples/database/mongodb/query",
-        "/examples/cache/{key}", "/examples/messaging/publish", "/examples/messaging/queue/{queue_name}/info",
-        "/redis/cluster/nodes", "/redis/cluster/slots", "/redis/cluster/info", "/redis/nodes/{node_name}/info",
-        "/metrics", "/demo/slow", "/demo/error", "/demo/cpu", "/demo/memory", "/chaos/faults", "/chaos/faults/{id}",
+        "/",
+        "/health/",
+        "/health/all",
+        "/health/vault",
+        "/health/postgres",
+        "/health/mysql",
+        "/health/mongodb",
+        "/health/redis",
+        "/health/rabbitmq",
+        "/health/live",
+        "/health/ready",
+        "/health/startup",
+        "/api/version",
+        "/api/info",
+        "/examples/vault/secret/{service_name}",
+        "/examples/vault/secret/{service_name}/{key}",
+        "/examples/database/postgres/query",
+        "/examples/database/mysql/query",
+        "/examples/database/mongodb/query",
+        "/examples/cache/{key}",
+        "/examples/messaging/publish",
+        "/examples/messaging/queue/{queue_name}/info",
+        "/redis/cluster/nodes",
+        "/redis/cluster/slots",
+        "/redis/cluster/info",
+        "/redis/nodes/{node_name}/info",
+        "/metrics",
+        "/demo/slow",
+        "/demo/error",
+        "/demo/cpu",
+        "/demo/memory",
+        "/chaos/faults",
+        "/chaos/faults/{id}",
     ] {
         assert!(paths.contains_key(path), "{path} missing from /openapi.json");
     }
@@ -66,13 +92,22 @@ async fn metrics_use_documented_names_and_route_templates() {
     let response = app.get("/metrics").await;
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = response.text().await.unwrap();
-    assert!(text.contains(r#"http_requests_total{endpoint="/examples/cache/{key}",method="GET",status="200"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"http_requests_total{endpoint="/examples/cache/{key}",method="GET",status="200"} 1"#),
+        "{text}"
+    );
     assert!(!text.contains("some-raw-key"), "raw paths must not become labels");
     assert!(text.contains(r#"endpoint="unmatched""#));
     for name in [
-        "http_request_duration_seconds_bucket", "http_requests_in_progress", "http_errors_total", "app_info",
-        "circuit_breaker_opened_total", "circuit_breaker_half_open_total", "circuit_breaker_closed_total",
-        "circuit_breaker_failures_total", "circuit_breaker_state",
+        "http_request_duration_seconds_bucket",
+        "http_requests_in_progress",
+        "http_errors_total",
+        "app_info",
+        "circuit_breaker_opened_total",
+        "circuit_breaker_half_open_total",
+        "circuit_breaker_closed_total",
+        "circuit_breaker_failures_total",
+        "circuit_breaker_state",
     ] {
         assert!(text.contains(name), "{name} missing");
     }

@@ -49,6 +49,8 @@ pub(crate) fn test_settings() -> Settings {
     settings.rate_limit.metrics = "100000/minute".parse().unwrap();
     settings.dependencies.timeout = Duration::from_millis(1500);
     settings.dependencies.health_timeout = Duration::from_millis(1500);
+    // Tests count dependency calls and failures exactly; background connects would add some.
+    settings.dependencies.warm_up = false;
     settings
 }
 
@@ -137,9 +139,7 @@ impl TestApp {
     pub(crate) fn metric(&self, name: &str, labels: &str) -> f64 {
         let text = self.state.metrics.render();
         let prefix = format!("{name}{{{labels}}} ");
-        text.lines()
-            .find_map(|line| line.strip_prefix(&prefix))
-            .map_or(0.0, |value| value.trim().parse().unwrap())
+        text.lines().find_map(|line| line.strip_prefix(&prefix)).map_or(0.0, |value| value.trim().parse().unwrap())
     }
 }
 

@@ -8,12 +8,14 @@ use crate::support::{assert_error_body, json_of, spawn_app, spawn_app_with};
 #[tokio::test]
 async fn request_id_is_echoed_or_minted_and_appears_in_error_bodies() {
     let app = spawn_app().await;
-    let response = app.client.get(format!("{}/health/", app.address)).header("x-request-id", "abc-123-def").send().await.unwrap();
+    let response =
+        app.client.get(format!("{}/health/", app.address)).header("x-request-id", "abc-123-def").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "abc-123-def");
     let response = app.get("/health/").await;
     let minted = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(uuid::Uuid::parse_str(&minted).unwrap().get_version_num(), 4);
-    let response = app.client.get(format!("{}/nope", app.address)).header("x-request-id", "trace-42").send().await.unwrap();
+    let response =
+        app.client.get(format!("{}/nope", app.address)).header("x-request-id", "trace-42").send().await.unwrap();
     let (status, body) = json_of(response).await;
     assert_error_body(status, &body, 404, "ResourceNotFoundError");
     assert_eq!(body["request_id"], "trace-42");
@@ -22,7 +24,8 @@ async fn request_id_is_echoed_or_minted_and_appears_in_error_bodies() {
 #[tokio::test]
 async fn forged_request_ids_are_replaced() {
     let app = spawn_app().await;
-    let response = app.client.get(format!("{}/health/", app.address)).header("x-request-id", "evil\tid").send().await.unwrap();
+    let response =
+        app.client.get(format!("{}/health/", app.address)).header("x-request-id", "evil\tid").send().await.unwrap();
     assert_ne!(response.headers()["x-request-id"], "evil\tid");
 }
 
@@ -85,5 +88,8 @@ async fn shutdown_drains_in_flight_requests() {
     let status = in_flight.await.unwrap().expect("in-flight request completes");
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(app.client.get(format!("{}/health/", app.address)).send().await.is_err(), "no new connections after shutdown");
+    assert!(
+        app.client.get(format!("{}/health/", app.address)).send().await.is_err(),
+        "no new connections after shutdown"
+    );
 }

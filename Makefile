@@ -1,0 +1,73 @@
+# Gauntlet: one command runs the main job (`make load-test`), one runs the tests (`make test`).
+# Everything they need (tools, the native dev stack, builds) is brought up by the targets.
+
+SHELL := /bin/bash
+SCENARIOS ?= scenarios
+# The resilience set `make ci-gate` runs: breakers, rate limits, caching.
+RESILIENCE := scenarios/postgres-breaker.yaml $(wildcard scenarios/breaker-*.yaml) \
+              scenarios/rate-limits.yaml scenarios/caching.yaml
+CHAOS_TOKEN ?= dev-token
+
+.PHONY: help tools services services-down services-status build build-release test lint \
+        load-test ci-gate run-target chaos bench-target bench-harness clean-reports
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+tools: ## Install curl, wrk, Chromium, redis-tools when missing (Debian packages)
+	@scripts/install-tools.sh
+
+services: ## Start (or reuse) the native dev stack: PostgreSQL, MariaDB, RabbitMQ, Redis Cluster, OpenBao
+	@scripts/services.sh up
+
+services-down: ## Stop what `make services` started
+	@scripts/services.sh down
+
+services-status: ## One line per service
+	@scripts/services.sh status
+
+build: ## Debug build of both programs
+	cargo build --workspace --bins
+
+build-release: ## Release build of both programs
+	cargo build --release --workspace --bins
+
+test: tools services build ## Run every test against the real dev stack
+	cargo test --workspace
+
+lint: ## rustfmt and clippy, warnings are errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+load-test: tools services build-release ## The main job: run the scenario library against the self-hosted target
+	@set -o pipefail; target/release/harness run $(SCENARIOS) --target-bin target/release/target-app; \
+	code=$$?; echo; echo "Reports: file://$(CURDIR)/reports/index.html"; exit $$code
+
+ci-gate: services build ## The resilience set, quiet, as a CI gate (non-zero exit on any failed check)
+	target/debug/harness run --quiet $(RESILIENCE)
+
+run-target: services build ## Run target-app on :8000 with the chaos API on (token: $(CHAOS_TOKEN))
+	CHAOS_ENABLED=true CHAOS_TOKEN=$(CHAOS_TOKEN) LOG_FORMAT=text cargo run -p target-app
+
+chaos: build ## How to inject faults by hand into a running target
+	@echo "Manual fault injection (start the target first: make run-target, in another terminal)."
+	@echo
+	@echo "  export CHAOS_TOKEN=$(CHAOS_TOKEN) GAUNTLET_TARGET=http://127.0.0.1:8000"
+	@echo "  target/debug/harness fault inject postgres error --duration-s 60"
+	@echo "  target/debug/harness fault inject redis latency --latency-ms 300 --probability 0.5"
+	@echo "  target/debug/harness fault list"
+	@echo "  target/debug/harness fault clear              # all, or: fault clear <id>"
+	@echo "  target/debug/harness fault demo memory mb=256 hold_ms=5000"
+	@echo "  target/debug/harness fault demo error rate=0.2 status=503"
+	@echo
+	@echo "Watch the effect: curl -s localhost:8000/health/all | jq .circuit_breakers"
+	@echo "                  curl -s localhost:8000/metrics | grep circuit_breaker_state"
+
+bench-target: tools services ## wrk against the target vs a bare hyper hello-world (release build)
+	@scripts/bench-target.sh
+
+bench-harness: tools ## The harness vs wrk on one core, and its memory per user (release build)
+	@scripts/bench-harness.sh
+
+clean-reports: ## Delete run reports
+	find reports -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
