@@ -6,8 +6,7 @@
 //! recomputes; the others wait for it and then read its entry. A cache failure is a miss,
 //! counted and logged, never a failed request.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
@@ -20,6 +19,7 @@ use md5::{Digest, Md5};
 use crate::clients::redis::RedisCluster;
 use crate::config::ResponseCacheSettings;
 use crate::error::ApiResult;
+use crate::layers::keyed_gate::KeyedGate;
 use crate::layers::metrics::Metrics;
 
 /// How long a cache read or write may take before it is treated as a miss.
@@ -29,19 +29,18 @@ const MAX_CACHED_BYTES: usize = 1024 * 1024;
 /// Keys longer than this are hashed.
 const MAX_KEY_LEN: usize = 200;
 
-/// The response cache; cheap to clone.
-#[derive(Clone)]
+/// The response cache, shared by the middleware as `Arc<ResponseCache>`.
 pub struct ResponseCache {
     settings: ResponseCacheSettings,
     redis: RedisCluster,
     metrics: Metrics,
-    in_flight: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    in_flight: KeyedGate,
 }
 
 impl ResponseCache {
     /// A cache storing in `redis` for the configured routes.
     pub fn new(settings: &ResponseCacheSettings, redis: RedisCluster, metrics: Metrics) -> Self {
-        Self { settings: settings.clone(), redis, metrics, in_flight: Arc::default() }
+        Self { settings: settings.clone(), redis, metrics, in_flight: KeyedGate::default() }
     }
 
     /// The namespace of response entries.
@@ -79,19 +78,6 @@ impl ResponseCache {
         tracing::warn!(endpoint, reason, "response cache unavailable, serving uncached");
         None
     }
-
-    fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.in_flight.lock().expect("in-flight lock").entry(key.to_owned()).or_default().clone()
-    }
-
-    fn release(&self, key: &str, lock: Arc<tokio::sync::Mutex<()>>) {
-        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-        drop(lock);
-        // Remove the entry when nobody else holds or waits on it.
-        if in_flight.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
-            in_flight.remove(key);
-        }
-    }
 }
 
 /// Middleware: serve configured GET routes from the cache, filling it on a miss.
@@ -105,12 +91,9 @@ pub async fn serve(State(cache): State<Arc<ResponseCache>>, request: Request, ne
     if let Some(entry) = cache.read(&key, &route).await {
         return hit(&cache, &route, entry);
     }
-    let lock = cache.lock_for(&key);
-    let guard = lock.lock().await;
+    let _gate = cache.in_flight.enter(&key).await;
     // Another request may have filled the entry while this one waited.
     if let Some(entry) = cache.read(&key, &route).await {
-        drop(guard);
-        cache.release(&key, lock);
         return hit(&cache, &route, entry);
     }
     cache.metrics.cache_misses.with_label_values(&[&route]).inc();
@@ -130,8 +113,6 @@ pub async fn serve(State(cache): State<Arc<ResponseCache>>, request: Request, ne
     } else {
         response
     };
-    drop(guard);
-    cache.release(&key, lock);
     response
 }
 

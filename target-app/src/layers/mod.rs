@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod circuit_breaker;
 pub mod content;
+pub mod keyed_gate;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;

@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use crate::clients::redis::RedisCluster;
 use crate::config::{Rate, RateLimitSettings};
 use crate::error::ApiError;
+use crate::layers::keyed_gate::KeyedGate;
 use crate::layers::metrics::{Metrics, endpoint_of};
 
 /// How long a Redis round trip may take before the limiter decides in memory.
@@ -96,6 +97,8 @@ pub struct RateLimiter {
     redis: RedisCluster,
     metrics: Metrics,
     leases: Mutex<HashMap<String, Lease>>,
+    /// One lease request per key at a time, so a burst shares growing leases.
+    leasing: KeyedGate,
     memory: Mutex<HashMap<String, u64>>,
     in_memory: AtomicBool,
 }
@@ -125,6 +128,7 @@ impl RateLimiter {
             redis,
             metrics,
             leases: Mutex::default(),
+            leasing: KeyedGate::default(),
             memory: Mutex::default(),
             in_memory: AtomicBool::default(),
         }
@@ -147,7 +151,14 @@ impl RateLimiter {
         let key = format!("{}ratelimit:{}:{client}:{index}", self.redis.key_prefix(), class.name());
         let count = match self.leased_token(&key, index) {
             Some(token) => token,
-            None => self.lease_from_redis(class, key, index, rate.limit, window).await,
+            None => {
+                let _gate = self.leasing.enter(&key).await;
+                // Whoever held the gate may have leased enough for this request too.
+                match self.leased_token(&key, index) {
+                    Some(token) => token,
+                    None => self.lease_from_redis(class, key.clone(), index, rate.limit, window).await,
+                }
+            }
         };
         let reset_at = (index + 1) * window;
         Decision {
