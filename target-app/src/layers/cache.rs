@@ -13,12 +13,12 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use md5::{Digest, Md5};
 
 use crate::clients::redis::RedisCluster;
 use crate::config::ResponseCacheSettings;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::layers::keyed_gate::KeyedGate;
 use crate::layers::metrics::Metrics;
 
@@ -98,22 +98,22 @@ pub async fn serve(State(cache): State<Arc<ResponseCache>>, request: Request, ne
     }
     cache.metrics.cache_misses.with_label_values(&[&route]).inc();
     let response = next.run(request).await;
-    let response = if response.status() == StatusCode::OK {
-        let (mut parts, body) = response.into_parts();
-        match to_bytes(body, MAX_CACHED_BYTES).await {
-            Ok(bytes) => {
-                let content_type =
-                    parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-                cache.write(&key, &route, &encode(content_type, &bytes), ttl).await;
-                parts.headers.insert("x-cache", HeaderValue::from_static("MISS"));
-                Response::from_parts(parts, Body::from(bytes))
-            }
-            Err(_) => Response::from_parts(parts, Body::empty()),
+    // Only bodies of known, cacheable size are buffered; anything else passes through untouched.
+    let length = response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if response.status() != StatusCode::OK || length.is_none_or(|n| n > MAX_CACHED_BYTES) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    match to_bytes(body, MAX_CACHED_BYTES).await {
+        Ok(bytes) => {
+            let content_type =
+                parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+            cache.write(&key, &route, &encode(content_type, &bytes), ttl).await;
+            parts.headers.insert("x-cache", HeaderValue::from_static("MISS"));
+            Response::from_parts(parts, Body::from(bytes))
         }
-    } else {
-        response
-    };
-    response
+        Err(error) => ApiError::Internal(anyhow::anyhow!("reading a response to cache: {error}")).into_response(),
+    }
 }
 
 /// The cache key for a request: route, path and sorted query, MD5-hashed when long.
