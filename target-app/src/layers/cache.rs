@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, HttpBody, to_bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -99,8 +99,8 @@ pub async fn serve(State(cache): State<Arc<ResponseCache>>, request: Request, ne
     cache.metrics.cache_misses.with_label_values(&[&route]).inc();
     let response = next.run(request).await;
     // Only bodies of known, cacheable size are buffered; anything else passes through untouched.
-    let length = response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if response.status() != StatusCode::OK || length.is_none_or(|n| n > MAX_CACHED_BYTES) {
+    let length = response.body().size_hint().exact();
+    if response.status() != StatusCode::OK || length.is_none_or(|n| n > MAX_CACHED_BYTES as u64) {
         return response;
     }
     let (mut parts, body) = response.into_parts();
