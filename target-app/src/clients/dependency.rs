@@ -46,36 +46,50 @@ impl Dependency {
     where
         F: Future<Output = ApiResult<T>>,
     {
+        self.call_within(operation, self.timeout, call).await
+    }
+
+    /// [`Dependency::call`] with a tighter time budget, for calls on every request's hot path
+    /// (rate-limit leases, response-cache reads); running over it is a recorded failure.
+    pub async fn call_within<T, F>(&self, operation: &'static str, budget: Duration, call: F) -> ApiResult<T>
+    where
+        F: Future<Output = ApiResult<T>>,
+    {
+        let timeout = budget.min(self.timeout);
         let permit = self
             .breaker
             .acquire()
             .map_err(|retry_after| ApiError::CircuitBreaker { service: self.name(), retry_after })?;
         self.calls.inc();
-        let result = self.run(operation, call).await;
+        let result = self.run(operation, timeout, call).await;
         permit.record(!matches!(&result, Err(e) if counts_as_failure(e)));
         result
     }
 
-    async fn run<T, F>(&self, operation: &'static str, call: F) -> ApiResult<T>
+    async fn run<T, F>(&self, operation: &'static str, timeout: Duration, call: F) -> ApiResult<T>
     where
         F: Future<Output = ApiResult<T>>,
     {
-        match self.faults.pick(self.name()) {
+        let delay = match self.faults.pick(self.name()) {
             Some((FaultKind::Error, _)) => {
                 return Err(self.unavailable(operation, "injected fault: error".into()));
             }
-            Some((FaultKind::Timeout, _)) => {
-                tokio::time::sleep(self.timeout).await;
-                return Err(
-                    self.unavailable(operation, format!("timed out after {} ms (injected)", self.timeout.as_millis()))
-                );
+            // A hung dependency: the call never answers, so the timeout decides.
+            Some((FaultKind::Timeout, _)) => Duration::MAX,
+            // A slow dependency: the delay counts against the timeout like real slowness.
+            Some((FaultKind::Latency, delay)) => delay,
+            None => Duration::ZERO,
+        };
+        let call = async {
+            if delay == Duration::MAX {
+                std::future::pending::<()>().await;
             }
-            Some((FaultKind::Latency, delay)) => tokio::time::sleep(delay).await,
-            None => {}
-        }
-        match tokio::time::timeout(self.timeout, call).await {
+            tokio::time::sleep(delay).await;
+            call.await
+        };
+        match tokio::time::timeout(timeout, call).await {
             Ok(result) => result,
-            Err(_) => Err(self.unavailable(operation, format!("timed out after {} ms", self.timeout.as_millis()))),
+            Err(_) => Err(self.unavailable(operation, format!("timed out after {} ms", timeout.as_millis()))),
         }
     }
 

@@ -19,6 +19,10 @@ use crate::clients::vault::SecretSource;
 use crate::config::RedisSettings;
 use crate::error::{ApiError, ApiResult};
 
+/// Budget for the Redis calls on every request's path (rate-limit leases, response-cache
+/// entries): slower than this is a recorded failure, and the caller carries on without Redis.
+pub const HOT_PATH_BUDGET: Duration = Duration::from_millis(250);
+
 /// The Redis Cluster; cheap to clone.
 #[derive(Clone)]
 pub struct RedisCluster {
@@ -76,14 +80,15 @@ impl RedisCluster {
         .await
     }
 
-    /// Stores bytes with a TTL (response cache entries).
+    /// Stores bytes with a TTL (response cache entries), within [`HOT_PATH_BUDGET`].
     pub async fn set_bytes(&self, key: &str, value: &[u8], ttl: Duration) -> ApiResult<()> {
-        self.run("set", |mut c| async move { c.set_ex(key, value, ttl.as_secs().max(1)).await }).await
+        self.run_within("set", HOT_PATH_BUDGET, |mut c| async move { c.set_ex(key, value, ttl.as_secs().max(1)).await })
+            .await
     }
 
-    /// Reads bytes (response cache entries).
+    /// Reads bytes (response cache entries), within [`HOT_PATH_BUDGET`].
     pub async fn get_bytes(&self, key: &str) -> ApiResult<Option<Vec<u8>>> {
-        self.run("get", |mut c| async move { c.get(key).await }).await
+        self.run_within("get", HOT_PATH_BUDGET, |mut c| async move { c.get(key).await }).await
     }
 
     /// Deletes a key; true when it existed.
@@ -92,9 +97,10 @@ impl RedisCluster {
         self.run("delete", |mut c| async move { c.del::<_, u64>(key).await.map(|n| n > 0) }).await
     }
 
-    /// Adds `amount` to a window counter (`INCRBY` then `EXPIRE`); returns the new total.
+    /// Adds `amount` to a window counter (`INCRBY` then `EXPIRE`) within [`HOT_PATH_BUDGET`];
+    /// returns the new total.
     pub async fn incr_window(&self, key: &str, amount: u64, expire: Duration) -> ApiResult<u64> {
-        self.run("incr", |mut c| async move {
+        self.run_within("incr", HOT_PATH_BUDGET, |mut c| async move {
             let (count,): (u64,) = redis::pipe()
                 .incr(key, amount)
                 .expire(key, expire.as_secs() as i64)
@@ -168,9 +174,18 @@ impl RedisCluster {
         F: FnOnce(ClusterConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        self.run_within(operation, Duration::MAX, op).await
+    }
+
+    /// [`RedisCluster::run`] within a time budget, for the calls every request makes.
+    async fn run_within<T, F, Fut>(&self, operation: &'static str, budget: Duration, op: F) -> ApiResult<T>
+    where
+        F: FnOnce(ClusterConnection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let connection = self.connection.get_or_connect(|| self.open()).await?;
         self.dependency
-            .call(operation, async {
+            .call_within(operation, budget, async {
                 op(connection).await.map_err(|e| self.dependency.unavailable(operation, e.to_string()))
             })
             .await

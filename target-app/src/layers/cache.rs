@@ -22,8 +22,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::layers::keyed_gate::KeyedGate;
 use crate::layers::metrics::Metrics;
 
-/// How long a cache read or write may take before it is treated as a miss.
-const CACHE_BUDGET: Duration = Duration::from_millis(250);
 /// Responses larger than this are passed through uncached.
 const MAX_CACHED_BYTES: usize = 1024 * 1024;
 /// Keys longer than this are hashed.
@@ -58,18 +56,15 @@ impl ResponseCache {
     }
 
     async fn read(&self, key: &str, endpoint: &str) -> Option<Vec<u8>> {
-        match tokio::time::timeout(CACHE_BUDGET, self.redis.get_bytes(key)).await {
-            Ok(Ok(found)) => found,
-            Ok(Err(error)) => self.failed(endpoint, &error.to_string()),
-            Err(_) => self.failed(endpoint, "read timed out"),
+        match self.redis.get_bytes(key).await {
+            Ok(found) => found,
+            Err(error) => self.failed(endpoint, &error.to_string()),
         }
     }
 
     async fn write(&self, key: &str, endpoint: &str, entry: &[u8], ttl: Duration) {
-        match tokio::time::timeout(CACHE_BUDGET, self.redis.set_bytes(key, entry, ttl)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => _ = self.failed(endpoint, &error.to_string()),
-            Err(_) => _ = self.failed(endpoint, "write timed out"),
+        if let Err(error) = self.redis.set_bytes(key, entry, ttl).await {
+            self.failed(endpoint, &error.to_string());
         }
     }
 

@@ -38,8 +38,9 @@ pub struct CircuitBreaker {
 }
 
 /// Permission to make one call; report the outcome with [`Permit::record`]. A permit dropped
-/// without a verdict (the caller was cancelled) counts as a failure, so a half-open breaker
-/// can never be left waiting for a probe that will not report.
+/// without a verdict (the client hung up and the request was cancelled) says nothing about the
+/// dependency: it is not counted, and a half-open probe slot is freed for the next caller.
+/// Timeouts are verdicts, recorded by [`crate::clients::dependency::Dependency`].
 pub struct Permit {
     breaker: CircuitBreaker,
     done: bool,
@@ -147,7 +148,10 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         if !self.done {
-            self.breaker.on_result(false);
+            let mut inner = self.breaker.inner.lock().expect("breaker lock");
+            if let Inner::HalfOpen { probe_in_flight } = &mut *inner {
+                *probe_in_flight = false;
+            }
         }
     }
 }
@@ -188,12 +192,28 @@ mod tests {
     }
 
     #[test]
-    fn failed_or_abandoned_probe_reopens() {
+    fn failed_probe_reopens() {
         let b = breaker(1, 10);
         b.acquire().unwrap().record(false);
         std::thread::sleep(Duration::from_millis(20));
-        drop(b.acquire().unwrap());
+        b.acquire().unwrap().record(false);
         assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn cancelled_calls_are_not_failures_and_free_the_probe_slot() {
+        let b = breaker(2, 10);
+        for _ in 0..10 {
+            drop(b.acquire().unwrap());
+        }
+        assert_eq!(b.state(), BreakerState::Closed, "hung-up clients do not open the breaker");
+        b.acquire().unwrap().record(false);
+        b.acquire().unwrap().record(false);
+        std::thread::sleep(Duration::from_millis(20));
+        drop(b.acquire().expect("probe"));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        b.acquire().expect("the abandoned probe's slot is free again").record(true);
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[test]

@@ -25,11 +25,8 @@ use crate::error::ApiError;
 use crate::layers::keyed_gate::KeyedGate;
 use crate::layers::metrics::{Metrics, endpoint_of};
 
-/// How long a Redis round trip may take before the limiter decides in memory.
-const REDIS_BUDGET: Duration = Duration::from_millis(250);
-
 /// The endpoint classes, each with its own limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Class {
     /// Everything but health and metrics.
     Default,
@@ -96,7 +93,8 @@ pub struct RateLimiter {
     settings: RateLimitSettings,
     redis: RedisCluster,
     metrics: Metrics,
-    leases: Mutex<HashMap<String, Lease>>,
+    /// Leases by client and class (the window is inside), so the hot path allocates nothing.
+    leases: Mutex<HashMap<(Class, IpAddr), Lease>>,
     /// One lease request per key at a time, so a burst shares growing leases.
     leasing: KeyedGate,
     memory: Mutex<HashMap<String, u64>>,
@@ -148,15 +146,15 @@ impl RateLimiter {
         let window = rate.window.as_secs().max(1);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let index = now.as_secs() / window;
-        let key = format!("{}ratelimit:{}:{client}:{index}", self.redis.key_prefix(), class.name());
-        let count = match self.leased_token(&key, index) {
+        let count = match self.leased_token(class, client, index) {
             Some(token) => token,
             None => {
+                let key = format!("{}ratelimit:{}:{client}:{index}", self.redis.key_prefix(), class.name());
                 let _gate = self.leasing.enter(&key).await;
                 // Whoever held the gate may have leased enough for this request too.
-                match self.leased_token(&key, index) {
+                match self.leased_token(class, client, index) {
                     Some(token) => token,
-                    None => self.lease_from_redis(class, key.clone(), index, rate.limit, window).await,
+                    None => self.lease_from_redis(class, client, key.clone(), index, rate.limit, window).await,
                 }
             }
         };
@@ -171,27 +169,35 @@ impl RateLimiter {
     }
 
     /// The next token of this window's lease, if one is left.
-    fn leased_token(&self, key: &str, window: u64) -> Option<u64> {
+    fn leased_token(&self, class: Class, client: IpAddr, window: u64) -> Option<u64> {
         let mut leases = self.leases.lock().expect("lease lock");
-        leases.get_mut(key).filter(|lease| lease.window == window).and_then(Lease::take)
+        leases.get_mut(&(class, client)).filter(|lease| lease.window == window).and_then(Lease::take)
     }
 
     /// Takes a new lease from Redis and returns its first token; counts in memory when Redis fails.
-    async fn lease_from_redis(&self, class: Class, key: String, window: u64, limit: u64, window_s: u64) -> u64 {
+    async fn lease_from_redis(
+        &self,
+        class: Class,
+        client: IpAddr,
+        key: String,
+        window: u64,
+        limit: u64,
+        window_s: u64,
+    ) -> u64 {
         let size = {
             let leases = self.leases.lock().expect("lease lock");
-            let previous = leases.get(&key).filter(|l| l.window == window).map_or(0, |l| l.size);
+            let previous = leases.get(&(class, client)).filter(|l| l.window == window).map_or(0, |l| l.size);
             (previous * 2).clamp(1, lease_cap(limit))
         };
         let expire = Duration::from_secs(window_s + 1);
-        match tokio::time::timeout(REDIS_BUDGET, self.redis.incr_window(&key, size, expire)).await {
-            Ok(Ok(total)) => {
+        match self.redis.incr_window(&key, size, expire).await {
+            Ok(total) => {
                 self.set_backend(false, None);
                 let mut leases = self.leases.lock().expect("lease lock");
                 if leases.len() > 100_000 {
                     leases.retain(|_, lease| lease.window == window);
                 }
-                let lease = leases.entry(key).or_default();
+                let lease = leases.entry((class, client)).or_default();
                 if lease.window != window {
                     *lease = Lease { window, ..Lease::default() };
                 }
@@ -199,12 +205,8 @@ impl RateLimiter {
                 lease.ranges.push_back((total + 1 - size, total));
                 lease.take().expect("a lease has at least one token")
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 self.set_backend(true, Some(&error.to_string()));
-                self.count_in_memory(class, key, window)
-            }
-            Err(_) => {
-                self.set_backend(true, Some("redis did not answer in time"));
                 self.count_in_memory(class, key, window)
             }
         }

@@ -154,3 +154,30 @@ async fn half_open_breaker_lets_exactly_one_probe_through() {
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(app.metric("circuit_breaker_state", &labels("postgres")), 0.0, "the probe closed it");
 }
+
+#[tokio::test]
+async fn clients_that_hang_up_do_not_open_the_breaker() {
+    let app = app_with_fast_reset().await;
+    app.inject_fault(json!({ "dependency": "postgres", "kind": "latency", "latency_ms": 400 })).await;
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(50)).build().unwrap();
+    let url = format!("{}/examples/database/postgres/query", app.address);
+    for _ in 0..8 {
+        assert!(impatient.get(&url).send().await.is_err(), "the client gives up first");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(app.metric("circuit_breaker_failures_total", &labels("postgres")), 0.0);
+    assert_eq!(app.metric("circuit_breaker_state", &labels("postgres")), 0.0);
+    app.clear_faults().await;
+    assert_eq!(app.get("/examples/database/postgres/query").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_slow_redis_on_the_hot_path_is_a_recorded_failure() {
+    let app = spawn_app_with(|s| s.rate_limit.default = "1000/minute".parse().unwrap()).await;
+    assert_eq!(app.get("/api/version").await.status(), 200, "connects Redis and leases a first token");
+    app.inject_fault(json!({ "dependency": "redis", "kind": "latency", "latency_ms": 400 })).await;
+    let started = std::time::Instant::now();
+    assert_eq!(app.get("/api/version").await.status(), 200, "the limiter decides in memory");
+    assert!(started.elapsed() < Duration::from_millis(390), "within the 250 ms hot-path budget");
+    assert_eq!(app.metric("circuit_breaker_failures_total", &labels("redis")), 1.0);
+}

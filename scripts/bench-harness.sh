@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Benchmark the harness itself against wrk, both on one core, hitting the same bare hyper
+# hello-world on the other core; then the harness's memory per user.
+#
+#   scripts/bench-harness.sh                 # BENCH_SECONDS=5 BENCH_USERS=10000
+#
+# Goals (issue 4): the harness generates >= 60% of wrk's req/s on one core, and holds 10,000
+# users in under 1 GiB.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export BENCH_SECONDS=${BENCH_SECONDS:-5}
+USERS=${BENCH_USERS:-10000}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+ulimit -n 65536 2>/dev/null || true
+cargo build --release -q --workspace --bins
+BIN=$ROOT/target/release
+OUT=$(mktemp -d)
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$OUT"; }
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+taskset -c 1 "$BIN/hello-hyper" "$port" >/dev/null 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+target="http://127.0.0.1:$port"
+
+wrk_rps=$(taskset -c 0 wrk -t1 -c64 -d"${BENCH_SECONDS}s" "$target/" | awk '/Requests\/sec/ { printf "%.0f", $2 }')
+taskset -c 0 "$BIN/harness" run scripts/bench/harness-throughput.yaml --target "$target" --quiet --report-dir "$OUT/throughput" >/dev/null
+harness_rps=$(python3 -c "import json,glob; r=json.load(open(glob.glob('$OUT/throughput/*/report.json')[0])); print(round(r['phases'][0]['throughput']))")
+
+# Peak resident memory of a harness run holding N users (sampled every 100 ms).
+peak_rss_mb() {
+  BENCH_USERS=$1 "$BIN/harness" run scripts/bench/harness-users.yaml --target "$target" --quiet --report-dir "$OUT/users-$1" >/dev/null &
+  local pid=$! peak=0 rss
+  while kill -0 "$pid" 2>/dev/null; do
+    rss=$(awk '/VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+    [ "${rss:-0}" -gt "$peak" ] && peak=$rss
+    sleep 0.1
+  done
+  wait "$pid" || true
+  echo $((peak / 1024))
+}
+base_mb=$(peak_rss_mb 10)
+many_mb=$(peak_rss_mb "$USERS")
+
+echo
+printf '%-44s %12s\n' "generator (one core, 64 connections/users)" "req/s"
+printf '%-44s %12s\n' "wrk" "$wrk_rps"
+printf '%-44s %12s\n' "harness (goose, µs histograms, checks)" "$harness_rps"
+awk -v h="$harness_rps" -v w="$wrk_rps" 'BEGIN { r = h / w; printf "%-44s %11.2f  %s\n", "ratio harness / wrk", r, (r >= 0.60 ? "met (>= 0.60)" : "MISSED (>= 0.60)") }'
+echo
+printf '%-44s %9s MiB\n' "harness peak RSS with 10 users" "$base_mb"
+printf '%-44s %9s MiB  %s\n' "harness peak RSS with $USERS users" "$many_mb" "$([ "$many_mb" -lt 1024 ] && echo "met (< 1024)" || echo "MISSED (< 1024)")"
+awk -v a="$base_mb" -v b="$many_mb" -v n="$USERS" 'BEGIN { printf "%-44s %9.1f KiB\n", "memory per additional user", (b - a) * 1024 / (n - 10) }'
