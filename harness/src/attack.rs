@@ -192,9 +192,12 @@ async fn send(user: &mut GooseUser, plan: &PhasePlan, index: usize, recorder: &R
                 .map(|rule| rule.name().to_owned())
                 .collect();
             let x_cache = headers.get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            (Sample { status, x_cache, retry_after: headers.contains_key("retry-after") }, failed)
+            (
+                Sample { status, x_cache, retry_after: headers.contains_key("retry-after"), sent_ms: 0, latency_us: 0 },
+                failed,
+            )
         }
-        Err(_) => (Sample { status: 0, x_cache: None, retry_after: false }, Vec::new()),
+        Err(_) => (Sample { status: 0, x_cache: None, retry_after: false, sent_ms: 0, latency_us: 0 }, Vec::new()),
     };
     recorder.record(sample, started.elapsed(), &failed);
     if let Some(rule) = failed.first() {

@@ -23,6 +23,10 @@ pub struct Sample {
     pub x_cache: Option<String>,
     /// Whether `Retry-After` was present.
     pub retry_after: bool,
+    /// When it was sent, in milliseconds since the phase's recorder started.
+    pub sent_ms: u64,
+    /// Its latency in microseconds.
+    pub latency_us: u64,
 }
 
 /// Latency percentiles in milliseconds.
@@ -181,13 +185,15 @@ impl Recorder {
     }
 
     /// Records one response (status 0 for a transport failure) and its failed response checks.
-    pub fn record(&self, sample: Sample, latency: Duration, failed_checks: &[String]) {
+    pub fn record(&self, mut sample: Sample, latency: Duration, failed_checks: &[String]) {
         let micros = (latency.as_micros() as u64).clamp(1, MAX_MICROS);
         let second = self.started.elapsed().as_secs() as usize;
         let is_error = sample.status == 0 || sample.status >= 400;
         let now = Instant::now();
         let mut inner = self.inner.lock().expect("recorder lock");
         let sent = now.checked_sub(latency).unwrap_or(now);
+        sample.sent_ms = sent.saturating_duration_since(self.started).as_millis() as u64;
+        sample.latency_us = micros;
         inner.window = Some(inner.window.map_or((sent, now), |(first, _)| (first.min(sent), now)));
         inner.requests += 1;
         inner.errors += is_error as u64;
@@ -220,6 +226,11 @@ impl Recorder {
     /// Seconds since the recorder started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// When the recorder started (sample times count from here).
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// The phase's statistics; its duration runs from the first request sent to the last
@@ -260,7 +271,7 @@ mod tests {
     use super::*;
 
     fn ok(status: u16) -> Sample {
-        Sample { status, x_cache: None, retry_after: false }
+        Sample { status, x_cache: None, retry_after: false, sent_ms: 0, latency_us: 0 }
     }
 
     #[test]

@@ -176,8 +176,8 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
             }
         }
 
-        let load_started = Instant::now() - Duration::from_secs_f64(stats.duration_s);
-        let since_fault_cleared = fault_cleared_at.map(|at| load_started.saturating_duration_since(at).as_secs_f64());
+        let since_fault_cleared =
+            fault_cleared_at.map(|at| recorder.started().saturating_duration_since(at).as_secs_f64());
         let states = breaker_states.lock().expect("breaker states").clone();
         let observed = Observed {
             stats: &stats,

@@ -97,7 +97,8 @@ pub struct Observed<'a> {
     pub breaker_states: &'a BTreeMap<String, Vec<String>>,
     /// Measurements of each earlier phase, by name (for recovery baselines).
     pub earlier: &'a BTreeMap<String, PhaseStats>,
-    /// Seconds from the last `clear_chaos` to this phase's load start.
+    /// Seconds from the last `clear_chaos` to the start of this phase's recorder (the zero of
+    /// its sample times).
     pub since_fault_cleared: Option<f64>,
 }
 
@@ -262,7 +263,13 @@ pub(crate) mod test_support {
         for status in statuses {
             *stats.status_counts.entry(*status).or_default() += 1;
             stats.errors += (*status == 0 || *status >= 400) as u64;
-            stats.samples.push(Sample { status: *status, x_cache: None, retry_after: *status == 429 });
+            stats.samples.push(Sample {
+                status: *status,
+                x_cache: None,
+                retry_after: *status == 429,
+                sent_ms: 0,
+                latency_us: 1000,
+            });
         }
         stats
     }
