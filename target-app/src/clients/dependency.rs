@@ -84,7 +84,10 @@ impl Dependency {
             if delay == Duration::MAX {
                 std::future::pending::<()>().await;
             }
-            tokio::time::sleep(delay).await;
+            // Never a zero sleep: tokio's timer would hold every call until its next tick.
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             call.await
         };
         match tokio::time::timeout(timeout, call).await {
