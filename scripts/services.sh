@@ -116,6 +116,12 @@ redis_cluster_up() {
   log "starting Redis Cluster on ${REDIS_PORTS[*]}"
   redis_cluster_down
   for port in "${REDIS_PORTS[@]}"; do
+    if port_open "$port"; then
+      log "port $port is held by a process this checkout did not start (another checkout's cluster?); stop it first"
+      return 1
+    fi
+  done
+  for port in "${REDIS_PORTS[@]}"; do
     local dir="$STATE/redis/$port"
     rm -rf "$dir" && mkdir -p "$dir"
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize yes \

@@ -4,8 +4,7 @@
 pub mod dependency;
 pub mod lazy;
 pub mod mongo;
-pub mod mysql;
-pub mod postgres;
 pub mod rabbit;
 pub mod redis;
+pub mod sql;
 pub mod vault;

@@ -7,6 +7,7 @@ use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::clients::dependency::Dependency;
 use crate::clients::lazy::Lazy;
@@ -14,14 +15,20 @@ use crate::clients::vault::{SecretSource, text_field};
 use crate::config::RabbitSettings;
 use crate::error::{ApiError, ApiResult};
 
-/// The RabbitMQ broker; cheap to clone.
-#[derive(Clone)]
+/// The RabbitMQ broker, shared as `Arc<EventPublisher>`.
 pub struct EventPublisher {
     settings: RabbitSettings,
     secrets: SecretSource,
     dependency: Dependency,
     connection: Lazy<Arc<Connection>>,
+    /// Channels opened on the current connection; see [`RECYCLE_AFTER_CHANNELS`].
+    channels_opened: AtomicU32,
 }
+
+/// lapin 4.12 runs out of channel ids after `channel_max` (2047) channels on one connection
+/// even when the broker closed them (a passive declare of a missing queue does), so the
+/// connection is replaced before that; the old one closes once in-flight calls are done.
+const RECYCLE_AFTER_CHANNELS: u32 = 1000;
 
 /// What `queue_info` reports.
 #[derive(Debug, serde::Serialize)]
@@ -37,7 +44,13 @@ pub struct QueueStats {
 impl EventPublisher {
     /// Prepares the publisher; nothing connects until the first call.
     pub fn connect(settings: &RabbitSettings, secrets: SecretSource, dependency: Dependency) -> Self {
-        Self { settings: settings.clone(), secrets, dependency, connection: Lazy::default() }
+        Self {
+            settings: settings.clone(),
+            secrets,
+            dependency,
+            connection: Lazy::default(),
+            channels_opened: AtomicU32::new(0),
+        }
     }
 
     /// Declares `queue` durable and publishes `message` persistently, waiting for the broker's ack.
@@ -109,10 +122,23 @@ impl EventPublisher {
                 let result = op(connection.clone()).await;
                 if result.is_err() && !connection.status().connected() {
                     self.connection.reset().await;
+                } else if self.channels_opened.fetch_add(1, Ordering::Relaxed) + 1 == RECYCLE_AFTER_CHANNELS {
+                    self.recycle(connection).await;
                 }
                 result.map_err(|e| self.dependency.unavailable(operation, e.to_string()))
             })
             .await
+    }
+
+    /// Replaces the connection; the old one is closed after in-flight calls had time to finish.
+    async fn recycle(&self, old: Arc<Connection>) {
+        self.connection.reset().await;
+        self.channels_opened.store(0, Ordering::Relaxed);
+        tracing::info!(channels = RECYCLE_AFTER_CHANNELS, "recycling the RabbitMQ connection");
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            let _ = old.close(200, "recycled".into()).await;
+        });
     }
 
     async fn open(&self) -> ApiResult<Arc<Connection>> {

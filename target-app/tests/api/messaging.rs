@@ -63,3 +63,18 @@ async fn rabbitmq_outage_is_a_503_message_queue_error() {
         json_of(app.post_json("/examples/messaging/publish?queue_name=q", &json!({ "a": 1 })).await).await;
     assert_error_body(status, &body, 503, "MessageQueueError");
 }
+
+#[tokio::test]
+async fn thousands_of_lookups_of_a_missing_queue_do_not_exhaust_channels() {
+    let app = spawn_app().await;
+    let path = format!("/examples/messaging/queue/{}/info", queue_name());
+    // More lookups than AMQP's default channel_max (2047); each closes its channel with a 404.
+    for batch in 0..70 {
+        let statuses = futures::future::join_all((0..30).map(|_| app.get(&path))).await;
+        assert!(
+            statuses.iter().all(|r| r.status() == 200),
+            "batch {batch}: {:?}",
+            statuses.iter().map(|r| r.status()).collect::<Vec<_>>()
+        );
+    }
+}
