@@ -6,6 +6,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use crate::report::escape;
 use crate::report::model::{RunReport, Verdict};
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}\
@@ -16,10 +17,6 @@ table{border-collapse:collapse;width:100%;background:#fff;margin:6px 0}th,td{bor
 th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}.ok{color:#1f8f4e;font-weight:600}.bad{color:#c62f2f;font-weight:600}\
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:10px 14px;min-width:150px}\
 .card b{display:block;font-size:20px}pre{background:#fff;border:1px solid #dde1e8;padding:12px;overflow:auto}svg{background:#fff;border:1px solid #dde1e8}";
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 fn verdict_class(verdict: Verdict) -> &'static str {
     match verdict {

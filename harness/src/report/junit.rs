@@ -1,10 +1,7 @@
 //! `junit.xml`: one test case per expectation, one suite per phase, for CI dashboards.
 
+use crate::report::escape;
 use crate::report::model::RunReport;
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 /// Renders the JUnit XML.
 pub fn render(report: &RunReport) -> String {

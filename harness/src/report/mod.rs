@@ -12,6 +12,11 @@ pub mod model;
 
 use model::RunReport;
 
+/// Escapes text for HTML and XML content and attribute values (the HTML and JUnit renderers).
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
 /// Writes the run's three files into `directory` and refreshes the runs index beside it.
 pub fn write(report: &RunReport, directory: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(directory)?;
