@@ -101,7 +101,11 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         for action in &phase.before {
             let log = tokio::select! {
                 log = actions::run(action, &target, "before", run_started) => log,
-                _ = &mut interrupted => { report.problems.push("interrupted (Ctrl-C)".into()); break 'phases; }
+                _ = &mut interrupted => {
+                    report.problems.push("interrupted (Ctrl-C)".into());
+                    report.verdict = Verdict::SetupFailed;
+                    break 'phases;
+                }
             };
             if log.kind == "clear_chaos" && log.ok {
                 fault_cleared_at = Some(Instant::now());
@@ -140,10 +144,10 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         let goose_report = format!("goose-{:02}-{}.html", index + 1, slug(&phase.name));
         let goose_path = directory.join(&goose_report);
         let limit = crate::scenario::phase_limit(&phase.load, &load).unwrap_or(Duration::from_secs(600));
-        let result = tokio::select! {
-            result = attack::run_phase(plan.clone(), &target.url, recorder.clone(), &goose_path) => result,
-            _ = tokio::time::sleep(limit) => Err(anyhow::anyhow!("phase ran past its limit of {limit:?}")),
-            _ = &mut interrupted => Err(anyhow::anyhow!("interrupted (Ctrl-C)")),
+        let end = tokio::select! {
+            result = attack::run_phase(plan.clone(), &target.url, recorder.clone(), &goose_path) => LoadEnd::Finished(result),
+            _ = tokio::time::sleep(limit) => LoadEnd::Overran(limit),
+            _ = &mut interrupted => LoadEnd::Interrupted,
         };
         if let Some(progress) = progress {
             progress.abort();
@@ -153,13 +157,26 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         let stats = recorder.finish();
         let metrics_after = target.metrics().await;
         // An interrupted or overrunning phase ends the run: its users may still be sending.
-        let stop_run = matches!(&result, Err(e) if e.to_string().contains("interrupted") || e.to_string().contains("past its limit"));
-        if let Err(error) = &result {
-            report.problems.push(format!("phase {}: load failed: {error}", phase.name));
-            if !stop_run {
+        let stop_run = match end {
+            LoadEnd::Finished(Ok(())) => false,
+            LoadEnd::Finished(Err(error)) => {
+                report.problems.push(format!("phase {}: load failed: {error}", phase.name));
                 report.verdict = Verdict::SetupFailed;
+                false
             }
-        }
+            LoadEnd::Overran(limit) => {
+                report
+                    .problems
+                    .push(format!("phase {}: load failed: phase ran past its limit of {limit:?}", phase.name));
+                report.verdict = report.verdict.max(Verdict::Invalid);
+                true
+            }
+            LoadEnd::Interrupted => {
+                report.problems.push(format!("phase {}: load failed: interrupted (Ctrl-C)", phase.name));
+                report.verdict = Verdict::SetupFailed;
+                true
+            }
+        };
         if !stop_run {
             for action in &phase.after {
                 let log = actions::run(action, &target, "after", run_started).await;
@@ -258,19 +275,29 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
     Ok((report, directory))
 }
 
-/// Setup failures outrank an invalid schedule, which outranks failed checks.
+/// The verdict: a setup failure, interruption or overrun was recorded when it happened;
+/// otherwise an open-model phase that fell behind makes the run invalid, and a failed
+/// expectation, baseline row or rollback action makes it fail.
 pub fn decide(report: &RunReport) -> Verdict {
-    if report.verdict == Verdict::SetupFailed || report.problems.iter().any(|p| p.contains("interrupted")) {
-        Verdict::SetupFailed
-    } else if report.phases.iter().any(|p| p.schedule.as_ref().is_some_and(|s| s.behind))
-        || report.problems.iter().any(|p| p.contains("past its limit"))
-    {
+    if matches!(report.verdict, Verdict::SetupFailed | Verdict::Invalid) {
+        report.verdict
+    } else if report.phases.iter().any(|p| p.schedule.as_ref().is_some_and(|s| s.behind)) {
         Verdict::Invalid
-    } else if !report.all_passed() || report.problems.iter().any(|p| p.contains("rollback")) {
+    } else if !report.all_passed() || report.rollback.iter().any(|action| !action.ok) {
         Verdict::Failed
     } else {
         Verdict::Passed
     }
+}
+
+/// How a phase's load ended.
+enum LoadEnd {
+    /// goose finished (or failed to run).
+    Finished(anyhow::Result<()>),
+    /// The phase ran past its wall-time limit.
+    Overran(Duration),
+    /// Ctrl-C.
+    Interrupted,
 }
 
 fn describe_load(load: &LoadModel) -> String {
