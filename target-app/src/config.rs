@@ -174,6 +174,18 @@ impl FromStr for Rate {
     }
 }
 
+impl std::fmt::Display for Rate {
+    /// The form it is configured in, e.g. `100/minute`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = match self.window.as_secs() {
+            1 => "second",
+            60 => "minute",
+            _ => "hour",
+        };
+        write!(f, "{}/{unit}", self.limit)
+    }
+}
+
 /// Circuit breaker thresholds, shared by every dependency.
 #[derive(Clone, Debug)]
 pub struct BreakerSettings {
@@ -436,6 +448,13 @@ mod tests {
         assert!("ten/minute".parse::<Rate>().is_err());
         assert!("10/fortnight".parse::<Rate>().is_err());
         assert!("0/minute".parse::<Rate>().is_err());
+    }
+
+    #[test]
+    fn rate_displays_as_configured() {
+        for text in ["5/second", "100/minute", "7/hour"] {
+            assert_eq!(text.parse::<Rate>().unwrap().to_string(), text);
+        }
     }
 
     #[test]

@@ -268,8 +268,7 @@ pub async fn limit(State(limiter): State<Arc<RateLimiter>>, request: Request, ne
         next.run(request).await
     } else {
         limiter.metrics.rate_limited.with_label_values(&[&endpoint_of(&request)]).inc();
-        let rate = limiter.rate(class);
-        let limit = format!("{}/{}", rate.limit, unit_name(rate.window));
+        let limit = limiter.rate(class).to_string();
         ApiError::RateLimit { limit, retry_after: decision.retry_after }.into_response()
     };
     let headers = response.headers_mut();
@@ -277,14 +276,6 @@ pub async fn limit(State(limiter): State<Arc<RateLimiter>>, request: Request, ne
     headers.insert("x-ratelimit-remaining", HeaderValue::from(decision.remaining));
     headers.insert("x-ratelimit-reset", HeaderValue::from(decision.reset_at));
     response
-}
-
-fn unit_name(window: Duration) -> &'static str {
-    match window.as_secs() {
-        1 => "second",
-        60 => "minute",
-        _ => "hour",
-    }
 }
 
 #[cfg(test)]
