@@ -85,11 +85,7 @@ impl Target {
     ) -> Result<Self, TargetError> {
         match url_override.or(spec.url.as_deref()) {
             Some(url) => {
-                let url = url.trim_end_matches('/').to_owned();
-                if !is_loopback(&url) {
-                    return Err(TargetError::NotLoopback(url));
-                }
-                let target = Self { url, token: spec.chaos_token.clone(), client: client(), process: None };
+                let target = Self::at(url, spec.chaos_token.clone())?;
                 target
                     .client
                     .get(format!("{}/", target.url))
