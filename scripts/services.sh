@@ -10,6 +10,8 @@
 # mode on 8200, then seeds Vault with every service's credentials and an AppRole for the app.
 # State (pid files, passwords, AppRole files) lives in .services/ at the repository root.
 set -euo pipefail
+# Membership checks pipe into `grep PATTERN >/dev/null`, not `grep -q`: grep -q exits at the first
+# match, and under pipefail the producer's SIGPIPE would then fail the check at random.
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${SERVICES_DIR:-$ROOT/.services}
@@ -65,7 +67,7 @@ DO \$\$ BEGIN
 END \$\$;
 ALTER ROLE dev_admin WITH LOGIN CREATEDB PASSWORD '$POSTGRES_PASSWORD';
 SQL
-  "${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname='dev_database'" | grep -q 1 ||
+  "${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname='dev_database'" | grep 1 >/dev/null ||
     "${psql[@]}" -c "CREATE DATABASE dev_database OWNER dev_admin" >/dev/null
 }
 
@@ -100,8 +102,8 @@ rabbitmq_up() {
     mark_started rabbitmq
   fi
   rabbitmqctl -q await_startup --timeout 90 >/dev/null
-  rabbitmqctl -q list_vhosts | grep -qx dev_vhost || rabbitmqctl -q add_vhost dev_vhost >/dev/null
-  rabbitmqctl -q list_users | grep -q '^dev_admin' || rabbitmqctl -q add_user dev_admin "$RABBITMQ_PASSWORD" >/dev/null
+  rabbitmqctl -q list_vhosts | grep -x dev_vhost >/dev/null || rabbitmqctl -q add_vhost dev_vhost >/dev/null
+  rabbitmqctl -q list_users | grep '^dev_admin' >/dev/null || rabbitmqctl -q add_user dev_admin "$RABBITMQ_PASSWORD" >/dev/null
   rabbitmqctl -q change_password dev_admin "$RABBITMQ_PASSWORD" >/dev/null
   rabbitmqctl -q set_permissions -p dev_vhost dev_admin '.*' '.*' '.*' >/dev/null
 }
@@ -110,7 +112,7 @@ redis_cli() { redis-cli -p "$1" -a "$REDIS_PASSWORD" --no-auth-warning "${@:2}";
 
 redis_cluster_up() {
   have redis-server || apt_install redis-server
-  if redis_cli 7001 cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+  if redis_cli 7001 cluster info 2>/dev/null | grep 'cluster_state:ok' >/dev/null; then
     return 0
   fi
   log "starting Redis Cluster on ${REDIS_PORTS[*]}"
@@ -134,7 +136,7 @@ redis_cluster_up() {
   for port in "${REDIS_PORTS[@]}"; do nodes+=("127.0.0.1:$port"); done
   redis_cli 7001 --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
   for _ in $(seq 1 50); do
-    redis_cli 7001 cluster info | grep -q 'cluster_state:ok' && return 0
+    redis_cli 7001 cluster info | grep 'cluster_state:ok' >/dev/null && return 0
     sleep 0.2
   done
   log "Redis Cluster did not reach cluster_state:ok"; return 1
@@ -220,7 +222,7 @@ status() {
     if port_open "${entry#*:}"; then echo "${entry%%:*}: up"; else echo "${entry%%:*}: down"; fi
   done
   load_passwords >/dev/null 2>&1 || true
-  if redis_cli 7001 cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+  if redis_cli 7001 cluster info 2>/dev/null | grep 'cluster_state:ok' >/dev/null; then
     echo "redis-cluster: up"
   else
     echo "redis-cluster: down"

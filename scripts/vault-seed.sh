@@ -14,7 +14,7 @@ kv mysql user=dev_admin password="$MYSQL_PASSWORD" database=dev_database host="$
 kv mongodb user=dev_admin password="$MONGODB_PASSWORD" database=dev_database host="${MONGODB_HOST:-127.0.0.1}" port=27017
 kv redis-1 password="$REDIS_PASSWORD" host="${REDIS_HOST:-127.0.0.1}" port="${REDIS_PORT:-7001}"
 kv rabbitmq user=dev_admin password="$RABBITMQ_PASSWORD" vhost=dev_vhost host="${RABBITMQ_HOST:-127.0.0.1}" port=5672
-"$BAO" auth list | grep -q '^approle/' || "$BAO" auth enable approle >/dev/null
+"$BAO" auth list | grep '^approle/' >/dev/null || "$BAO" auth enable approle >/dev/null
 "$BAO" policy write reference-api - >/dev/null <<'HCL'
 path "secret/data/*" { capabilities = ["read", "list"] }
 path "secret/metadata/*" { capabilities = ["read", "list"] }
