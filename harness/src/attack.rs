@@ -1,7 +1,8 @@
 //! One phase as a goose attack: each YAML request becomes a closure-backed goose
-//! [`Transaction`]; every response is timed in microseconds into the phase's [`Recorder`] and
-//! checked against the per-response rules (a broken rule calls `set_failure` with its name).
-//! Goose is configured in code: controllers off, no argv parsing.
+//! [`Transaction`] sent on the user's own connection ([`crate::client`]); every response is
+//! timed in microseconds into the phase's [`Recorder`] and checked against the per-response
+//! rules (a broken rule fails the transaction with its name). Goose is configured in code:
+//! controllers off, no argv parsing.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,15 +10,15 @@ use std::time::{Duration, Instant};
 
 use goose::client::GooseClientBuilder;
 use goose::config::GooseConfiguration;
-use goose::goose::GooseResponse;
+use goose::goose::TransactionError;
 use goose::prelude::{
-    GooseAttack, GooseDefault, GooseDefaultType, GooseMethod, GooseRequest, GooseUser, Scenario as GooseScenario,
-    Transaction, TransactionResult,
+    GooseAttack, GooseDefault, GooseDefaultType, GooseUser, Scenario as GooseScenario, Transaction, TransactionResult,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::checks::response::ResponseRule;
+use crate::client::{Connection, Endpoint, Prepared};
 use crate::measure::{Recorder, Sample};
 use crate::scenario::{LoadModel, RequestSpec, parse_think_time};
 
@@ -59,12 +60,21 @@ impl PhasePlan {
     }
 }
 
-/// Per-user state kept in goose's session data: the user's seeded random stream (think
-/// time) and, in open-model phases, when its next request is due.
+/// Per-user state kept in goose's session data: the user's connection, its seeded random
+/// stream (think time) and, in open-model phases, when its next request is due.
 #[derive(Clone)]
 struct UserState {
+    connection: Connection,
     rng: StdRng,
     next_send: Option<Instant>,
+}
+
+/// What every transaction of a phase reads: the plan, the prepared requests and the recorder.
+struct Shared {
+    plan: Arc<PhasePlan>,
+    endpoint: Endpoint,
+    requests: Vec<Prepared>,
+    recorder: Arc<Recorder>,
 }
 
 /// Runs the phase against `host`, recording into `recorder`; writes goose's own HTML report.
@@ -74,19 +84,22 @@ pub async fn run_phase(
     recorder: Arc<Recorder>,
     goose_report: &Path,
 ) -> anyhow::Result<()> {
+    let endpoint = Endpoint::new(host)?;
+    let requests = plan.requests.iter().map(|spec| endpoint.prepare(spec)).collect::<anyhow::Result<_>>()?;
+    let shared = Arc::new(Shared { plan: plan.clone(), endpoint, requests, recorder });
     let mut scenario = GooseScenario::new("phase");
     for (index, request) in plan.requests.iter().enumerate() {
-        let (plan, recorder) = (plan.clone(), recorder.clone());
+        let shared = shared.clone();
         let transaction = Transaction::new(Arc::new(move |user: &mut GooseUser| {
-            let (plan, recorder) = (plan.clone(), recorder.clone());
-            Box::pin(async move { send(user, &plan, index, &recorder).await })
+            let shared = shared.clone();
+            Box::pin(async move { send(user, &shared, index).await })
         }))
         .set_name(&request.display_name())
         .set_weight(request.weight)?;
         scenario = scenario.register_transaction(transaction);
     }
-    // One client shared by every user (no cookies needed): one connection pool and one TLS
-    // configuration instead of one per user, which is what lets 10,000 users fit in memory.
+    // goose builds a reqwest client per user unless given a shared one; the users send on their
+    // own connections, so one idle shared client is all it needs (10,000 users fit in memory).
     let client = GooseClientBuilder::new().without_cookies().timeout(Duration::from_secs(30));
     let mut attack = GooseAttack::initialize_with_config(configuration(&plan.load, host, goose_report))?
         .set_client_builder_without_cookies(client)?;
@@ -134,10 +147,12 @@ fn seconds(duration: Duration) -> String {
 }
 
 /// Sends one request: think, send, time, check, record.
-async fn send(user: &mut GooseUser, plan: &PhasePlan, index: usize, recorder: &Recorder) -> TransactionResult {
+async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> TransactionResult {
+    let plan = &shared.plan;
     if user.get_session_data::<UserState>().is_none() {
         let seed = plan.seed ^ (user.weighted_users_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        user.set_session_data(UserState { rng: StdRng::seed_from_u64(seed), next_send: None });
+        let rng = StdRng::seed_from_u64(seed);
+        user.set_session_data(UserState { connection: Connection::default(), rng, next_send: None });
     }
     let user_index = user.weighted_users_index;
     let state = user.get_session_data_mut::<UserState>().expect("set above");
@@ -155,53 +170,37 @@ async fn send(user: &mut GooseUser, plan: &PhasePlan, index: usize, recorder: &R
         let pause = if high > low { state.rng.random_range(low..=high) } else { low };
         tokio::time::sleep(pause).await;
     }
-    let spec = &plan.requests[index];
-    let method = match spec.method.to_uppercase().as_str() {
-        "POST" => GooseMethod::Post,
-        "PUT" => GooseMethod::Put,
-        "PATCH" => GooseMethod::Patch,
-        "DELETE" => GooseMethod::Delete,
-        "HEAD" => GooseMethod::Head,
-        _ => GooseMethod::Get,
-    };
-    let mut builder = user.get_request_builder(&method, &spec.path)?.query(&spec.query);
-    for (name, value) in &spec.headers {
-        builder = builder.header(name, value);
-    }
-    if let Some(body) = &spec.body {
-        builder = builder.json(body);
-    }
-    let name = spec.display_name();
-    let request = GooseRequest::builder()
-        .method(method)
-        .path(spec.path.as_str())
-        .name(name.as_str())
-        .set_request_builder(builder)
-        .build();
     let started = Instant::now();
-    let GooseResponse { mut request, response } = user.request(request).await?;
-    let (sample, failed) = match response {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let body = if plan.rules.iter().any(ResponseRule::needs_body) { response.json().await.ok() } else { None };
+    let reply = state.connection.send(&shared.endpoint, &shared.requests[index]).await;
+    let latency = started.elapsed();
+    let (sample, failed) = match &reply {
+        Ok(reply) => {
+            let body = match plan.rules.iter().any(ResponseRule::needs_body) {
+                true => serde_json::from_slice(&reply.body).ok(),
+                false => None,
+            };
             let failed: Vec<String> = plan
                 .rules
                 .iter()
-                .filter(|rule| !rule.check(&headers, body.as_ref()))
+                .filter(|rule| !rule.check(&reply.headers, body.as_ref()))
                 .map(|rule| rule.name().to_owned())
                 .collect();
-            let x_cache = headers.get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            (
-                Sample { status, x_cache, retry_after: headers.contains_key("retry-after"), sent_ms: 0, latency_us: 0 },
-                failed,
-            )
+            let x_cache = reply.headers.get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let retry_after = reply.headers.contains_key("retry-after");
+            (Sample { status: reply.status, x_cache, retry_after, sent_ms: 0, latency_us: 0 }, failed)
         }
         Err(_) => (Sample { status: 0, x_cache: None, retry_after: false, sent_ms: 0, latency_us: 0 }, Vec::new()),
     };
-    recorder.record(sample, started.elapsed(), &failed);
-    if let Some(rule) = failed.first() {
-        return user.set_failure(rule, &mut request, None, None);
+    shared.recorder.record(sample, latency, &failed);
+    // goose's transaction table counts what the report counts as an error, with the reason.
+    let failure = match reply {
+        Err(error) => Some(error.to_string()),
+        Ok(_) if !failed.is_empty() => Some(failed.join(", ")),
+        Ok(reply) if reply.status >= 400 => Some(format!("status {}", reply.status)),
+        Ok(_) => None,
+    };
+    match failure {
+        Some(reason) => Err(Box::new(TransactionError::Custom(reason))),
+        None => Ok(()),
     }
-    Ok(())
 }

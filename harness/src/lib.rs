@@ -9,6 +9,7 @@ pub mod actions;
 pub mod attack;
 pub mod checks;
 pub mod cli;
+pub mod client;
 pub mod comparison;
 pub mod fault;
 pub mod measure;
