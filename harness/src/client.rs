@@ -54,7 +54,7 @@ impl Endpoint {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_platform_verifier()
+            .try_with_platform_verifier()?
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
