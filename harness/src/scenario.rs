@@ -537,6 +537,14 @@ fn validate_request(request: &RequestSpec) -> Result<(), String> {
     if request.weight == 0 {
         return Err("weight must be at least 1".into());
     }
+    for (name, value) in &request.headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!("headers: {name:?} is not a valid header name"));
+        }
+        if reqwest::header::HeaderValue::from_str(value).is_err() {
+            return Err(format!("headers: the value of {name:?} cannot be sent (control characters?)"));
+        }
+    }
     Ok(())
 }
 
@@ -613,6 +621,14 @@ mod tests {
         let message = "phases[0]: unknown field `requets`, expected one of `name`, `before`, `load`, `requests`, `expect`, `after`";
         assert!(with_suggestion(message).ends_with("(did you mean `requests`?)"), "{}", with_suggestion(message));
         assert!(!with_suggestion("unknown field `zzzzzzzzzz`, expected one of `name`").contains("did you mean"));
+    }
+
+    #[test]
+    fn requests_with_headers_that_cannot_be_sent_are_invalid() {
+        let request = |yaml: &str| validate_request(&serde_yaml::from_str::<RequestSpec>(yaml).unwrap());
+        assert!(request("{path: /, headers: {x-id: '7'}}").is_ok());
+        assert!(request("{path: /, headers: {'bad name': x}}").unwrap_err().contains("\"bad name\""));
+        assert!(request("{path: /, headers: {x-id: \"a\\nb\"}}").unwrap_err().contains("cannot be sent"));
     }
 
     #[test]
