@@ -3,6 +3,7 @@
 //! failure or Ctrl-C), then decides the verdict and writes the report files.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -151,7 +152,9 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         };
         if let Some(progress) = progress {
             progress.abort();
-            eprintln!();
+            if std::io::stderr().is_terminal() {
+                eprintln!();
+            }
         }
         poller.abort();
         let stats = recorder.finish();
@@ -350,14 +353,22 @@ async fn poll_breakers(url: String, services: Vec<String>, into: Arc<Mutex<BTree
     }
 }
 
+/// The live progress line: rewritten in place every second on a terminal, a new line every
+/// five seconds in a log.
 async fn print_progress(phase: String, recorder: Arc<Recorder>) {
+    let terminal = std::io::stderr().is_terminal();
     loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(if terminal { 1 } else { 5 })).await;
         let (requests, errors, p95) = recorder.progress();
         let elapsed = recorder.elapsed().as_secs_f64();
-        eprint!(
-            "\r[{phase}] {elapsed:5.1}s  {requests:>8} req  {:>8.1} req/s  {errors:>6} err  p95 {p95:.2}ms   ",
+        let line = format!(
+            "[{phase}] {elapsed:5.1}s  {requests:>8} req  {:>8.1} req/s  {errors:>6} err  p95 {p95:.2}ms",
             requests as f64 / elapsed
         );
+        if terminal {
+            eprint!("\r{line}   ");
+        } else {
+            eprintln!("{line}");
+        }
     }
 }
