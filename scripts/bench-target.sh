@@ -14,7 +14,7 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 ROUNDS=${BENCH_ROUNDS:-3}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -q -p target-app --bins
+cargo build --release -q --workspace --bins # the whole workspace: `-p` alone rebuilds shared crates with other features
 BIN=$ROOT/target/release
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
