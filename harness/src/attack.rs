@@ -106,6 +106,10 @@ pub async fn run_phase(
     if let LoadModel::Ramp { plan: text, .. } = &plan.load {
         attack = *attack.set_default(GooseDefault::TestPlan, text.as_str())?;
     }
+    // goose println!s "N users launched." on stdout, which carries only the harness's summary
+    // (progress goes to stderr): stdout is shut while goose runs. Phases run one at a time; if
+    // stdout cannot be redirected, goose's lines simply show.
+    let _quiet_goose = gag::Gag::stdout().ok();
     attack.register_scenario(scenario).execute().await?;
     Ok(())
 }

@@ -106,6 +106,7 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
     worst.exit_code()
 }
 
+/// One table per scenario (skipped with `--quiet`), then whatever failed, then the verdict line.
 fn print_summary(report: &RunReport, directory: &Path, quiet: bool) {
     let verdict = format!("{:?}", report.verdict).to_uppercase();
     if !quiet {
@@ -127,16 +128,19 @@ fn print_summary(report: &RunReport, directory: &Path, quiet: bool) {
                 phase.latency.p99,
                 phase.expectations.len()
             );
-            for failed in phase.expectations.iter().filter(|e| !e.passed) {
-                println!("  FAIL {}: {} (measured {})", failed.kind, failed.expected, failed.measured);
-            }
-        }
-        for problem in &report.problems {
-            println!("  PROBLEM {problem}");
         }
         if let Some(seconds) = report.time_to_recover_s {
             println!("time to recover: {seconds:.1}s");
         }
+    }
+    // What failed is printed even with --quiet: it is what a CI log is read for.
+    for phase in &report.phases {
+        for failed in phase.expectations.iter().filter(|e| !e.passed) {
+            println!("  FAIL {}/{}: {} (measured {})", phase.name, failed.kind, failed.expected, failed.measured);
+        }
+    }
+    for problem in &report.problems {
+        println!("  PROBLEM {problem}");
     }
     println!("{verdict:<12} {} (seed {}) → {}", report.scenario, report.seed, directory.join("index.html").display());
 }

@@ -74,6 +74,12 @@ fn every_kind_passes_against_the_real_target_with_exit_0() {
     let reports = report_dir("pass");
     let output = run(&fixture("every-kind-passes.yaml"), &reports, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().filter(|line| !line.is_empty()).collect();
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("PASSED"),
+        "--quiet prints one summary line and nothing of goose's: {stdout:?}"
+    );
     let (report, run_dir) = report(&reports);
     assert_eq!(report["verdict"], "passed");
     assert_eq!(report["seed"], 42);
@@ -108,6 +114,8 @@ fn every_kind_fails_when_its_expectation_is_wrong_with_exit_1() {
     for kind in ALL_KINDS {
         assert!(all.iter().any(|e| e["kind"] == kind), "no {kind} expectation");
     }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.matches("  FAIL ").count(), all.len(), "--quiet still names every failed check: {stdout}");
     let missing = all.iter().find(|e| e["kind"] == "metrics").unwrap();
     assert!(missing["measured"].as_str().unwrap().contains("never appeared"), "fails closed: {missing}");
     let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
