@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::scenario::Dependency;
+
 /// Exit codes, shown under `--help`.
 pub const EXIT_CODES: &str = "Exit codes:
-  0  every check passed
+  0  every check passed (or a scenario was skipped: a dependency it `requires` was unhealthy)
   1  a check or threshold failed
   2  invalid scenario or usage
   3  target unreachable or setup failed (including a failed `before` action or Ctrl-C)
@@ -103,8 +105,8 @@ pub struct FaultArgs {
 pub enum FaultCommand {
     /// Inject a dependency fault.
     Inject {
-        /// vault, postgres, mysql, mongodb, redis or rabbitmq.
-        dependency: String,
+        /// The dependency whose client path gets the fault.
+        dependency: Dependency,
         /// error, latency or timeout.
         kind: String,
         /// Delay for latency faults.

@@ -12,7 +12,7 @@ pub async fn run(args: &FaultArgs) -> anyhow::Result<String> {
     let answer: Value = match &args.action {
         FaultCommand::Inject { dependency, kind, latency_ms, probability, duration_s } => {
             let fault = ChaosAction {
-                dependency: dependency.clone(),
+                dependency: *dependency,
                 kind: kind.clone(),
                 latency_ms: *latency_ms,
                 probability: *probability,

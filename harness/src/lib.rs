@@ -111,6 +111,8 @@ fn print_summary(report: &RunReport, directory: &Path, quiet: bool) {
     let verdict = format!("{:?}", report.verdict).to_uppercase();
     if !quiet {
         println!("\n{} — {}", report.scenario, report.description);
+    }
+    if !quiet && !report.phases.is_empty() {
         println!(
             "{:<16} {:>9} {:>9} {:>8} {:>10} {:>10} {:>10}  checks",
             "phase", "requests", "req/s", "errors", "p50 ms", "p95 ms", "p99 ms"
@@ -142,6 +144,9 @@ fn print_summary(report: &RunReport, directory: &Path, quiet: bool) {
     for problem in &report.problems {
         println!("  PROBLEM {problem}");
     }
+    if let Some(reason) = &report.skipped {
+        println!("  SKIPPED: nothing was sent; this scenario {reason}");
+    }
     println!("{verdict:<12} {} (seed {}) → {}", report.scenario, report.seed, directory.join("index.html").display());
 }
 
@@ -172,6 +177,10 @@ fn list(paths: &[PathBuf]) -> u8 {
                 println!("{:<24} {:<40} checks: {}", loaded.scenario.name, loaded.path.display(), kinds.join(", "));
                 if !loaded.scenario.description.is_empty() {
                     println!("{:<24} {}", "", loaded.scenario.description);
+                }
+                if !loaded.scenario.requires.is_empty() {
+                    let names: Vec<&str> = loaded.scenario.requires.iter().map(|d| d.name()).collect();
+                    println!("{:<24} requires healthy: {} (skipped otherwise)", "", names.join(", "));
                 }
             }
             0

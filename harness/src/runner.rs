@@ -64,6 +64,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         duration_s: 0.0,
         verdict: Verdict::Passed,
         problems: Vec::new(),
+        skipped: None,
         time_to_recover_s: None,
         phases: Vec::new(),
         rollback: Vec::new(),
@@ -90,6 +91,15 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         }
     };
     report.target = target.url.clone();
+    let unhealthy = target.unhealthy(&scenario.requires).await;
+    if !unhealthy.is_empty() {
+        report.skipped = Some(format!("requires {}", unhealthy.join("; ")));
+        target.stop().await;
+        report.duration_s = run_started.elapsed().as_secs_f64();
+        report.verdict = decide(&report);
+        crate::report::write(&report, &directory)?;
+        return Ok((report, directory));
+    }
     let resources = Arc::new(Mutex::new(Vec::<ResourceSample>::new()));
     let sampler = tokio::spawn(sample_resources(target.url.clone(), resources.clone(), run_started));
 
@@ -278,12 +288,15 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
     Ok((report, directory))
 }
 
-/// The verdict: a setup failure, interruption or overrun was recorded when it happened;
-/// otherwise an open-model phase that fell behind makes the run invalid, and a failed
-/// expectation, baseline row or rollback action makes it fail.
+/// The verdict: a setup failure, interruption or overrun was recorded when it happened; a run
+/// whose required dependencies were unhealthy is skipped; otherwise an open-model phase that
+/// fell behind makes the run invalid, and a failed expectation, baseline row or rollback action
+/// makes it fail.
 pub fn decide(report: &RunReport) -> Verdict {
     if matches!(report.verdict, Verdict::SetupFailed | Verdict::Invalid) {
         report.verdict
+    } else if report.skipped.is_some() {
+        Verdict::Skipped
     } else if report.phases.iter().any(|p| p.schedule.as_ref().is_some_and(|s| s.behind)) {
         Verdict::Invalid
     } else if !report.all_passed() || report.rollback.iter().any(|action| !action.ok) {

@@ -28,11 +28,53 @@ pub struct Scenario {
     /// Free-form labels for `harness list` and selection.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Dependencies that must report healthy on the target (`/health/{name}`) for the run to
+    /// mean anything; when one does not, the run is skipped (not passed) and says why.
+    #[serde(default)]
+    pub requires: Vec<Dependency>,
     /// Phases, run in order.
     pub phases: Vec<Phase>,
     /// Actions that always run at the end, even after a failure or Ctrl-C.
     #[serde(default)]
     pub rollback: Vec<Action>,
+}
+
+/// A dependency of the target, named as its chaos API and `/health/{name}` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Dependency {
+    /// Vault (OpenBao).
+    Vault,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL/MariaDB.
+    Mysql,
+    /// MongoDB.
+    Mongodb,
+    /// The Redis Cluster.
+    Redis,
+    /// RabbitMQ.
+    Rabbitmq,
+}
+
+impl Dependency {
+    /// The name the target uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Vault => "vault",
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+            Self::Mongodb => "mongodb",
+            Self::Redis => "redis",
+            Self::Rabbitmq => "rabbitmq",
+        }
+    }
+}
+
+impl fmt::Display for Dependency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The target: a URL, or a mapping with a URL, a chaos token and env for a self-hosted target.
@@ -239,8 +281,8 @@ impl TryFrom<ActionSpec> for Action {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChaosAction {
-    /// vault, postgres, mysql, mongodb, redis or rabbitmq.
-    pub dependency: String,
+    /// The dependency whose client path gets the fault.
+    pub dependency: Dependency,
     /// error, latency or timeout.
     pub kind: String,
     /// Delay for latency faults.
@@ -621,6 +663,24 @@ mod tests {
         let message = "phases[0]: unknown field `requets`, expected one of `name`, `before`, `load`, `requests`, `expect`, `after`";
         assert!(with_suggestion(message).ends_with("(did you mean `requests`?)"), "{}", with_suggestion(message));
         assert!(!with_suggestion("unknown field `zzzzzzzzzz`, expected one of `name`").contains("did you mean"));
+    }
+
+    #[test]
+    fn dependency_names_are_checked_with_a_suggestion() {
+        let scenario = |head: &str| {
+            let text =
+                format!("{head}\nname: s\nphases: [{{name: p, load: {{iterations: 1}}, requests: [{{path: /}}]}}]\n");
+            parse(&text, Path::new("s.yaml"))
+        };
+        assert_eq!(
+            scenario("requires: [mongodb, redis]").unwrap().scenario.requires,
+            [Dependency::Mongodb, Dependency::Redis]
+        );
+        let error = scenario("requires: [mongo]").unwrap_err();
+        assert_eq!((error.line, error.column), (Some(1), Some(12)), "{error}");
+        assert!(error.message.contains("did you mean `mongodb`?"), "{error}");
+        let error = scenario("rollback: [{chaos: {dependency: postgress, kind: error}}]").unwrap_err();
+        assert!(error.message.contains("did you mean `postgres`?"), "{error}");
     }
 
     #[test]

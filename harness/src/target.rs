@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::prometheus::MetricSet;
-use crate::scenario::{ChaosAction, Target as TargetSpec};
+use crate::scenario::{ChaosAction, Dependency, Target as TargetSpec};
 
 /// A running target.
 pub struct Target {
@@ -220,6 +220,24 @@ impl Target {
         let response = self.client.get(format!("{}/metrics", self.url)).send().await.ok()?;
         response.status().is_success().then_some(())?;
         Some(MetricSet::parse(&response.text().await.ok()?))
+    }
+
+    /// Those of `dependencies` that `/health/{name}` does not report healthy, each with what
+    /// it reported instead.
+    pub async fn unhealthy(&self, dependencies: &[Dependency]) -> Vec<String> {
+        let checks = dependencies.iter().map(|dependency| async move {
+            let answer = self.client.get(format!("{}/health/{dependency}", self.url)).send().await;
+            let status = match answer {
+                Ok(response) => match response.json::<Value>().await {
+                    Ok(body) if body["status"] == "healthy" => return None,
+                    Ok(body) => body["status"].as_str().unwrap_or("no status").to_owned(),
+                    Err(error) => error.to_string(),
+                },
+                Err(error) => error.to_string(),
+            };
+            Some(format!("{dependency}, which is {status}"))
+        });
+        futures::future::join_all(checks).await.into_iter().flatten().collect()
     }
 
     /// Process CPU and memory from `/api/info`, if the target reports them.

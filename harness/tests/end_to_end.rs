@@ -149,6 +149,23 @@ fn a_generator_that_falls_behind_makes_the_run_invalid_with_exit_4() {
     assert!(report["phases"][0]["latency_corrected"].is_object(), "open-model phases carry corrected percentiles");
 }
 
+#[test]
+fn a_scenario_whose_required_dependency_is_unhealthy_is_skipped_without_sending() {
+    let reports = report_dir("requires");
+    let output = run(&fixture("requires-unhealthy.yaml"), &reports, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("SKIPPED"), "the summary says it was skipped, not passed: {stdout}");
+    let (report, run_dir) = report(&reports);
+    assert_eq!(report["verdict"], "skipped");
+    let reason = report["skipped"].as_str().unwrap();
+    assert!(reason.contains("mongodb, which is unhealthy"), "{reason}");
+    assert!(!reason.contains("postgres"), "a healthy requirement is not named: {reason}");
+    assert_eq!(report["phases"].as_array().unwrap().len(), 0, "no phase ran");
+    let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("<skipped message=") && !junit.contains("<failure"), "{junit}");
+}
+
 /// A target-app the test starts itself, so it outlives the harness run; killed on drop.
 struct ExternalTarget {
     url: String,

@@ -7,12 +7,12 @@ use std::fmt::Write;
 use std::path::Path;
 
 use crate::report::escape;
-use crate::report::model::{RunReport, Verdict};
+use crate::report::model::{ExpectationResult, PhaseReport, RunReport, Verdict};
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}\
 main{max-width:1180px;margin:0 auto;padding:24px}h1{margin:0 0 4px;font-size:24px}h2{margin:28px 0 8px;font-size:18px}\
 .muted{color:#5b6475}.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:600;color:#fff}\
-.passed{background:#1f8f4e}.failed{background:#c62f2f}.invalid{background:#b46a00}.setup_failed{background:#6b3fa0}\
+.passed{background:#1f8f4e}.skipped{background:#6b7280}.failed{background:#c62f2f}.invalid{background:#b46a00}.setup_failed{background:#6b3fa0}\
 table{border-collapse:collapse;width:100%;background:#fff;margin:6px 0}th,td{border:1px solid #dde1e8;padding:5px 8px;text-align:left;vertical-align:top}\
 th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}.ok{color:#1f8f4e;font-weight:600}.bad{color:#c62f2f;font-weight:600}\
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:10px 14px;min-width:150px}\
@@ -21,6 +21,7 @@ th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 fn verdict_class(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Passed => "passed",
+        Verdict::Skipped => "skipped",
         Verdict::Failed => "failed",
         Verdict::Invalid => "invalid",
         Verdict::SetupFailed => "setup_failed",
@@ -132,6 +133,9 @@ pub fn render(report: &RunReport) -> String {
         escape(&report.started_at),
         report.verdict.exit_code()
     );
+    if let Some(reason) = &report.skipped {
+        let _ = write!(page, "<h2>Skipped</h2><p>Nothing was sent: this scenario {}.</p>", escape(reason));
+    }
     if !report.problems.is_empty() {
         page.push_str("<h2>Problems</h2><ul>");
         for problem in &report.problems {
@@ -140,8 +144,28 @@ pub fn render(report: &RunReport) -> String {
         page.push_str("</ul>");
     }
 
+    if !report.phases.is_empty() {
+        expectations_table(&mut page, &expectations, report);
+        phases_table(&mut page, report);
+        over_time(&mut page, report);
+        status_codes(&mut page, report);
+    }
+    actions_table(&mut page, report);
+    let _ = write!(
+        page,
+        "<h2>Scenario</h2><p class=\"muted\">{}</p><pre>{}</pre>",
+        escape(&report.scenario_file),
+        escape(&report.scenario_text)
+    );
+
+    page.push_str("</main></body></html>\n");
+    page
+}
+
+/// Every expectation with its measurement, then the baseline comparison's rows.
+fn expectations_table(page: &mut String, expectations: &[(&PhaseReport, &ExpectationResult)], report: &RunReport) {
     page.push_str("<h2>Expectations</h2><table><tr><th>phase</th><th>kind</th><th>expected</th><th>measured</th><th>result</th></tr>");
-    for (phase, e) in &expectations {
+    for (phase, e) in expectations {
         let _ = write!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
@@ -165,7 +189,10 @@ pub fn render(report: &RunReport) -> String {
         );
     }
     page.push_str("</table>");
+}
 
+/// Per-phase load, counts and percentiles, with links to goose's own reports.
+fn phases_table(page: &mut String, report: &RunReport) {
     page.push_str(
         "<h2>Phases</h2><table><tr><th>phase</th><th>load</th><th>requests</th><th>req/s</th><th>errors</th>\
          <th>p50 ms</th><th>p90 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>goose report</th></tr>",
@@ -207,7 +234,10 @@ pub fn render(report: &RunReport) -> String {
         );
     }
     page.push_str("</table>");
+}
 
+/// Latency, throughput and target resources over the run, with phases and faults marked.
+fn over_time(page: &mut String, report: &RunReport) {
     let mut markers: Vec<(f64, String, &str)> = Vec::new();
     for phase in &report.phases {
         markers.push((phase.started_at_s, phase.name.clone(), "#8a93a6"));
@@ -272,7 +302,10 @@ pub fn render(report: &RunReport) -> String {
             &markers,
         ));
     }
+}
 
+/// Responses per status code and phase.
+fn status_codes(page: &mut String, report: &RunReport) {
     page.push_str("<h2>Status codes</h2><table><tr><th>phase</th><th>status</th><th>responses</th><th>share</th></tr>");
     for phase in &report.phases {
         for (status, count) in &phase.status_counts {
@@ -286,7 +319,10 @@ pub fn render(report: &RunReport) -> String {
         }
     }
     page.push_str("</table>");
+}
 
+/// Every action (phases' before/after, then rollback) with its time and result.
+fn actions_table(page: &mut String, report: &RunReport) {
     page.push_str("<h2>Actions</h2><table><tr><th>at</th><th>stage</th><th>kind</th><th>what</th><th>took</th><th>result</th></tr>");
     for action in report.phases.iter().flat_map(|p| &p.actions).chain(&report.rollback) {
         let _ = write!(
@@ -302,14 +338,6 @@ pub fn render(report: &RunReport) -> String {
         );
     }
     page.push_str("</table>");
-    let _ = write!(
-        page,
-        "<h2>Scenario</h2><p class=\"muted\">{}</p><pre>{}</pre>",
-        escape(&report.scenario_file),
-        escape(&report.scenario_text)
-    );
-    page.push_str("</main></body></html>\n");
-    page
 }
 
 /// Rewrites `root/index.html`: every run under `root` with a `report.json`, newest first.

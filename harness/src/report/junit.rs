@@ -49,6 +49,13 @@ pub fn render(report: &RunReport) -> String {
             ));
         }
     }
+    if let Some(reason) = &report.skipped {
+        total += 1;
+        suites.push_str(&format!(
+            "  <testsuite name=\"run\" tests=\"1\" skipped=\"1\"><testcase name=\"required dependencies healthy\"><skipped message=\"{}\"/></testcase></testsuite>\n",
+            escape(reason)
+        ));
+    }
     if !report.problems.is_empty() {
         total += 1;
         failures += 1;
@@ -58,8 +65,9 @@ pub fn render(report: &RunReport) -> String {
         ));
     }
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{total}\" failures=\"{failures}\" time=\"{:.3}\">\n{suites}</testsuites>\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{total}\" failures=\"{failures}\" skipped=\"{}\" time=\"{:.3}\">\n{suites}</testsuites>\n",
         escape(&report.scenario),
+        usize::from(report.skipped.is_some()),
         report.duration_s
     )
 }

@@ -17,6 +17,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum Verdict {
     /// Every expectation held: exit 0.
     Passed,
+    /// A dependency the scenario requires was not healthy, so nothing ran: exit 0, and the
+    /// report says so (see [`RunReport::skipped`]).
+    Skipped,
     /// An expectation or threshold failed: exit 1.
     Failed,
     /// The generator fell behind its schedule; numbers cannot be trusted: exit 4.
@@ -29,7 +32,7 @@ impl Verdict {
     /// The process exit code for this verdict.
     pub fn exit_code(self) -> u8 {
         match self {
-            Self::Passed => 0,
+            Self::Passed | Self::Skipped => 0,
             Self::Failed => 1,
             Self::SetupFailed => 3,
             Self::Invalid => 4,
@@ -64,6 +67,9 @@ pub struct RunReport {
     pub verdict: Verdict,
     /// Why the run did not pass, in words.
     pub problems: Vec<String>,
+    /// Why the run was skipped: the required dependencies that were not healthy.
+    #[serde(default)]
+    pub skipped: Option<String>,
     /// Headline: time from clearing a fault until recovery, seconds.
     pub time_to_recover_s: Option<f64>,
     /// Phases, in run order.
