@@ -85,6 +85,7 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
         schedule_budget: args.schedule_budget / 100.0,
     };
     let mut worst = Verdict::Passed;
+    let mut finished = Vec::new();
     for loaded in &scenarios {
         let (mut run_report, directory) = match runner::run(loaded, &options).await {
             Ok(result) => result,
@@ -102,13 +103,34 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
         }
         print_summary(&run_report, &directory, args.quiet);
         worst = worst.max(run_report.verdict);
+        finished.push(run_report);
+    }
+    if !args.quiet && finished.len() > 1 {
+        print_totals(&finished);
     }
     worst.exit_code()
 }
 
+/// The table at the end of a multi-scenario run: one row per scenario.
+fn print_totals(reports: &[RunReport]) {
+    println!("\n{:<24} {:<12} {:>7} {:>10} {:>12}", "scenario", "verdict", "checks", "duration", "recovered in");
+    for report in reports {
+        let checks: Vec<_> = report.phases.iter().flat_map(|p| &p.expectations).collect();
+        let passed = checks.iter().filter(|e| e.passed).count();
+        println!(
+            "{:<24} {:<12} {:>7} {:>9.1}s {:>12}",
+            report.scenario,
+            report.verdict.label(),
+            format!("{passed}/{}", checks.len()),
+            report.duration_s,
+            report.time_to_recover_s.map_or_else(|| "-".to_owned(), |t| format!("{t:.1}s"))
+        );
+    }
+}
+
 /// One table per scenario (skipped with `--quiet`), then whatever failed, then the verdict line.
 fn print_summary(report: &RunReport, directory: &Path, quiet: bool) {
-    let verdict = format!("{:?}", report.verdict).to_uppercase();
+    let verdict = report.verdict.label();
     if !quiet {
         println!("\n{} — {}", report.scenario, report.description);
     }

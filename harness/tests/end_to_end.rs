@@ -164,6 +164,15 @@ fn a_scenario_whose_required_dependency_is_unhealthy_is_skipped_without_sending(
     assert_eq!(report["phases"].as_array().unwrap().len(), 0, "no phase ran");
     let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
     assert!(junit.contains("<skipped message=") && !junit.contains("<failure"), "{junit}");
+
+    // Several scenarios end with one table, a row each.
+    let scenario = fixture("requires-unhealthy.yaml");
+    let reports = report_dir("requires-twice");
+    let output = harness(&["run", &scenario, &scenario, "--report-dir", reports.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let table = stdout.rsplit_once("recovered in").map_or("", |(_, rows)| rows);
+    assert_eq!(table.matches("requires-unhealthy       SKIPPED").count(), 2, "{stdout}");
 }
 
 /// A target-app the test starts itself, so it outlives the harness run; killed on drop.

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use crate::report::escape;
-use crate::report::model::{ExpectationResult, PhaseReport, RunReport, Verdict};
+use crate::report::model::{ExpectationResult, PhaseReport, RunReport};
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}\
 main{max-width:1180px;margin:0 auto;padding:24px}h1{margin:0 0 4px;font-size:24px}h2{margin:28px 0 8px;font-size:18px}\
@@ -17,16 +17,6 @@ table{border-collapse:collapse;width:100%;background:#fff;margin:6px 0}th,td{bor
 th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}.ok{color:#1f8f4e;font-weight:600}.bad{color:#c62f2f;font-weight:600}\
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:10px 14px;min-width:150px}\
 .card b{display:block;font-size:20px}pre{background:#fff;border:1px solid #dde1e8;padding:12px;overflow:auto}svg{background:#fff;border:1px solid #dde1e8}";
-
-fn verdict_class(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Passed => "passed",
-        Verdict::Skipped => "skipped",
-        Verdict::Failed => "failed",
-        Verdict::Invalid => "invalid",
-        Verdict::SetupFailed => "setup_failed",
-    }
-}
 
 /// A data series for [`line_chart`]: one segment per phase, so idle gaps between phases are
 /// not drawn as traffic.
@@ -113,8 +103,8 @@ pub fn render(report: &RunReport) -> String {
         page,
         "<h1>{} <span class=\"badge {}\" id=\"verdict\">{}</span></h1><p class=\"muted\">{}</p>",
         escape(&report.scenario),
-        verdict_class(report.verdict),
-        verdict_class(report.verdict).replace('_', " ").to_uppercase(),
+        report.verdict.name(),
+        report.verdict.label(),
         escape(&report.description)
     );
     let expectations: Vec<_> = report.phases.iter().flat_map(|p| p.expectations.iter().map(move |e| (p, e))).collect();
@@ -363,8 +353,8 @@ pub fn write_index(root: &Path) -> anyhow::Result<()> {
              <td><a href=\"{dir}/report.json\">json</a> · <a href=\"{dir}/junit.xml\">junit</a></td></tr>",
             escape(&report.started_at),
             escape(&report.scenario),
-            verdict_class(report.verdict),
-            verdict_class(report.verdict).replace('_', " "),
+            report.verdict.name(),
+            report.verdict.name().replace('_', " "),
             expectations.iter().filter(|e| e.passed).count(),
             expectations.len(),
             report.duration_s,

@@ -29,6 +29,22 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The name in `report.json` (and the HTML badge's class).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+            Self::Invalid => "invalid",
+            Self::SetupFailed => "setup_failed",
+        }
+    }
+
+    /// The name as summaries print it: `PASSED`, `SETUP FAILED`.
+    pub fn label(self) -> String {
+        self.name().replace('_', " ").to_uppercase()
+    }
+
     /// The process exit code for this verdict.
     pub fn exit_code(self) -> u8 {
         match self {
@@ -178,5 +194,18 @@ impl RunReport {
     pub fn all_passed(&self) -> bool {
         self.phases.iter().flat_map(|p| &p.expectations).all(|e| e.passed)
             && self.baseline.as_ref().is_none_or(|b| b.rows.iter().all(|r| r.passed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_names_are_the_report_json_names() {
+        for verdict in [Verdict::Passed, Verdict::Skipped, Verdict::Failed, Verdict::Invalid, Verdict::SetupFailed] {
+            assert_eq!(serde_json::to_value(verdict).unwrap(), verdict.name());
+        }
+        assert_eq!(Verdict::SetupFailed.label(), "SETUP FAILED");
     }
 }
