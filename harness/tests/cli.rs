@@ -37,6 +37,35 @@ fn the_shipped_scenario_library_validates() {
     assert!(text(&output.stdout).lines().count() >= 10);
 }
 
+/// The JSON Schema editors use, checked against the files the harness accepts and rejects, so
+/// the two cannot drift apart unnoticed.
+#[test]
+fn the_json_schema_accepts_the_library_and_fixtures_and_rejects_an_unknown_key() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("scenarios/schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema.json is a valid JSON Schema");
+    let as_json = |path: &PathBuf| -> serde_json::Value {
+        // `${VAR:-default}` is expanded to its default, as the harness would without the variable.
+        let text = std::fs::read_to_string(path).unwrap();
+        let text = regex::Regex::new(r"\$\{[A-Z_]+(?::-([^}]*))?\}").unwrap().replace_all(&text, "${1}");
+        serde_yaml::from_str(&text.replace("${BENCH_USERS}", "10")).unwrap()
+    };
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(root.join("scenarios")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.extend(
+        ["every-kind-passes.yaml", "every-kind-fails.yaml", "requires-unhealthy.yaml"].map(|f| fixtures().join(f)),
+    );
+    files.retain(|path| path.extension().is_some_and(|e| e == "yaml"));
+    assert!(files.len() >= 16, "{files:?}");
+    for path in &files {
+        let errors: Vec<String> =
+            validator.iter_errors(&as_json(path)).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+    }
+    assert!(!validator.is_valid(&as_json(&fixtures().join("invalid.yaml"))), "an unknown key fails the schema too");
+}
+
 #[test]
 fn unknown_key_reports_line_column_and_the_nearest_key() {
     let output = harness(&["validate", "invalid.yaml"]);
