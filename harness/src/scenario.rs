@@ -676,6 +676,10 @@ mod tests {
             scenario("requires: [mongodb, redis]").unwrap().scenario.requires,
             [Dependency::Mongodb, Dependency::Redis]
         );
+        use Dependency::*;
+        for dependency in [Vault, Postgres, Mysql, Mongodb, Redis, Rabbitmq] {
+            assert_eq!(serde_json::to_value(dependency).unwrap(), dependency.name());
+        }
         let error = scenario("requires: [mongo]").unwrap_err();
         assert_eq!((error.line, error.column), (Some(1), Some(12)), "{error}");
         assert!(error.message.contains("did you mean `mongodb`?"), "{error}");
