@@ -115,13 +115,12 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
 fn print_totals(reports: &[RunReport]) {
     println!("\n{:<24} {:<12} {:>7} {:>10} {:>12}", "scenario", "verdict", "checks", "duration", "recovered in");
     for report in reports {
-        let checks: Vec<_> = report.phases.iter().flat_map(|p| &p.expectations).collect();
-        let passed = checks.iter().filter(|e| e.passed).count();
+        let (passed, total) = report.expectation_counts();
         println!(
             "{:<24} {:<12} {:>7} {:>9.1}s {:>12}",
             report.scenario,
             report.verdict.label(),
-            format!("{passed}/{}", checks.len()),
+            format!("{passed}/{total}"),
             report.duration_s,
             report.time_to_recover_s.map_or_else(|| "-".to_owned(), |t| format!("{t:.1}s"))
         );

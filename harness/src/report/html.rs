@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use crate::report::escape;
-use crate::report::model::{ExpectationResult, PhaseReport, RunReport};
+use crate::report::model::RunReport;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}\
 main{max-width:1180px;margin:0 auto;padding:24px}h1{margin:0 0 4px;font-size:24px}h2{margin:28px 0 8px;font-size:18px}\
@@ -107,14 +107,13 @@ pub fn render(report: &RunReport) -> String {
         report.verdict.label(),
         escape(&report.description)
     );
-    let expectations: Vec<_> = report.phases.iter().flat_map(|p| p.expectations.iter().map(move |e| (p, e))).collect();
-    let passed = expectations.iter().filter(|(_, e)| e.passed).count();
+    let (passed, total) = report.expectation_counts();
     let _ = write!(
         page,
         "<div class=\"cards\"><div class=\"card\">expectations<b>{passed} / {}</b></div><div class=\"card\">time to recover<b>{}</b></div>\
          <div class=\"card\">duration<b>{:.1}s</b></div><div class=\"card\">seed<b>{}</b></div><div class=\"card\">target<b style=\"font-size:13px\">{}{}</b></div></div>\
          <p class=\"muted\">Started {} · exit code {}</p>",
-        expectations.len(),
+        total,
         report.time_to_recover_s.map_or_else(|| "–".to_owned(), |t| format!("{t:.1}s")),
         report.duration_s,
         report.seed,
@@ -135,7 +134,7 @@ pub fn render(report: &RunReport) -> String {
     }
 
     if !report.phases.is_empty() {
-        expectations_table(&mut page, &expectations, report);
+        expectations_table(&mut page, report);
         phases_table(&mut page, report);
         over_time(&mut page, report);
         status_codes(&mut page, report);
@@ -153,9 +152,9 @@ pub fn render(report: &RunReport) -> String {
 }
 
 /// Every expectation with its measurement, then the baseline comparison's rows.
-fn expectations_table(page: &mut String, expectations: &[(&PhaseReport, &ExpectationResult)], report: &RunReport) {
+fn expectations_table(page: &mut String, report: &RunReport) {
     page.push_str("<h2>Expectations</h2><table><tr><th>phase</th><th>kind</th><th>expected</th><th>measured</th><th>result</th></tr>");
-    for (phase, e) in expectations {
+    for (phase, e) in report.phases.iter().flat_map(|p| p.expectations.iter().map(move |e| (p, e))) {
         let _ = write!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
@@ -346,7 +345,7 @@ pub fn write_index(root: &Path) -> anyhow::Result<()> {
     );
     page.push_str("<table><tr><th>started</th><th>scenario</th><th>verdict</th><th>expectations</th><th>duration</th><th>files</th></tr>");
     for (directory, report) in &runs {
-        let expectations: Vec<_> = report.phases.iter().flat_map(|p| &p.expectations).collect();
+        let (passed, total) = report.expectation_counts();
         let _ = write!(
             page,
             "<tr><td>{}</td><td><a href=\"{dir}/index.html\">{}</a></td><td><span class=\"badge {}\">{}</span></td><td class=\"num\">{} / {}</td><td class=\"num\">{:.1}s</td>\
@@ -355,8 +354,8 @@ pub fn write_index(root: &Path) -> anyhow::Result<()> {
             escape(&report.scenario),
             report.verdict.name(),
             report.verdict.name().replace('_', " "),
-            expectations.iter().filter(|e| e.passed).count(),
-            expectations.len(),
+            passed,
+            total,
             report.duration_s,
             dir = escape(directory)
         );

@@ -190,6 +190,12 @@ pub struct BaselineComparison {
 }
 
 impl RunReport {
+    /// How many expectations held, and how many there were, over every phase.
+    pub fn expectation_counts(&self) -> (usize, usize) {
+        let expectations = self.phases.iter().flat_map(|p| &p.expectations);
+        (expectations.clone().filter(|e| e.passed).count(), expectations.count())
+    }
+
     /// Whether every expectation (and baseline row) held.
     pub fn all_passed(&self) -> bool {
         self.phases.iter().flat_map(|p| &p.expectations).all(|e| e.passed)
