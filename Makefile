@@ -9,7 +9,7 @@ RESILIENCE := scenarios/postgres-breaker.yaml $(wildcard scenarios/breaker-*.yam
 CHAOS_TOKEN ?= dev-token
 
 .PHONY: help tools services services-down services-status build build-release test lint \
-        load-test ci-gate run-target chaos bench-target bench-harness clean-reports
+        load-test ci-gate run-target check-no-rebuild chaos bench-target bench-harness clean-reports
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -46,8 +46,13 @@ load-test: tools services build-release ## The main job: run the scenario librar
 ci-gate: services build ## The resilience set, quiet, as a CI gate (non-zero exit on any failed check)
 	target/debug/harness run --quiet $(RESILIENCE)
 
+# Programs run from the binaries `make build` produced: `cargo run -p` would unify features for one
+# package and rebuild shared crates the workspace build already has (`make check-no-rebuild`).
 run-target: services build ## Run target-app on :8000 with the chaos API on (token: $(CHAOS_TOKEN))
-	CHAOS_ENABLED=true CHAOS_TOKEN=$(CHAOS_TOKEN) LOG_FORMAT=text cargo run -p target-app
+	CHAOS_ENABLED=true CHAOS_TOKEN=$(CHAOS_TOKEN) LOG_FORMAT=text target/debug/target-app
+
+check-no-rebuild: build ## After `make build`, `make run-target` reaches /health/ without compiling anything
+	@scripts/check-no-rebuild.sh
 
 chaos: build ## How to inject faults by hand into a running target
 	@echo "Manual fault injection (start the target first: make run-target, in another terminal)."
