@@ -4,7 +4,6 @@
 //! rules (a broken rule fails the transaction with its name). Goose is configured in code:
 //! controllers off, no argv parsing.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::checks::response::ResponseRule;
 use crate::client::{Connection, Endpoint, Prepared};
-use crate::measure::{Recorder, Sample};
+use crate::measure::{Recorder, RequestLabel, Response};
 use crate::scenario::{LoadModel, RequestSpec, parse_think_time};
 
 /// What a phase's transactions share.
@@ -30,8 +29,8 @@ pub struct PhasePlan {
     pub requests: Vec<RequestSpec>,
     /// Think time range, if any.
     pub think_time: Option<(Duration, Duration)>,
-    /// Rules checked on every response.
-    pub rules: Vec<ResponseRule>,
+    /// Rules checked on every response, each with the request name it is scoped to.
+    pub rules: Vec<(Option<String>, ResponseRule)>,
     /// Seed for think time (each user derives its own stream).
     pub seed: u64,
 }
@@ -42,11 +41,38 @@ impl PhasePlan {
         load: LoadModel,
         requests: Vec<RequestSpec>,
         think_time: Option<&str>,
-        rules: Vec<ResponseRule>,
+        rules: Vec<(Option<String>, ResponseRule)>,
         seed: u64,
     ) -> Self {
         let think_time = think_time.and_then(|t| parse_think_time(t).ok());
         Self { load, requests, think_time, rules, seed }
+    }
+
+    /// How reports name each request, and what it sends.
+    pub fn labels(&self) -> Vec<RequestLabel> {
+        self.requests
+            .iter()
+            .map(|spec| RequestLabel {
+                name: spec.display_name(),
+                method: spec.method.to_uppercase(),
+                path: spec.target(),
+            })
+            .collect()
+    }
+
+    /// The rules each request's responses are checked against: the phase's, and its own.
+    fn rules_per_request(&self) -> Vec<Vec<ResponseRule>> {
+        self.requests
+            .iter()
+            .map(|spec| {
+                let name = spec.display_name();
+                self.rules
+                    .iter()
+                    .filter(|(scope, _)| scope.as_ref().is_none_or(|s| *s == name))
+                    .map(|(_, rule)| rule.clone())
+                    .collect()
+            })
+            .collect()
     }
 
     /// Users' intended interval between requests, for coordinated-omission correction.
@@ -69,24 +95,22 @@ struct UserState {
     next_send: Option<Instant>,
 }
 
-/// What every transaction of a phase reads: the plan, the prepared requests and the recorder.
+/// What every transaction of a phase reads: the plan, the prepared requests, each request's
+/// response rules and the recorder.
 struct Shared {
     plan: Arc<PhasePlan>,
     endpoint: Endpoint,
     requests: Vec<Prepared>,
+    rules: Vec<Vec<ResponseRule>>,
     recorder: Arc<Recorder>,
 }
 
-/// Runs the phase against `host`, recording into `recorder`; writes goose's own HTML report.
-pub async fn run_phase(
-    plan: Arc<PhasePlan>,
-    host: &str,
-    recorder: Arc<Recorder>,
-    goose_report: &Path,
-) -> anyhow::Result<()> {
+/// Runs the phase against `host`, recording into `recorder`.
+pub async fn run_phase(plan: Arc<PhasePlan>, host: &str, recorder: Arc<Recorder>) -> anyhow::Result<()> {
     let endpoint = Endpoint::new(host)?;
     let requests = plan.requests.iter().map(|spec| endpoint.prepare(spec)).collect::<anyhow::Result<_>>()?;
-    let shared = Arc::new(Shared { plan: plan.clone(), endpoint, requests, recorder });
+    let rules = plan.rules_per_request();
+    let shared = Arc::new(Shared { plan: plan.clone(), endpoint, requests, rules, recorder });
     let mut scenario = GooseScenario::new("phase");
     for (index, request) in plan.requests.iter().enumerate() {
         let shared = shared.clone();
@@ -101,7 +125,7 @@ pub async fn run_phase(
     // goose builds a reqwest client per user unless given a shared one; the users send on their
     // own connections, so one idle shared client is all it needs (10,000 users fit in memory).
     let client = GooseClientBuilder::new().without_cookies().timeout(Duration::from_secs(30));
-    let mut attack = GooseAttack::initialize_with_config(configuration(&plan.load, host, goose_report))?
+    let mut attack = GooseAttack::initialize_with_config(configuration(&plan.load, host))?
         .set_client_builder_without_cookies(client)?;
     if let LoadModel::Ramp { plan: text, .. } = &plan.load {
         attack = *attack.set_default(GooseDefault::TestPlan, text.as_str())?;
@@ -114,7 +138,10 @@ pub async fn run_phase(
     Ok(())
 }
 
-fn configuration(load: &LoadModel, host: &str, goose_report: &Path) -> GooseConfiguration {
+/// goose schedules the users and counts transactions; it writes no report of its own. Its HTML
+/// page would show 0 requests (they go through [`crate::client`], not goose's client) and blank
+/// charts offline, contradicting ours, so none is written.
+fn configuration(load: &LoadModel, host: &str) -> GooseConfiguration {
     let mut config = GooseConfiguration::default();
     config.host = Some(host.to_owned());
     // The telnet controller listens on 5116 by default; goose 0.19's WebSocket controller is
@@ -123,7 +150,6 @@ fn configuration(load: &LoadModel, host: &str, goose_report: &Path) -> GooseConf
     config.quiet = 1;
     config.no_print_metrics = true;
     config.no_error_summary = true;
-    config.report_file = vec![goose_report.display().to_string()];
     match *load {
         LoadModel::Duration { users, duration } => {
             config.users = Some(users);
@@ -177,31 +203,53 @@ async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> Transactio
     let started = Instant::now();
     let reply = state.connection.send(&shared.endpoint, &shared.requests[index]).await;
     let latency = started.elapsed();
-    let (sample, failed) = match &reply {
+    let rules = &shared.rules[index];
+    let failure = match &reply {
         Ok(reply) => {
-            let body = match plan.rules.iter().any(ResponseRule::needs_body) {
+            let body = match rules.iter().any(ResponseRule::needs_body) {
                 true => serde_json::from_slice(&reply.body).ok(),
                 false => None,
             };
-            let failed: Vec<String> = plan
-                .rules
+            let broken: Vec<&str> = rules
                 .iter()
                 .filter(|rule| !rule.check(&reply.headers, body.as_ref()))
-                .map(|rule| rule.name().to_owned())
+                .map(ResponseRule::name)
                 .collect();
-            let x_cache = reply.headers.get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let retry_after = reply.headers.contains_key("retry-after");
-            (Sample { status: reply.status, x_cache, retry_after, sent_ms: 0, latency_us: 0 }, failed)
+            let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
+            shared.recorder.record(&Response {
+                request: index,
+                status: reply.status,
+                latency,
+                x_cache: header("x-cache"),
+                retry_after: reply.headers.contains_key("retry-after"),
+                broken_rules: &broken,
+                transport_error: None,
+                request_id: header("x-request-id"),
+                body: &reply.body,
+            });
+            // goose's transaction table counts what the report counts as an error, with the reason.
+            match (broken.is_empty(), reply.status >= 400) {
+                (false, _) => Some(broken.join(", ")),
+                (true, true) => Some(format!("status {}", reply.status)),
+                (true, false) => None,
+            }
         }
-        Err(_) => (Sample { status: 0, x_cache: None, retry_after: false, sent_ms: 0, latency_us: 0 }, Vec::new()),
-    };
-    shared.recorder.record(sample, latency, &failed);
-    // goose's transaction table counts what the report counts as an error, with the reason.
-    let failure = match reply {
-        Err(error) => Some(error.to_string()),
-        Ok(_) if !failed.is_empty() => Some(failed.join(", ")),
-        Ok(reply) if reply.status >= 400 => Some(format!("status {}", reply.status)),
-        Ok(_) => None,
+        Err(error) => {
+            // No response breaks every rule: a dropped request carries no header or body.
+            let broken: Vec<&str> = rules.iter().map(ResponseRule::name).collect();
+            shared.recorder.record(&Response {
+                request: index,
+                status: 0,
+                latency,
+                x_cache: None,
+                retry_after: false,
+                broken_rules: &broken,
+                transport_error: Some((error.kind(), error.to_string())),
+                request_id: None,
+                body: &[],
+            });
+            Some(error.to_string())
+        }
     };
     match failure {
         Some(reason) => Err(Box::new(TransactionError::Custom(reason))),

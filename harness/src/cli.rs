@@ -47,12 +47,9 @@ pub enum Command {
     Report {
         /// The report.json to re-render.
         report: PathBuf,
-        /// An earlier report.json to compare with.
-        #[arg(long)]
-        baseline: Option<PathBuf>,
-        /// Allowed p95/p99/error-rate regression against the baseline, in percent.
-        #[arg(long, default_value_t = 10.0)]
-        max_regression: f64,
+        /// How to compare with a baseline.
+        #[command(flatten)]
+        baseline: BaselineArgs,
     },
 }
 
@@ -62,10 +59,14 @@ pub struct RunArgs {
     /// Scenario files or directories.
     #[arg(required = true)]
     pub scenarios: Vec<PathBuf>,
-    /// Target base URL (loopback only); overrides the scenarios' targets. Without it, and
+    /// Target base URL (http or https); overrides the scenarios' targets. Without it, and
     /// without a target URL in the scenario, the harness starts target-app itself.
     #[arg(long, env = "GAUNTLET_TARGET")]
     pub target: Option<String>,
+    /// Allow a target that is not on this machine (any http or https URL; HTTPS uses the
+    /// platform's trust roots). Without it, a non-loopback target is refused (exit 2).
+    #[arg(long)]
+    pub allow_remote: bool,
     /// The target-app binary to self-host (default: next to this binary).
     #[arg(long, env = "GAUNTLET_TARGET_BIN")]
     pub target_bin: Option<PathBuf>,
@@ -75,15 +76,41 @@ pub struct RunArgs {
     /// No live progress lines; one summary line per scenario.
     #[arg(long)]
     pub quiet: bool,
-    /// Compare with this earlier report.json; a regression fails the run.
-    #[arg(long)]
-    pub baseline: Option<PathBuf>,
-    /// Allowed p95/p99/error-rate regression against the baseline, in percent.
-    #[arg(long, default_value_t = 10.0)]
-    pub max_regression: f64,
+    /// How to compare with a baseline.
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
     /// How far (percent) an open-model phase may fall short of its rate before the run is invalid.
     #[arg(long, default_value_t = 10.0)]
     pub schedule_budget: f64,
+}
+
+/// `--baseline` and its rule (see README "Baseline gates").
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// Compare with this earlier report.json; a regression fails the run.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Latency and error-rate regression tolerated against the baseline, in percent.
+    #[arg(long, default_value_t = 10.0)]
+    pub max_regression: f64,
+    /// A latency regression must also exceed this many milliseconds (absolute floor).
+    #[arg(long, default_value_t = 1.0)]
+    pub min_regression_ms: f64,
+    /// Fail when the scenario text, a phase's load or the target's version differs from the
+    /// baseline's (otherwise the difference is only reported).
+    #[arg(long)]
+    pub strict_baseline: bool,
+}
+
+impl BaselineArgs {
+    /// The comparison rule these flags set.
+    pub fn rule(&self) -> crate::report::baseline::Rule {
+        crate::report::baseline::Rule {
+            max_regression: self.max_regression / 100.0,
+            min_regression_ms: self.min_regression_ms,
+            strict: self.strict_baseline,
+        }
+    }
 }
 
 /// `harness fault`.

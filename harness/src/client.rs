@@ -36,6 +36,33 @@ pub enum TransportError {
     Timeout,
 }
 
+impl TransportError {
+    /// The kind of failure as reports name it: `refused`, `reset`, `closed`, `timeout`, `tls`,
+    /// `connect` or `http`.
+    pub fn kind(&self) -> &'static str {
+        use std::io::ErrorKind;
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connect(message) if message.to_ascii_lowercase().contains("refused") => "refused",
+            Self::Connect(message) if message.contains("timed out") => "timeout",
+            Self::Connect(message) if message.to_ascii_lowercase().contains("certificate") => "tls",
+            Self::Connect(_) => "connect",
+            Self::Http(error) => {
+                let io = std::iter::successors(std::error::Error::source(error), |e| e.source())
+                    .find_map(|e| e.downcast_ref::<std::io::Error>());
+                match io.map(std::io::Error::kind) {
+                    Some(ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => "reset",
+                    Some(ErrorKind::ConnectionRefused) => "refused",
+                    Some(ErrorKind::TimedOut) => "timeout",
+                    _ if error.is_incomplete_message() || error.is_closed() || error.is_canceled() => "closed",
+                    _ if error.is_timeout() => "timeout",
+                    _ => "http",
+                }
+            }
+        }
+    }
+}
+
 /// Where a phase's users connect: the target's scheme and authority, and a connector.
 #[derive(Clone)]
 pub struct Endpoint {
@@ -99,11 +126,17 @@ impl Endpoint {
             .clone()
             .oneshot(self.origin.clone())
             .await
-            .map_err(|e| TransportError::Connect(e.to_string()))?;
+            .map_err(|e| TransportError::Connect(chain(&*e)))?;
         let (sender, connection) = hyper::client::conn::http1::handshake(io).await?;
         tokio::spawn(connection);
         Ok(sender)
     }
+}
+
+/// An error and its causes, `outer: inner: root`.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let causes: Vec<String> = std::iter::successors(Some(error), |e| e.source()).map(ToString::to_string).collect();
+    causes.join(": ")
 }
 
 /// A request ready to send: method, origin-form URI, headers and body.
@@ -257,5 +290,22 @@ mod tests {
         let request = endpoint.prepare(&spec("{path: /}")).unwrap();
         let error = Connection::default().send(&endpoint, &request).await.unwrap_err();
         assert!(matches!(error, TransportError::Connect(_)), "{error}");
+        assert_eq!(error.kind(), "refused", "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_without_an_answer_is_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+            }
+        });
+        let endpoint = Endpoint::new(&format!("http://{address}")).unwrap();
+        let request = endpoint.prepare(&spec("{path: /}")).unwrap();
+        let error = Connection::default().send(&endpoint, &request).await.unwrap_err();
+        assert_eq!(error.kind(), "closed", "{error}");
     }
 }

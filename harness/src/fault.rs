@@ -8,7 +8,7 @@ use crate::target::Target;
 
 /// Runs one fault command and returns what to print.
 pub async fn run(args: &FaultArgs) -> anyhow::Result<String> {
-    let target = Target::at(&args.target, args.token.clone())?;
+    let target = Target::at(&args.target, args.token.clone(), false)?;
     let answer: Value = match &args.action {
         FaultCommand::Inject { dependency, kind, latency_ms, probability, duration_s } => {
             let fault = ChaosAction {

@@ -14,13 +14,18 @@ pub mod comparison;
 pub mod fault;
 pub mod measure;
 pub mod prometheus;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod target;
+pub mod target_log;
 
 use cli::{Cli, Command, RunArgs};
 use report::model::{RunReport, Verdict};
+
+/// Failing requests printed under a phase's failed checks; the report has the rest.
+const FAILURES_PRINTED: usize = 5;
 
 /// Exit code for an invalid scenario or usage.
 pub const EXIT_INVALID_SCENARIO: u8 = 2;
@@ -41,7 +46,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 3
             }
         },
-        Command::Report { report, baseline, max_regression } => rerender(&report, baseline.as_deref(), max_regression),
+        Command::Report { report, baseline } => rerender(&report, &baseline),
     };
     ExitCode::from(code)
 }
@@ -70,15 +75,26 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
         Ok(scenarios) => scenarios,
         Err(code) => return code,
     };
-    let baseline = match args.baseline.as_deref().map(report::json::read).transpose() {
+    let baseline = match args.baseline.baseline.as_deref().map(report::json::read).transpose() {
         Ok(baseline) => baseline,
         Err(error) => {
             eprintln!("error: {error}");
             return EXIT_INVALID_SCENARIO;
         }
     };
+    // A remote target without the opt-in is a usage error, found before anything runs.
+    for loaded in &scenarios {
+        let url = args.target.as_deref().or(loaded.scenario.target.url.as_deref());
+        if let Some(url) = url
+            && let Err(error) = target::check_allowed(url, args.allow_remote || loaded.scenario.allow_remote)
+        {
+            eprintln!("error: {}: {error}", loaded.path.display());
+            return EXIT_INVALID_SCENARIO;
+        }
+    }
     let options = runner::RunOptions {
         target: args.target.clone(),
+        allow_remote: args.allow_remote,
         target_bin: args.target_bin.clone(),
         report_dir: args.report_dir.clone(),
         quiet: args.quiet,
@@ -94,9 +110,8 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
                 return 3;
             }
         };
-        if let (Some(baseline), Some(file)) = (&baseline, &args.baseline) {
-            report::baseline::compare(&mut run_report, baseline, file, args.max_regression / 100.0);
-            run_report.verdict = runner::decide(&run_report);
+        if let (Some(baseline), Some(file)) = (&baseline, &args.baseline.baseline) {
+            report::baseline::compare(&mut run_report, baseline, file, args.baseline.rule());
             if let Err(error) = report::write(&run_report, &directory) {
                 eprintln!("error: writing report: {error}");
             }
@@ -161,6 +176,25 @@ fn print_summary(report: &RunReport, directory: &Path, quiet: bool) {
         for failed in phase.expectations.iter().filter(|e| !e.passed) {
             println!("  FAIL {}/{}: {} (measured {})", phase.name, failed.kind, failed.expected, failed.measured);
         }
+        if phase.expectations.iter().any(|e| !e.passed) {
+            for failure in phase.failures.iter().take(FAILURES_PRINTED) {
+                println!("       {}", report::describe_failure(failure));
+            }
+            if phase.failures.len() > FAILURES_PRINTED {
+                println!("       ... {} more failing requests in report.json", phase.failures.len() - FAILURES_PRINTED);
+            }
+        }
+    }
+    if let Some(comparison) = &report.baseline {
+        for mismatch in &comparison.mismatches {
+            println!(
+                "  NOTE baseline: {mismatch}{}",
+                if comparison.rule.strict { "" } else { " (fails only with --strict-baseline)" }
+            );
+        }
+        for (subject, expected, measured) in comparison.failures() {
+            println!("  FAIL {subject}/baseline: {expected} (measured {measured})");
+        }
     }
     for problem in &report.problems {
         println!("  PROBLEM {problem}");
@@ -210,13 +244,12 @@ fn list(paths: &[PathBuf]) -> u8 {
     }
 }
 
-fn rerender(path: &Path, baseline: Option<&Path>, max_regression: f64) -> u8 {
+fn rerender(path: &Path, baseline: &cli::BaselineArgs) -> u8 {
     let result = (|| -> anyhow::Result<(RunReport, PathBuf)> {
         let mut run_report = report::json::read(path)?;
-        if let Some(file) = baseline {
+        if let Some(file) = &baseline.baseline {
             let earlier = report::json::read(file)?;
-            report::baseline::compare(&mut run_report, &earlier, file, max_regression / 100.0);
-            run_report.verdict = runner::decide(&run_report);
+            report::baseline::compare(&mut run_report, &earlier, file, baseline.rule());
         }
         let directory = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         report::write(&run_report, &directory)?;

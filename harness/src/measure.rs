@@ -1,6 +1,13 @@
-//! Measurement: a [`Recorder`] shared by a phase's goose users collects microsecond HDR
-//! histograms (raw, and coordinated-omission corrected for open-model phases), a per-second
-//! timeline and the ordered responses; [`Recorder::finish`] turns it into [`PhaseStats`].
+//! Measurement: a [`Recorder`] shared by a phase's goose users keeps one [`Tally`] for the
+//! phase and one per request name (microsecond HDR histograms, raw and, in open-model phases,
+//! coordinated-omission corrected; a per-second timeline; status counts), the first failing
+//! responses of each kind ([`FailureSample`]), and, for phases whose checks walk every response
+//! in order, those responses ([`Sample`]). [`Recorder::finish`] turns it into [`PhaseStats`].
+//!
+//! Every buffer is bounded: the timeline holds one point per second (the per-second histogram
+//! is reset as each second closes), failure samples stop at [`FAILURES_PER_KIND`] per request
+//! and kind, and ordered responses at [`MAX_SAMPLES`]. What a bound dropped is counted, the
+//! report says so, and a check that needed the dropped responses fails.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -11,8 +18,12 @@ use serde::{Deserialize, Serialize};
 
 /// Longest latency a histogram tracks (larger values are clamped): 10 minutes in µs.
 const MAX_MICROS: u64 = 600_000_000;
-/// Ordered responses kept per phase for sequence checks (rate limit, cache).
-const MAX_SAMPLES: usize = 100_000;
+/// Ordered responses kept per phase for sequence checks (rate limit, cache, recovery).
+pub const MAX_SAMPLES: usize = 1_000_000;
+/// Failing responses kept per request name and kind of failure.
+pub const FAILURES_PER_KIND: usize = 5;
+/// Bytes of a failing response's body kept in its sample.
+pub const FAILURE_BODY_BYTES: usize = 2048;
 
 /// One response, as sequence checks need it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -97,7 +108,35 @@ pub struct TimelinePoint {
     pub p95_ms: f64,
 }
 
-/// What a phase measured.
+/// A failing response (an error status, a broken response rule, or no response at all), kept
+/// so the report can say which request failed and what it answered.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FailureSample {
+    /// The request's name.
+    pub name: String,
+    /// Seconds from the start of the run to when it was sent.
+    pub at_s: f64,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query as sent.
+    pub path: String,
+    /// The status, or `None` when no response came.
+    pub status: Option<u16>,
+    /// Why it failed: the transport error kind (`refused`, `reset`, `closed`, `timeout`, ...)
+    /// with its message, or the response rules it broke.
+    pub error: Option<String>,
+    /// How long it took, ms.
+    pub elapsed_ms: f64,
+    /// The target's `X-Request-ID` for it, when it answered with one.
+    pub request_id: Option<String>,
+    /// The response body, cut to [`FAILURE_BODY_BYTES`] (lossy UTF-8).
+    pub body: Option<String>,
+    /// The self-hosted target's log lines for `request_id` (filled in after the run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_log: Vec<String>,
+}
+
+/// What a phase, or one request name within it, measured.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PhaseStats {
     /// Responses (and transport failures) recorded.
@@ -114,11 +153,27 @@ pub struct PhaseStats {
     pub latency_corrected: Option<Percentiles>,
     /// Per-second requests, errors and p95.
     pub timeline: Vec<TimelinePoint>,
-    /// Responses in completion order (capped).
-    #[serde(skip)]
-    pub samples: Vec<Sample>,
     /// Failing responses per response check (header and JSON expectations).
     pub response_failures: BTreeMap<String, u64>,
+    /// Responses in completion order, when the phase's checks need them (see
+    /// [`PhaseStats::every_sample`]).
+    #[serde(skip)]
+    pub samples: Vec<Sample>,
+    /// Whether `samples` was kept at all.
+    #[serde(skip)]
+    pub samples_kept: bool,
+    /// Responses not kept in `samples` because [`MAX_SAMPLES`] was reached.
+    #[serde(skip)]
+    pub samples_dropped: u64,
+    /// The same statistics per request name.
+    #[serde(skip)]
+    pub by_request: BTreeMap<String, PhaseStats>,
+    /// The first [`FAILURES_PER_KIND`] failing responses per request name and kind.
+    #[serde(skip)]
+    pub failures: Vec<FailureSample>,
+    /// Failing responses beyond those kept in `failures`.
+    #[serde(skip)]
+    pub failures_not_kept: u64,
 }
 
 impl PhaseStats {
@@ -131,96 +186,283 @@ impl PhaseStats {
     pub fn error_rate(&self) -> f64 {
         if self.requests > 0 { self.errors as f64 / self.requests as f64 } else { 0.0 }
     }
+
+    /// Every response in order, or why a check that needs them all cannot have them: the phase
+    /// did not keep them, a bound dropped some, or there were none. Such a check fails then; it
+    /// never passes on a part.
+    pub fn every_sample(&self) -> Result<&[Sample], String> {
+        if !self.samples_kept {
+            return Err("this phase did not keep its responses in order".into());
+        }
+        if self.samples_dropped > 0 {
+            return Err(format!(
+                "{} responses beyond the {MAX_SAMPLES} kept in order were dropped; cannot judge every response",
+                self.samples_dropped
+            ));
+        }
+        if self.samples.is_empty() {
+            return Err("no samples in this phase".into());
+        }
+        Ok(&self.samples)
+    }
 }
 
-struct Second {
+/// What the report names a request by, and how it was sent.
+#[derive(Clone, Debug)]
+pub struct RequestLabel {
+    /// Name in reports (`METHOD path` unless given).
+    pub name: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query as sent.
+    pub path: String,
+}
+
+/// One response as the load generator saw it.
+pub struct Response<'a> {
+    /// Index of the request in the phase's request list.
+    pub request: usize,
+    /// HTTP status, 0 for a transport failure.
+    pub status: u16,
+    /// Time from send to the end of the body.
+    pub latency: Duration,
+    /// The `X-Cache` header.
+    pub x_cache: Option<&'a str>,
+    /// Whether `Retry-After` was present.
+    pub retry_after: bool,
+    /// Names of the response rules it broke.
+    pub broken_rules: &'a [&'a str],
+    /// The transport error kind and message, when no response came.
+    pub transport_error: Option<(&'static str, String)>,
+    /// The `X-Request-ID` header.
+    pub request_id: Option<&'a str>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+impl Response<'_> {
+    fn is_error(&self) -> bool {
+        self.status == 0 || self.status >= 400
+    }
+
+    /// Failures are sampled per request and kind: the status, the transport error kind, or
+    /// "rule" for a success that broke a response rule.
+    fn failure_kind(&self) -> Option<String> {
+        match &self.transport_error {
+            Some((kind, _)) => Some((*kind).to_owned()),
+            None if self.status >= 400 => Some(self.status.to_string()),
+            None if !self.broken_rules.is_empty() => Some(format!("{} rule", self.status)),
+            None => None,
+        }
+    }
+}
+
+/// Counts, histograms and timeline of a set of responses (a phase, or one request name).
+struct Tally {
     requests: u64,
     errors: u64,
-    histogram: Histogram<u64>,
-}
-
-struct Inner {
-    /// When the first recorded request was sent, and the last response arrived.
-    window: Option<(Instant, Instant)>,
     histogram: Histogram<u64>,
     corrected: Option<Histogram<u64>>,
-    seconds: Vec<Second>,
     status_counts: BTreeMap<u16, u64>,
-    samples: Vec<Sample>,
     response_failures: BTreeMap<String, u64>,
-    requests: u64,
-    errors: u64,
-}
-
-/// Collects one phase's responses from every goose user.
-pub struct Recorder {
-    started: Instant,
-    /// For open-model phases: each user's intended interval between requests.
-    expected_interval: Option<Duration>,
-    inner: Mutex<Inner>,
+    timeline: Vec<TimelinePoint>,
+    /// The open second: its index, and its latencies (reset when it closes).
+    second: u64,
+    second_histogram: Histogram<u64>,
 }
 
 fn histogram(significant_figures: u8) -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_MICROS, significant_figures).expect("valid histogram bounds")
 }
 
-impl Recorder {
-    /// A recorder; `expected_interval` turns on coordinated-omission correction.
-    pub fn new(expected_interval: Option<Duration>) -> Self {
+impl Tally {
+    fn new(corrected: bool) -> Self {
         Self {
-            started: Instant::now(),
-            expected_interval,
-            inner: Mutex::new(Inner {
-                window: None,
-                histogram: histogram(3),
-                corrected: expected_interval.map(|_| histogram(3)),
-                seconds: Vec::new(),
-                status_counts: BTreeMap::new(),
-                samples: Vec::new(),
-                response_failures: BTreeMap::new(),
-                requests: 0,
-                errors: 0,
-            }),
+            requests: 0,
+            errors: 0,
+            histogram: histogram(3),
+            corrected: corrected.then(|| histogram(3)),
+            status_counts: BTreeMap::new(),
+            response_failures: BTreeMap::new(),
+            timeline: Vec::new(),
+            second: 0,
+            second_histogram: histogram(2),
         }
     }
 
-    /// Records one response (status 0 for a transport failure) and its failed response checks.
-    pub fn record(&self, mut sample: Sample, latency: Duration, failed_checks: &[String]) {
-        let micros = (latency.as_micros() as u64).clamp(1, MAX_MICROS);
-        let second = self.started.elapsed().as_secs() as usize;
-        let is_error = sample.status == 0 || sample.status >= 400;
-        let now = Instant::now();
-        let mut inner = self.inner.lock().expect("recorder lock");
-        let sent = now.checked_sub(latency).unwrap_or(now);
-        sample.sent_ms = sent.saturating_duration_since(self.started).as_millis() as u64;
-        sample.latency_us = micros;
-        inner.window = Some(inner.window.map_or((sent, now), |(first, _)| (first.min(sent), now)));
-        inner.requests += 1;
-        inner.errors += is_error as u64;
-        inner.histogram.saturating_record(micros);
-        if let (Some(corrected), Some(interval)) = (inner.corrected.as_mut(), self.expected_interval) {
+    fn record(&mut self, second: u64, response: &Response<'_>, micros: u64, interval: Option<Duration>) {
+        self.roll_to(second);
+        let is_error = response.is_error() as u64;
+        self.requests += 1;
+        self.errors += is_error;
+        self.histogram.saturating_record(micros);
+        if let (Some(corrected), Some(interval)) = (self.corrected.as_mut(), interval) {
             let _ = corrected.record_correct(micros, (interval.as_micros() as u64).max(1));
         }
-        while inner.seconds.len() <= second {
-            inner.seconds.push(Second { requests: 0, errors: 0, histogram: histogram(2) });
+        self.second_histogram.saturating_record(micros);
+        let point = self.timeline.last_mut().expect("roll_to opened the second");
+        point.requests += 1;
+        point.errors += is_error;
+        *self.status_counts.entry(response.status).or_default() += 1;
+        for rule in response.broken_rules {
+            *self.response_failures.entry((*rule).to_owned()).or_default() += 1;
         }
-        let bucket = &mut inner.seconds[second];
-        bucket.requests += 1;
-        bucket.errors += is_error as u64;
-        bucket.histogram.saturating_record(micros);
-        *inner.status_counts.entry(sample.status).or_default() += 1;
-        for check in failed_checks {
-            *inner.response_failures.entry(check.clone()).or_default() += 1;
+    }
+
+    /// Closes the open second (its p95 is final) and opens `second`, with empty seconds between.
+    fn roll_to(&mut self, second: u64) {
+        if !self.timeline.is_empty() && second <= self.second {
+            return;
         }
-        if inner.samples.len() < MAX_SAMPLES {
-            inner.samples.push(sample);
+        self.close_second();
+        let first = if self.timeline.is_empty() { 0 } else { self.second + 1 };
+        for gap in first..=second {
+            self.timeline.push(TimelinePoint { second: gap, requests: 0, errors: 0, p95_ms: 0.0 });
+        }
+        self.second = second;
+    }
+
+    fn close_second(&mut self) {
+        if let Some(point) = self.timeline.last_mut()
+            && !self.second_histogram.is_empty()
+        {
+            point.p95_ms = self.second_histogram.value_at_quantile(0.95) as f64 / 1000.0;
+            self.second_histogram.reset();
+        }
+    }
+
+    fn stats(&mut self, duration_s: f64) -> PhaseStats {
+        self.close_second();
+        PhaseStats {
+            requests: self.requests,
+            errors: self.errors,
+            duration_s,
+            status_counts: self.status_counts.clone(),
+            latency: Percentiles::of(&self.histogram),
+            latency_corrected: self.corrected.as_ref().map(Percentiles::of),
+            timeline: self.timeline.clone(),
+            response_failures: self.response_failures.clone(),
+            ..PhaseStats::default()
+        }
+    }
+}
+
+struct Inner {
+    /// When the first recorded request was sent, and the last response arrived.
+    window: Option<(Instant, Instant)>,
+    phase: Tally,
+    by_request: Vec<Tally>,
+    samples: Vec<Sample>,
+    samples_dropped: u64,
+    failures: BTreeMap<(usize, String), Vec<FailureSample>>,
+    failures_not_kept: u64,
+}
+
+/// Collects one phase's responses from every goose user.
+pub struct Recorder {
+    started: Instant,
+    run_started: Instant,
+    /// For open-model phases: each user's intended interval between requests.
+    expected_interval: Option<Duration>,
+    requests: Vec<RequestLabel>,
+    keep_samples: bool,
+    inner: Mutex<Inner>,
+}
+
+impl Recorder {
+    /// A recorder for a phase sending `requests`; `expected_interval` turns on
+    /// coordinated-omission correction, `keep_samples` keeps every response in order (for the
+    /// checks that walk them), and failure times count from `run_started`.
+    pub fn new(
+        requests: Vec<RequestLabel>,
+        expected_interval: Option<Duration>,
+        keep_samples: bool,
+        run_started: Instant,
+    ) -> Self {
+        let corrected = expected_interval.is_some();
+        Self {
+            started: Instant::now(),
+            run_started,
+            expected_interval,
+            keep_samples,
+            inner: Mutex::new(Inner {
+                window: None,
+                phase: Tally::new(corrected),
+                by_request: requests.iter().map(|_| Tally::new(corrected)).collect(),
+                samples: Vec::new(),
+                samples_dropped: 0,
+                failures: BTreeMap::new(),
+                failures_not_kept: 0,
+            }),
+            requests,
+        }
+    }
+
+    /// Records one response.
+    pub fn record(&self, response: &Response<'_>) {
+        let micros = (response.latency.as_micros() as u64).clamp(1, MAX_MICROS);
+        let failure_kind = response.failure_kind();
+        let mut inner = self.inner.lock().expect("recorder lock");
+        // Read the clock under the lock, so seconds arrive in order.
+        let now = Instant::now();
+        let second = now.saturating_duration_since(self.started).as_secs();
+        let sent = now.checked_sub(response.latency).unwrap_or(now);
+        inner.window = Some(inner.window.map_or((sent, now), |(first, _)| (first.min(sent), now)));
+        let interval = self.expected_interval;
+        inner.phase.record(second, response, micros, interval);
+        if let Some(tally) = inner.by_request.get_mut(response.request) {
+            tally.record(second, response, micros, interval);
+        }
+        if self.keep_samples {
+            if inner.samples.len() < MAX_SAMPLES {
+                inner.samples.push(Sample {
+                    status: response.status,
+                    x_cache: response.x_cache.map(str::to_owned),
+                    retry_after: response.retry_after,
+                    sent_ms: sent.saturating_duration_since(self.started).as_millis() as u64,
+                    latency_us: micros,
+                });
+            } else {
+                inner.samples_dropped += 1;
+            }
+        }
+        if let Some(kind) = failure_kind {
+            let kept = inner.failures.entry((response.request, kind)).or_default();
+            if kept.len() < FAILURES_PER_KIND {
+                let sample = self.failure_sample(response, sent);
+                kept.push(sample);
+            } else {
+                inner.failures_not_kept += 1;
+            }
+        }
+    }
+
+    fn failure_sample(&self, response: &Response<'_>, sent: Instant) -> FailureSample {
+        let label = self.requests.get(response.request);
+        let error = match &response.transport_error {
+            Some((kind, message)) => Some(format!("{kind}: {message}")),
+            None if !response.broken_rules.is_empty() => Some(format!("broke {}", response.broken_rules.join("; "))),
+            None => None,
+        };
+        let body = response.body.get(..FAILURE_BODY_BYTES.min(response.body.len())).unwrap_or_default();
+        FailureSample {
+            name: label.map_or_else(String::new, |l| l.name.clone()),
+            at_s: sent.saturating_duration_since(self.run_started).as_secs_f64(),
+            method: label.map_or_else(String::new, |l| l.method.clone()),
+            path: label.map_or_else(String::new, |l| l.path.clone()),
+            status: (response.status != 0).then_some(response.status),
+            error,
+            elapsed_ms: response.latency.as_secs_f64() * 1000.0,
+            request_id: response.request_id.map(str::to_owned),
+            body: (response.transport_error.is_none()).then(|| String::from_utf8_lossy(body).into_owned()),
+            target_log: Vec::new(),
         }
     }
 
     /// Requests, errors and p95 (ms) so far, for the live progress line.
     pub fn progress(&self) -> (u64, u64, f64) {
         let inner = self.inner.lock().expect("recorder lock");
-        (inner.requests, inner.errors, inner.histogram.value_at_quantile(0.95) as f64 / 1000.0)
+        (inner.phase.requests, inner.phase.errors, inner.phase.histogram.value_at_quantile(0.95) as f64 / 1000.0)
     }
 
     /// Seconds since the recorder started.
@@ -234,35 +476,24 @@ impl Recorder {
     }
 
     /// The phase's statistics; its duration runs from the first request sent to the last
-    /// response received (goose's start-up is not load time).
+    /// response received (goose's start-up is not load time). Per-request throughput uses the
+    /// same duration.
     pub fn finish(&self) -> PhaseStats {
-        let inner = self.inner.lock().expect("recorder lock");
+        let mut inner = self.inner.lock().expect("recorder lock");
         let duration_s = inner.window.map_or(0.0, |(first, last)| (last - first).as_secs_f64());
-        PhaseStats {
-            requests: inner.requests,
-            errors: inner.errors,
-            duration_s,
-            status_counts: inner.status_counts.clone(),
-            latency: Percentiles::of(&inner.histogram),
-            latency_corrected: inner.corrected.as_ref().map(Percentiles::of),
-            timeline: inner
-                .seconds
-                .iter()
-                .enumerate()
-                .map(|(second, s)| TimelinePoint {
-                    second: second as u64,
-                    requests: s.requests,
-                    errors: s.errors,
-                    p95_ms: if s.histogram.is_empty() {
-                        0.0
-                    } else {
-                        s.histogram.value_at_quantile(0.95) as f64 / 1000.0
-                    },
-                })
-                .collect(),
-            samples: inner.samples.clone(),
-            response_failures: inner.response_failures.clone(),
+        let mut stats = inner.phase.stats(duration_s);
+        for (label, tally) in self.requests.iter().zip(inner.by_request.iter_mut()) {
+            if tally.requests > 0 {
+                stats.by_request.insert(label.name.clone(), tally.stats(duration_s));
+            }
         }
+        stats.samples = std::mem::take(&mut inner.samples);
+        stats.samples_kept = self.keep_samples;
+        stats.samples_dropped = inner.samples_dropped;
+        stats.failures = inner.failures.values().flatten().cloned().collect();
+        stats.failures.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        stats.failures_not_kept = inner.failures_not_kept;
+        stats
     }
 }
 
@@ -270,15 +501,33 @@ impl Recorder {
 mod tests {
     use super::*;
 
-    fn ok(status: u16) -> Sample {
-        Sample { status, x_cache: None, retry_after: false, sent_ms: 0, latency_us: 0 }
+    fn label(name: &str) -> RequestLabel {
+        RequestLabel { name: name.into(), method: "GET".into(), path: name.into() }
+    }
+
+    fn recorder(keep_samples: bool, interval: Option<Duration>) -> Recorder {
+        Recorder::new(vec![label("/a"), label("/b")], interval, keep_samples, Instant::now())
+    }
+
+    fn response(request: usize, status: u16, latency: Duration) -> Response<'static> {
+        Response {
+            request,
+            status,
+            latency,
+            x_cache: None,
+            retry_after: false,
+            broken_rules: &[],
+            transport_error: (status == 0).then(|| ("closed", "connection closed before message completed".into())),
+            request_id: None,
+            body: b"",
+        }
     }
 
     #[test]
     fn percentiles_are_microsecond_precise() {
-        let recorder = Recorder::new(None);
+        let recorder = recorder(false, None);
         for micros in 1..=1000u64 {
-            recorder.record(ok(200), Duration::from_micros(micros * 10), &[]);
+            recorder.record(&response(0, 200, Duration::from_micros(micros * 10)));
         }
         let stats = recorder.finish();
         assert_eq!(stats.requests, 1000);
@@ -289,9 +538,9 @@ mod tests {
 
     #[test]
     fn errors_are_transport_failures_and_4xx_5xx() {
-        let recorder = Recorder::new(None);
+        let recorder = recorder(false, None);
         for status in [200, 204, 301, 404, 429, 503, 0] {
-            recorder.record(ok(status), Duration::from_millis(1), &[]);
+            recorder.record(&response(0, status, Duration::from_millis(1)));
         }
         let stats = recorder.finish();
         assert_eq!(stats.errors, 4);
@@ -300,14 +549,76 @@ mod tests {
 
     #[test]
     fn correction_fills_in_requests_a_stall_held_back() {
-        let recorder = Recorder::new(Some(Duration::from_millis(10)));
+        let recorder = recorder(false, Some(Duration::from_millis(10)));
         for _ in 0..99 {
-            recorder.record(ok(200), Duration::from_millis(1), &[]);
+            recorder.record(&response(0, 200, Duration::from_millis(1)));
         }
-        recorder.record(ok(200), Duration::from_secs(1), &[]);
+        recorder.record(&response(0, 200, Duration::from_secs(1)));
         let stats = recorder.finish();
         let corrected = stats.latency_corrected.unwrap();
         assert!(stats.latency.p95 < 2.0, "raw p95 hides the stall: {:?}", stats.latency);
         assert!(corrected.p95 > 100.0, "corrected p95 shows it: {corrected:?}");
+    }
+
+    #[test]
+    fn each_request_name_gets_its_own_statistics() {
+        let recorder = recorder(false, None);
+        for _ in 0..3 {
+            recorder.record(&response(0, 200, Duration::from_millis(1)));
+        }
+        recorder.record(&response(1, 500, Duration::from_millis(40)));
+        let stats = recorder.finish();
+        let (a, b) = (&stats.by_request["/a"], &stats.by_request["/b"]);
+        assert_eq!((a.requests, a.errors, b.requests, b.errors), (3, 0, 1, 1));
+        assert!(b.latency.p50 > 39.0 && a.latency.p50 < 2.0);
+        assert_eq!(b.status_counts[&500], 1);
+        assert_eq!(stats.requests, 4);
+    }
+
+    #[test]
+    fn failures_keep_the_first_five_per_request_and_kind_and_count_the_rest() {
+        let recorder = recorder(false, None);
+        let body = vec![b'x'; 5000];
+        for _ in 0..7 {
+            recorder.record(&Response { body: &body, request_id: Some("rid-1"), ..response(1, 500, Duration::ZERO) });
+        }
+        for _ in 0..2 {
+            recorder.record(&response(1, 0, Duration::from_millis(3)));
+        }
+        recorder.record(&response(0, 200, Duration::from_millis(1)));
+        let stats = recorder.finish();
+        assert_eq!(stats.failures.len(), 5 + 2);
+        assert_eq!(stats.failures_not_kept, 2);
+        let answered = stats.failures.iter().find(|f| f.status == Some(500)).unwrap();
+        assert_eq!((answered.name.as_str(), answered.request_id.as_deref()), ("/b", Some("rid-1")));
+        assert_eq!(answered.body.as_ref().unwrap().len(), FAILURE_BODY_BYTES);
+        let dropped = stats.failures.iter().find(|f| f.status.is_none()).unwrap();
+        assert!(dropped.error.as_ref().unwrap().starts_with("closed"), "{dropped:?}");
+        assert!(dropped.body.is_none());
+    }
+
+    #[test]
+    fn ordered_samples_are_kept_only_when_asked_and_a_check_cannot_pass_without_them() {
+        let recorder = recorder(false, None);
+        recorder.record(&response(0, 200, Duration::from_millis(1)));
+        assert!(recorder.finish().every_sample().unwrap_err().contains("did not keep"));
+        let recorder = self::recorder(true, None);
+        recorder.record(&response(0, 200, Duration::from_millis(1)));
+        assert_eq!(recorder.finish().every_sample().unwrap().len(), 1);
+        let truncated = PhaseStats { samples_kept: true, samples_dropped: 3, ..recorder.finish() };
+        assert!(truncated.every_sample().unwrap_err().contains("3 responses"));
+    }
+
+    #[test]
+    fn the_timeline_has_one_point_per_second_with_gaps_filled() {
+        let mut tally = Tally::new(false);
+        let ok = response(0, 200, Duration::from_millis(2));
+        tally.record(0, &ok, 2000, None);
+        tally.record(0, &ok, 2000, None);
+        tally.record(3, &ok, 9000, None);
+        let stats = tally.stats(4.0);
+        let requests: Vec<u64> = stats.timeline.iter().map(|p| p.requests).collect();
+        assert_eq!(requests, [2, 0, 0, 1]);
+        assert!(stats.timeline[0].p95_ms < 3.0 && stats.timeline[3].p95_ms > 8.0, "{:?}", stats.timeline);
     }
 }

@@ -27,6 +27,11 @@ impl MetricSet {
         Self { samples }
     }
 
+    /// Every series named `name`: its labels and value.
+    pub fn series<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a BTreeMap<String, String>, f64)> + 'a {
+        self.samples.iter().filter(move |(n, _, _)| n == name).map(|(_, labels, value)| (labels, *value))
+    }
+
     /// Sum of the samples named `name` whose labels include every pair of `labels`;
     /// `None` when no such series exists (a missing metric is never read as zero).
     pub fn sum(&self, name: &str, labels: &BTreeMap<String, String>) -> Option<f64> {

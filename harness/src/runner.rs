@@ -1,6 +1,7 @@
-//! Runs one loaded scenario from start to report: opens the target, runs each phase (before
-//! actions, load, scrapes, after actions, expectations), always runs rollback (also after a
-//! failure or Ctrl-C), then decides the verdict and writes the report files.
+//! Runs one loaded scenario from start to report: opens the target, runs each phase
+//! ([`run_phase`]: before actions, load, scrapes, after actions, expectations) into a
+//! [`PhaseReport`], always runs rollback (also after a failure or Ctrl-C), then decides the
+//! verdict once, redacts secrets and writes the report once.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -8,12 +9,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 use crate::actions;
 use crate::attack::{self, PhasePlan};
-use crate::checks::{Expectation, Observed};
+use crate::checks::breaker::{BreakerState, StateChange};
+use crate::checks::{Observed, Scoped};
 use crate::measure::{PhaseStats, Recorder};
-use crate::report::model::{ExpectationResult, PhaseReport, RunReport, SCHEMA_VERSION, Schedule, Verdict};
-use crate::scenario::{Action, LoadModel, LoadedScenario};
+use crate::redact::Redactor;
+use crate::report::model::{
+    ActionLog, ExpectationResult, PhaseReport, RequestReport, RunReport, SCHEMA_VERSION, Schedule, Verdict,
+};
+use crate::scenario::{Action, LoadModel, LoadedScenario, Phase};
 use crate::target::{ResourceSample, Target};
 
 /// Options from the command line.
@@ -21,6 +28,8 @@ use crate::target::{ResourceSample, Target};
 pub struct RunOptions {
     /// `--target`: overrides the scenario's target.
     pub target: Option<String>,
+    /// `--allow-remote`: the target may be a non-loopback URL.
+    pub allow_remote: bool,
     /// `--target-bin`: the `target-app` binary to self-host.
     pub target_bin: Option<PathBuf>,
     /// Where report directories go.
@@ -40,13 +49,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
     let directory =
         options.report_dir.join(format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%.3fZ"), slug(&scenario.name)));
     std::fs::create_dir_all(&directory)?;
-    let uses_chaos = scenario
-        .phases
-        .iter()
-        .flat_map(|p| p.before.iter().chain(&p.after))
-        .chain(&scenario.rollback)
-        .any(|a| matches!(a, Action::Chaos(_) | Action::ClearChaos(_)));
-
+    let mut redactor = Redactor::new(loaded.secrets.clone());
     let mut report = RunReport {
         schema_version: SCHEMA_VERSION,
         scenario: scenario.name.clone(),
@@ -60,6 +63,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
             .or_else(|| scenario.target.url.clone())
             .unwrap_or_else(|| "self-hosted target-app".into()),
         self_hosted: options.target.is_none() && scenario.target.url.is_none(),
+        target_version: None,
         started_at: started_at.to_rfc3339(),
         duration_s: 0.0,
         verdict: Verdict::Passed,
@@ -69,203 +73,56 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         phases: Vec::new(),
         rollback: Vec::new(),
         resources: Vec::new(),
+        target_log: None,
         baseline: None,
     };
 
-    let mut target = match Target::open(
+    let uses_chaos = scenario
+        .phases
+        .iter()
+        .flat_map(|p| p.before.iter().chain(&p.after))
+        .chain(&scenario.rollback)
+        .any(|a| matches!(a, Action::Chaos(_) | Action::ClearChaos(_)));
+    let allow_remote = options.allow_remote || scenario.allow_remote;
+    let opened = Target::open(
         &scenario.target,
         options.target.as_deref(),
+        allow_remote,
         options.target_bin.as_deref(),
         uses_chaos,
         &directory,
     )
-    .await
-    {
+    .await;
+    let mut target = match opened {
         Ok(target) => target,
         Err(error) => {
             report.verdict = Verdict::SetupFailed;
             report.problems.push(error.to_string());
-            report.duration_s = run_started.elapsed().as_secs_f64();
-            crate::report::write(&report, &directory)?;
-            return Ok((report, directory));
+            return finish(report, run_started, &redactor, directory);
         }
     };
+    redactor.add(target.chaos_token());
     report.target = target.url.clone();
+    report.target_version = target.version().await;
     let unhealthy = target.unhealthy(&scenario.requires).await;
     if !unhealthy.is_empty() {
         report.skipped = Some(format!("requires {}", unhealthy.join("; ")));
-        target.stop().await;
-        report.duration_s = run_started.elapsed().as_secs_f64();
-        report.verdict = decide(&report);
-        crate::report::write(&report, &directory)?;
-        return Ok((report, directory));
+        report.target_log = target.stop().await;
+        return finish(report, run_started, &redactor, directory);
     }
     let resources = Arc::new(Mutex::new(Vec::<ResourceSample>::new()));
     let sampler = tokio::spawn(sample_resources(target.url.clone(), resources.clone(), run_started));
+    let interrupted = listen_for_ctrl_c();
 
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    let mut earlier: BTreeMap<String, PhaseStats> = BTreeMap::new();
-    let mut fault_cleared_at: Option<Instant> = None;
-    'phases: for (index, phase) in scenario.phases.iter().enumerate() {
-        let mut action_logs = Vec::new();
-        for action in &phase.before {
-            let log = tokio::select! {
-                log = actions::run(action, &target, "before", run_started) => log,
-                _ = &mut interrupted => {
-                    report.problems.push("interrupted (Ctrl-C)".into());
-                    report.verdict = Verdict::SetupFailed;
-                    break 'phases;
-                }
-            };
-            if log.kind == "clear_chaos" && log.ok {
-                fault_cleared_at = Some(Instant::now());
-            }
-            let failed = !log.ok;
-            if failed {
-                report
-                    .problems
-                    .push(format!("phase {}: before action {:?} failed: {}", phase.name, log.description, log.message));
-                report.verdict = Verdict::SetupFailed;
-            }
-            action_logs.push(log);
-            if failed {
-                break 'phases;
-            }
-        }
-
-        let expectations = &loaded.expectations[index];
-        let load = loaded.loads[index].clone();
-        let rules = expectations.iter().filter_map(Expectation::response_rule).cloned().collect();
-        let plan = Arc::new(PhasePlan::new(
-            load.clone(),
-            phase.requests.clone(),
-            phase.load.think_time.as_deref(),
-            rules,
-            seed.wrapping_add(index as u64),
-        ));
-        let metrics_before = target.metrics().await;
-        let services: Vec<String> =
-            expectations.iter().filter_map(|e| e.breaker_service().map(str::to_owned)).collect();
-        let breaker_states = Arc::new(Mutex::new(BTreeMap::<String, Vec<String>>::new()));
-        let poller = tokio::spawn(poll_breakers(target.url.clone(), services, breaker_states.clone()));
-        let recorder = Arc::new(Recorder::new(plan.expected_interval()));
-        let progress = (!options.quiet).then(|| tokio::spawn(print_progress(phase.name.clone(), recorder.clone())));
-        let phase_started_at = run_started.elapsed().as_secs_f64();
-        let goose_report = format!("goose-{:02}-{}.html", index + 1, slug(&phase.name));
-        let goose_path = directory.join(&goose_report);
-        let limit = crate::scenario::phase_limit(&phase.load, &load).unwrap_or(Duration::from_secs(600));
-        let end = tokio::select! {
-            result = attack::run_phase(plan.clone(), &target.url, recorder.clone(), &goose_path) => LoadEnd::Finished(result),
-            _ = tokio::time::sleep(limit) => LoadEnd::Overran(limit),
-            _ = &mut interrupted => LoadEnd::Interrupted,
-        };
-        if let Some(progress) = progress {
-            progress.abort();
-            if std::io::stderr().is_terminal() {
-                eprintln!();
-            }
-        }
-        poller.abort();
-        let stats = recorder.finish();
-        let metrics_after = target.metrics().await;
-        // An interrupted or overrunning phase ends the run: its users may still be sending.
-        let stop_run = match end {
-            LoadEnd::Finished(Ok(())) => false,
-            LoadEnd::Finished(Err(error)) => {
-                report.problems.push(format!("phase {}: load failed: {error}", phase.name));
-                report.verdict = Verdict::SetupFailed;
-                false
-            }
-            LoadEnd::Overran(limit) => {
-                report
-                    .problems
-                    .push(format!("phase {}: load failed: phase ran past its limit of {limit:?}", phase.name));
-                report.verdict = report.verdict.max(Verdict::Invalid);
-                true
-            }
-            LoadEnd::Interrupted => {
-                report.problems.push(format!("phase {}: load failed: interrupted (Ctrl-C)", phase.name));
-                report.verdict = Verdict::SetupFailed;
-                true
-            }
-        };
-        if !stop_run {
-            for action in &phase.after {
-                let log = actions::run(action, &target, "after", run_started).await;
-                if log.kind == "clear_chaos" && log.ok {
-                    fault_cleared_at = Some(Instant::now());
-                }
-                if !log.ok {
-                    report.problems.push(format!(
-                        "phase {}: after action {:?} failed: {}",
-                        phase.name, log.description, log.message
-                    ));
-                }
-                action_logs.push(log);
-            }
-        }
-
-        let since_fault_cleared =
-            fault_cleared_at.map(|at| recorder.started().saturating_duration_since(at).as_secs_f64());
-        let states = breaker_states.lock().expect("breaker states").clone();
-        let observed = Observed {
-            stats: &stats,
-            metrics_before: metrics_before.as_ref(),
-            metrics_after: metrics_after.as_ref(),
-            breaker_states: &states,
-            earlier: &earlier,
-            since_fault_cleared,
-        };
-        let results: Vec<ExpectationResult> = expectations
-            .iter()
-            .map(|expectation| {
-                let outcome = expectation.evaluate(&observed);
-                if let Expectation::Recovery(recovery) = expectation {
-                    report.time_to_recover_s = recovery.time_to_recover(&observed).or(report.time_to_recover_s);
-                }
-                ExpectationResult {
-                    kind: expectation.kind().to_owned(),
-                    expected: expectation.describe(),
-                    measured: outcome.measured,
-                    passed: outcome.passed,
-                }
-            })
-            .collect();
-        let schedule = match load {
-            LoadModel::Rate { per_second, .. } => {
-                let achieved = stats.throughput();
-                let behind = achieved < per_second as f64 * (1.0 - options.schedule_budget);
-                if behind {
-                    report.problems.push(format!(
-                        "phase {}: the generator fell behind ({achieved:.1}/s of {per_second}/s intended); its numbers cannot be trusted",
-                        phase.name
-                    ));
-                }
-                Some(Schedule { intended_rate: per_second as f64, achieved_rate: achieved, behind })
-            }
-            _ => None,
-        };
-        report.phases.push(PhaseReport {
-            name: phase.name.clone(),
-            load: describe_load(&load),
-            started_at_s: phase_started_at,
-            duration_s: stats.duration_s,
-            requests: stats.requests,
-            errors: stats.errors,
-            throughput: stats.throughput(),
-            error_rate: stats.error_rate(),
-            status_counts: stats.status_counts.clone(),
-            latency: stats.latency.clone(),
-            latency_corrected: stats.latency_corrected.clone(),
-            timeline: stats.timeline.clone(),
-            actions: action_logs,
-            expectations: results,
-            schedule,
-            goose_report: goose_path.exists().then_some(goose_report),
-        });
-        earlier.insert(phase.name.clone(), stats);
-        if stop_run {
+    let mut history = History { earlier: BTreeMap::new(), fault_cleared_at: None };
+    for index in 0..scenario.phases.len() {
+        let context = PhaseContext { loaded, index, target: &target, options, run_started, seed };
+        let outcome = run_phase(&context, &mut history, interrupted.clone()).await;
+        report.problems.extend(outcome.problems);
+        report.verdict = report.verdict.max(outcome.ending);
+        report.time_to_recover_s = outcome.time_to_recover_s.or(report.time_to_recover_s);
+        report.phases.extend(outcome.report);
+        if outcome.stop_run {
             break;
         }
     }
@@ -280,10 +137,30 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
     }
     sampler.abort();
     report.resources = resources.lock().expect("resources").clone();
-    target.stop().await;
+    report.target_log = target.stop().await;
+    if let Some(log) = &report.target_log {
+        let failures = || report.phases.iter().flat_map(|p| &p.failures);
+        let ids = failures().filter_map(|f| f.request_id.clone()).collect();
+        let mut found = crate::target_log::lines_for(&directory.join(&log.file), &ids);
+        for failure in report.phases.iter_mut().flat_map(|p| &mut p.failures) {
+            if let Some(lines) = failure.request_id.as_ref().and_then(|id| found.get_mut(id)) {
+                failure.target_log = lines.clone();
+            }
+        }
+    }
+    finish(report, run_started, &redactor, directory)
+}
 
+/// Decides the verdict, redacts secrets and writes the report files.
+fn finish(
+    mut report: RunReport,
+    run_started: Instant,
+    redactor: &Redactor,
+    directory: PathBuf,
+) -> anyhow::Result<(RunReport, PathBuf)> {
     report.duration_s = run_started.elapsed().as_secs_f64();
     report.verdict = decide(&report);
+    redactor.report(&mut report);
     crate::report::write(&report, &directory)?;
     Ok((report, directory))
 }
@@ -306,6 +183,46 @@ pub fn decide(report: &RunReport) -> Verdict {
     }
 }
 
+/// What one phase reads.
+struct PhaseContext<'a> {
+    loaded: &'a LoadedScenario,
+    index: usize,
+    target: &'a Target,
+    options: &'a RunOptions,
+    run_started: Instant,
+    seed: u64,
+}
+
+/// What later phases need from earlier ones.
+struct History {
+    /// Each finished phase's statistics, by name (recovery baselines).
+    earlier: BTreeMap<String, PhaseStats>,
+    /// When chaos was last cleared.
+    fault_cleared_at: Option<Instant>,
+}
+
+/// How a phase went: its report (absent when a `before` action failed), the problems it met,
+/// the verdict its ending forces (Passed when none), and whether the run stops here.
+struct PhaseOutcome {
+    report: Option<PhaseReport>,
+    problems: Vec<String>,
+    ending: Verdict,
+    stop_run: bool,
+    time_to_recover_s: Option<f64>,
+}
+
+impl PhaseOutcome {
+    fn aborted(problem: String) -> Self {
+        Self {
+            report: None,
+            problems: vec![problem],
+            ending: Verdict::SetupFailed,
+            stop_run: true,
+            time_to_recover_s: None,
+        }
+    }
+}
+
 /// How a phase's load ended.
 enum LoadEnd {
     /// goose finished (or failed to run).
@@ -314,6 +231,204 @@ enum LoadEnd {
     Overran(Duration),
     /// Ctrl-C.
     Interrupted,
+}
+
+/// One phase: before actions, the load, after actions, then its expectations and report.
+async fn run_phase(
+    context: &PhaseContext<'_>,
+    history: &mut History,
+    interrupted: watch::Receiver<bool>,
+) -> PhaseOutcome {
+    let PhaseContext { loaded, index, target, options, run_started, seed } = *context;
+    let phase = &loaded.scenario.phases[index];
+    let mut action_logs = Vec::new();
+    for action in &phase.before {
+        let log = tokio::select! {
+            log = actions::run(action, target, "before", run_started) => log,
+            _ = wait_for(interrupted.clone()) => return PhaseOutcome::aborted("interrupted (Ctrl-C)".into()),
+        };
+        note_clear(&log, history);
+        if !log.ok {
+            return PhaseOutcome::aborted(format!(
+                "phase {}: before action {:?} failed: {}",
+                phase.name, log.description, log.message
+            ));
+        }
+        action_logs.push(log);
+    }
+
+    let expectations = &loaded.expectations[index];
+    let load = loaded.loads[index].clone();
+    let rules = expectations
+        .iter()
+        .filter_map(|scoped| scoped.expectation.response_rule().map(|rule| (scoped.request.clone(), rule.clone())))
+        .collect();
+    let plan = Arc::new(PhasePlan::new(
+        load.clone(),
+        phase.requests.clone(),
+        phase.load.think_time.as_deref(),
+        rules,
+        seed.wrapping_add(index as u64),
+    ));
+    let metrics_before = target.metrics().await;
+    let breakers = Arc::new(Mutex::new(BreakerTimeline::starting_from(metrics_before.as_ref(), run_started)));
+    let poller = tokio::spawn(poll_breakers(target.url.clone(), breakers.clone(), run_started));
+    let keep_samples = expectations.iter().any(|scoped| scoped.expectation.needs_samples());
+    let recorder = Arc::new(Recorder::new(plan.labels(), plan.expected_interval(), keep_samples, run_started));
+    let progress = (!options.quiet).then(|| tokio::spawn(print_progress(phase.name.clone(), recorder.clone())));
+    let phase_started_at = run_started.elapsed().as_secs_f64();
+    let limit = crate::scenario::phase_limit(&phase.load, &load).unwrap_or(Duration::from_secs(600));
+    let end = tokio::select! {
+        result = attack::run_phase(plan.clone(), &target.url, recorder.clone()) => LoadEnd::Finished(result),
+        _ = tokio::time::sleep(limit) => LoadEnd::Overran(limit),
+        _ = wait_for(interrupted) => LoadEnd::Interrupted,
+    };
+    if let Some(progress) = progress {
+        progress.abort();
+        if std::io::stderr().is_terminal() {
+            eprintln!();
+        }
+    }
+    poller.abort();
+    let stats = recorder.finish();
+    let metrics_after = target.metrics().await;
+    let mut problems = Vec::new();
+    // An interrupted or overrunning phase ends the run: its users may still be sending.
+    let (ending, stop_run) = match end {
+        LoadEnd::Finished(Ok(())) => (Verdict::Passed, false),
+        LoadEnd::Finished(Err(error)) => {
+            problems.push(format!("phase {}: load failed: {error}", phase.name));
+            (Verdict::SetupFailed, false)
+        }
+        LoadEnd::Overran(limit) => {
+            problems.push(format!("phase {}: load failed: phase ran past its limit of {limit:?}", phase.name));
+            (Verdict::Invalid, true)
+        }
+        LoadEnd::Interrupted => {
+            problems.push(format!("phase {}: load failed: interrupted (Ctrl-C)", phase.name));
+            (Verdict::SetupFailed, true)
+        }
+    };
+    if !stop_run {
+        for action in &phase.after {
+            let log = actions::run(action, target, "after", run_started).await;
+            note_clear(&log, history);
+            if !log.ok {
+                problems
+                    .push(format!("phase {}: after action {:?} failed: {}", phase.name, log.description, log.message));
+            }
+            action_logs.push(log);
+        }
+    }
+
+    let breakers = breakers.lock().expect("breaker timeline").changes.clone();
+    let observed = Observed {
+        stats: &stats,
+        metrics_before: metrics_before.as_ref(),
+        metrics_after: metrics_after.as_ref(),
+        breaker_states: &breakers,
+        earlier: &history.earlier,
+        since_fault_cleared: history
+            .fault_cleared_at
+            .map(|at| recorder.started().saturating_duration_since(at).as_secs_f64()),
+    };
+    let results = expectations.iter().map(|scoped| judge(scoped, &observed)).collect();
+    let time_to_recover_s = expectations.iter().find_map(|scoped| match &scoped.expectation {
+        crate::checks::Expectation::Recovery(recovery) => recovery.time_to_recover(&observed),
+        _ => None,
+    });
+    let schedule = schedule_of(&load, &stats, options.schedule_budget);
+    if let Some(schedule) = schedule.as_ref().filter(|s| s.behind) {
+        problems.push(format!(
+            "phase {}: the generator fell behind ({:.1}/s of {:.0}/s intended); its numbers cannot be trusted",
+            phase.name, schedule.achieved_rate, schedule.intended_rate
+        ));
+    }
+    let report = phase_report(phase, &load, phase_started_at, &stats, action_logs, results, schedule, breakers);
+    history.earlier.insert(phase.name.clone(), stats);
+    PhaseOutcome { report: Some(report), problems, ending, stop_run, time_to_recover_s }
+}
+
+fn judge(scoped: &Scoped, observed: &Observed<'_>) -> ExpectationResult {
+    let outcome = scoped.evaluate(observed);
+    ExpectationResult {
+        kind: scoped.kind().to_owned(),
+        expected: scoped.describe(),
+        measured: outcome.measured,
+        passed: outcome.passed,
+    }
+}
+
+fn note_clear(log: &ActionLog, history: &mut History) {
+    if log.kind == "clear_chaos" && log.ok {
+        history.fault_cleared_at = Some(Instant::now());
+    }
+}
+
+fn schedule_of(load: &LoadModel, stats: &PhaseStats, budget: f64) -> Option<Schedule> {
+    let LoadModel::Rate { per_second, .. } = load else {
+        return None;
+    };
+    let achieved = stats.throughput();
+    Some(Schedule {
+        intended_rate: *per_second as f64,
+        achieved_rate: achieved,
+        behind: achieved < *per_second as f64 * (1.0 - budget),
+    })
+}
+
+/// The report of a phase: its statistics, its requests worst first, its failures, and what any
+/// bound dropped.
+#[allow(clippy::too_many_arguments)]
+fn phase_report(
+    phase: &Phase,
+    load: &LoadModel,
+    started_at_s: f64,
+    stats: &PhaseStats,
+    actions: Vec<ActionLog>,
+    expectations: Vec<ExpectationResult>,
+    schedule: Option<Schedule>,
+    breakers: BTreeMap<String, Vec<StateChange>>,
+) -> PhaseReport {
+    let mut by_request: Vec<RequestReport> =
+        stats.by_request.iter().map(|(name, s)| RequestReport::of(name, s)).collect();
+    by_request.sort_by(|a, b| b.errors.cmp(&a.errors).then(b.latency.p99.total_cmp(&a.latency.p99)));
+    let mut dropped = Vec::new();
+    if stats.failures_not_kept > 0 {
+        dropped.push(format!(
+            "{} more failing responses are not shown: failures keep the first {} per request and kind",
+            stats.failures_not_kept,
+            crate::measure::FAILURES_PER_KIND
+        ));
+    }
+    if stats.samples_dropped > 0 {
+        dropped.push(format!(
+            "{} responses were not kept in order (bound {}); checks that walk every response failed",
+            stats.samples_dropped,
+            crate::measure::MAX_SAMPLES
+        ));
+    }
+    PhaseReport {
+        name: phase.name.clone(),
+        load: describe_load(load),
+        started_at_s,
+        duration_s: stats.duration_s,
+        requests: stats.requests,
+        errors: stats.errors,
+        throughput: stats.throughput(),
+        error_rate: stats.error_rate(),
+        status_counts: stats.status_counts.clone(),
+        latency: stats.latency.clone(),
+        latency_corrected: stats.latency_corrected.clone(),
+        timeline: stats.timeline.clone(),
+        by_request,
+        failures: stats.failures.clone(),
+        dropped,
+        breakers,
+        actions,
+        expectations,
+        schedule,
+    }
 }
 
 fn describe_load(load: &LoadModel) -> String {
@@ -330,6 +445,25 @@ pub fn slug(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
 }
 
+/// A receiver that turns true on the first Ctrl-C.
+fn listen_for_ctrl_c() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = sender.send(true);
+            // Keep the sender so receivers never see a closed channel as a signal.
+            std::future::pending::<()>().await;
+        }
+    });
+    receiver
+}
+
+async fn wait_for(mut interrupted: watch::Receiver<bool>) {
+    if interrupted.wait_for(|set| *set).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 async fn sample_resources(url: String, into: Arc<Mutex<Vec<ResourceSample>>>, run_started: Instant) {
     let target = Target::observer(url);
     loop {
@@ -340,27 +474,39 @@ async fn sample_resources(url: String, into: Arc<Mutex<Vec<ResourceSample>>>, ru
     }
 }
 
-async fn poll_breakers(url: String, services: Vec<String>, into: Arc<Mutex<BTreeMap<String, Vec<String>>>>) {
-    if services.is_empty() {
-        return;
+/// Every breaker's state over a phase, from `/metrics` polled every 100 ms: the state at the
+/// phase's start, then each change.
+struct BreakerTimeline {
+    changes: BTreeMap<String, Vec<StateChange>>,
+}
+
+impl BreakerTimeline {
+    fn starting_from(metrics: Option<&crate::prometheus::MetricSet>, run_started: Instant) -> Self {
+        let mut timeline = Self { changes: BTreeMap::new() };
+        if let Some(metrics) = metrics {
+            timeline.observe(metrics, run_started.elapsed().as_secs_f64());
+        }
+        timeline
     }
+
+    fn observe(&mut self, metrics: &crate::prometheus::MetricSet, at_s: f64) {
+        for (labels, value) in metrics.series("circuit_breaker_state") {
+            let (Some(service), Some(state)) = (labels.get("service"), BreakerState::from_gauge(value)) else {
+                continue;
+            };
+            let changes = self.changes.entry(service.clone()).or_default();
+            if changes.last().map(|c| c.state) != Some(state) {
+                changes.push(StateChange { at_s, state });
+            }
+        }
+    }
+}
+
+async fn poll_breakers(url: String, into: Arc<Mutex<BreakerTimeline>>, run_started: Instant) {
     let target = Target::observer(url);
     loop {
         if let Some(metrics) = target.metrics().await {
-            let mut states = into.lock().expect("breaker states");
-            for service in &services {
-                let labels = [("service".to_owned(), service.clone())].into();
-                let state = match metrics.sum("circuit_breaker_state", &labels).map(|v| v as i64) {
-                    Some(0) => "closed",
-                    Some(1) => "open",
-                    Some(_) => "half_open",
-                    None => continue,
-                };
-                let seen = states.entry(service.clone()).or_default();
-                if seen.last().map(String::as_str) != Some(state) {
-                    seen.push(state.to_owned());
-                }
-            }
+            into.lock().expect("breaker timeline").observe(&metrics, run_started.elapsed().as_secs_f64());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

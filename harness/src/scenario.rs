@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::checks::{self, Expectation};
+use crate::checks::{self, Scoped};
 
 /// One scenario file, as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -23,6 +23,9 @@ pub struct Scenario {
     /// Where to send traffic; absent means "start target-app myself".
     #[serde(default)]
     pub target: Target,
+    /// The target may be a URL off this machine (like `--allow-remote`).
+    #[serde(default)]
+    pub allow_remote: bool,
     /// Seed for every random choice (think time, request mix); random when absent.
     pub seed: Option<u64>,
     /// Free-form labels for `harness list` and selection.
@@ -130,9 +133,9 @@ pub struct Phase {
     pub load: Load,
     /// The requests every user sends, weighted.
     pub requests: Vec<RequestSpec>,
-    /// What must hold afterwards.
+    /// What must hold afterwards: one block, or a list of blocks scoped to requests.
     #[serde(default)]
-    pub expect: checks::ExpectSpec,
+    pub expect: checks::Expect,
     /// Actions run after the load ends.
     #[serde(default)]
     pub after: Vec<Action>,
@@ -229,6 +232,15 @@ impl RequestSpec {
     /// The name used in reports.
     pub fn display_name(&self) -> String {
         self.name.clone().unwrap_or_else(|| format!("{} {}", self.method.to_uppercase(), self.path))
+    }
+
+    /// The path with its query, as reports show what was sent.
+    pub fn target(&self) -> String {
+        if self.query.is_empty() {
+            return self.path.clone();
+        }
+        let query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{}?{}", self.path, query.join("&"))
     }
 }
 
@@ -344,12 +356,15 @@ pub struct LoadedScenario {
     pub scenario: Scenario,
     /// Where it came from.
     pub path: PathBuf,
-    /// The file's text, for the report.
+    /// The file's text, for the report (masked by [`crate::redact`] before it is written).
     pub text: String,
+    /// Secret values the scenario holds: `${VAR}`s named like secrets, `Authorization` and
+    /// `Cookie` header values, the chaos token, and secret-named target env values.
+    pub secrets: Vec<String>,
     /// Each phase's load model, in phase order.
     pub loads: Vec<LoadModel>,
     /// Each phase's expectations, in phase order.
-    pub expectations: Vec<Vec<Expectation>>,
+    pub expectations: Vec<Vec<Scoped>>,
 }
 
 /// A scenario that cannot run, with where and why.
@@ -377,8 +392,14 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
-/// Expands `${VAR}` and `${VAR:-default}` from `lookup`; an unset variable without default is an error.
-pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, (usize, String)> {
+/// Expands `${VAR}` and `${VAR:-default}` from `lookup`; an unset variable without default is an
+/// error. The values of variables named like secrets ([`crate::redact::is_secret_name`]) are
+/// pushed to `secrets`.
+pub fn interpolate(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+    secrets: &mut Vec<String>,
+) -> Result<String, (usize, String)> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut offset = 0;
@@ -391,16 +412,20 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
             Some((name, default)) => (name, Some(default)),
             None => (expression, None),
         };
-        match (lookup(name), default) {
-            (Some(value), _) => out.push_str(&value),
-            (None, Some(default)) => out.push_str(default),
+        let value = match (lookup(name), default) {
+            (Some(value), _) => value,
+            (None, Some(default)) => default.to_owned(),
             (None, None) => {
                 return Err((
                     offset + start,
                     format!("environment variable {name} is not set (use ${{{name}:-default}})"),
                 ));
             }
+        };
+        if crate::redact::is_secret_name(name) {
+            secrets.push(value.clone());
         }
+        out.push_str(&value);
         offset += start + 2 + end + 1;
         rest = &after[end + 1..];
     }
@@ -412,11 +437,32 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
 pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let error = |line, column, message: String| ScenarioError { file: path.to_owned(), line, column, message };
     let raw = std::fs::read_to_string(path).map_err(|e| error(None, None, format!("cannot read: {e}")))?;
-    let text = interpolate(&raw, |name| std::env::var(name).ok()).map_err(|(at, message)| {
+    let mut secrets = Vec::new();
+    let text = interpolate(&raw, |name| std::env::var(name).ok(), &mut secrets).map_err(|(at, message)| {
         let (line, column) = line_column(&raw, at);
         error(Some(line), Some(column), message)
     })?;
-    parse(&text, path)
+    let mut loaded = parse(&text, path)?;
+    loaded.secrets.extend(secrets);
+    Ok(loaded)
+}
+
+/// The secret values written in the scenario itself: header values that carry credentials, the
+/// chaos token, and target env values named like secrets.
+fn written_secrets(scenario: &Scenario) -> Vec<String> {
+    let requests = scenario.phases.iter().flat_map(|p| p.requests.iter().flat_map(|r| &r.headers));
+    let actions = scenario.phases.iter().flat_map(|p| p.before.iter().chain(&p.after)).chain(&scenario.rollback);
+    let action_headers = actions.filter_map(|a| match a {
+        Action::Http(http) => Some(&http.headers),
+        _ => None,
+    });
+    let headers = requests
+        .chain(action_headers.flatten())
+        .filter(|(name, _)| crate::redact::is_secret_header(name))
+        .map(|(_, value)| value.clone());
+    let env =
+        scenario.target.env.iter().filter(|(name, _)| crate::redact::is_secret_name(name)).map(|(_, v)| v.clone());
+    headers.chain(env).chain(scenario.target.chaos_token.clone()).collect()
 }
 
 /// Parses and validates scenario text (already interpolated).
@@ -456,12 +502,14 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
         let model = resolve_load(&phase.load).map_err(at)?;
         phase_limit(&phase.load, &model).map_err(at)?;
         loads.push(model);
-        expectations.push(checks::compile(&phase.expect, &scenario.phases).map_err(at)?);
+        let names: Vec<String> = phase.requests.iter().map(RequestSpec::display_name).collect();
+        expectations.push(checks::compile(&phase.expect, &scenario.phases, &names).map_err(at)?);
     }
     for action in &scenario.rollback {
         validate_action(action).map_err(|m| error(find_line(text, "rollback:"), None, format!("rollback: {m}")))?;
     }
-    Ok(LoadedScenario { scenario, path: path.to_owned(), text: text.to_owned(), loads, expectations })
+    let secrets = written_secrets(&scenario);
+    Ok(LoadedScenario { scenario, path: path.to_owned(), text: text.to_owned(), secrets, loads, expectations })
 }
 
 /// Scenario files named on the command line: files as given, directories expanded to their
@@ -652,8 +700,12 @@ mod tests {
     #[test]
     fn interpolation_expands_defaults_and_rejects_unset() {
         let lookup = |name: &str| (name == "HOST").then(|| "example".to_owned());
-        assert_eq!(interpolate("a ${HOST} b ${PORT:-80}", lookup).unwrap(), "a example b 80");
-        let (at, message) = interpolate("x: ${MISSING}", lookup).unwrap_err();
+        let mut secrets = Vec::new();
+        assert_eq!(interpolate("a ${HOST} b ${PORT:-80}", lookup, &mut secrets).unwrap(), "a example b 80");
+        assert!(secrets.is_empty());
+        assert_eq!(interpolate("t: ${API_TOKEN:-s3cr3t}", lookup, &mut secrets).unwrap(), "t: s3cr3t");
+        assert_eq!(secrets, ["s3cr3t"], "a secret-named variable's value is remembered for redaction");
+        let (at, message) = interpolate("x: ${MISSING}", lookup, &mut secrets).unwrap_err();
         assert_eq!(at, 3);
         assert!(message.contains("MISSING"));
     }
@@ -685,6 +737,28 @@ mod tests {
         assert!(error.message.contains("did you mean `mongodb`?"), "{error}");
         let error = scenario("rollback: [{chaos: {dependency: postgress, kind: error}}]").unwrap_err();
         assert!(error.message.contains("did you mean `postgres`?"), "{error}");
+    }
+
+    #[test]
+    fn expectations_can_be_scoped_to_a_request_and_a_wrong_name_is_invalid() {
+        let scenario = |expect: &str| {
+            let text = format!(
+                "name: s\nphases: [{{name: p, load: {{iterations: 1}}, requests: [{{path: /health/}}, {{path: /x, name: ex}}], expect: {expect}}}]\n"
+            );
+            parse(&text, Path::new("s.yaml"))
+        };
+        let loaded = scenario(
+            "[{status: {2xx: '>= 50%'}}, {request: 'GET /health/', latency: {p95: '< 1s'}, headers: {x-id: present}}]",
+        )
+        .unwrap();
+        let scopes: Vec<Option<&str>> = loaded.expectations[0].iter().map(|e| e.request.as_deref()).collect();
+        assert_eq!(scopes, [None, Some("GET /health/"), Some("GET /health/")]);
+        assert!(loaded.expectations[0][1].describe().starts_with("[GET /health/] "));
+        assert_eq!(scenario("{request: ex, status: {200: '== 100%'}}").unwrap().expectations[0].len(), 1);
+        let error = scenario("{request: 'GET /health', status: {200: '== 100%'}}").unwrap_err();
+        assert!(error.message.contains("did you mean `GET /health/`?"), "{error}");
+        let error = scenario("{request: ex, rate_limit: {allowed: 1}}").unwrap_err();
+        assert!(error.message.contains("rate_limit judges the whole phase"), "{error}");
     }
 
     #[test]

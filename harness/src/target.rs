@@ -1,6 +1,7 @@
-//! [`Target`]: the system under test. Either a URL given by the user, or `target-app` started
-//! by the harness on a free loopback port with the scenario's env, waited for on
-//! `/health/ready`, and stopped (by its PID) when the handle drops. Also the HTTP calls the
+//! [`Target`]: the system under test. Either a URL given by the user (loopback, or any URL
+//! with `--allow-remote`), or `target-app` started by the harness on a free loopback port with
+//! the scenario's env, waited for on `/health/ready`, its log bounded ([`crate::target_log`]),
+//! and stopped (by its PID) when the handle drops. Also the HTTP calls the
 //! harness makes besides the load: chaos API, `/metrics` and `/api/info` scrapes.
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 use crate::prometheus::MetricSet;
 use crate::scenario::{ChaosAction, Dependency, Target as TargetSpec};
+use crate::target_log::TargetLog;
 
 /// A running target.
 pub struct Target {
@@ -21,6 +23,7 @@ pub struct Target {
     token: Option<String>,
     client: reqwest::Client,
     process: Option<tokio::process::Child>,
+    log: Option<tokio::task::JoinHandle<std::io::Result<TargetLog>>>,
 }
 
 /// One sample of the target's resource use (from its `/api/info`).
@@ -37,8 +40,10 @@ pub struct ResourceSample {
 /// Why a target could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    /// The URL is not on this machine.
-    #[error("target {0} is not a loopback address; Gauntlet only sends traffic to 127.0.0.1/localhost/[::1]")]
+    /// The URL is not on this machine, and remote targets were not allowed.
+    #[error(
+        "target {0} is not a loopback address; to send load to it, pass --allow-remote or set `allow_remote: true` in the scenario"
+    )]
     NotLoopback(String),
     /// Nothing answers at the URL.
     #[error("target {url} is unreachable: {reason}")]
@@ -53,6 +58,19 @@ pub enum TargetError {
     Start(String),
 }
 
+/// Refuses a URL off this machine unless remote targets are allowed.
+pub fn check_allowed(url: &str, allow_remote: bool) -> Result<(), TargetError> {
+    let url = url.trim_end_matches('/');
+    if !allow_remote && !is_loopback(url) {
+        return Err(TargetError::NotLoopback(url.to_owned()));
+    }
+    reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| u.scheme() == "http" || u.scheme() == "https")
+        .map(|_| ())
+        .ok_or_else(|| TargetError::Unreachable { url: url.to_owned(), reason: "not an http or https URL".into() })
+}
+
 /// Whether a URL points at this machine.
 pub fn is_loopback(url: &str) -> bool {
     reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).is_some_and(|host| {
@@ -64,13 +82,11 @@ pub fn is_loopback(url: &str) -> bool {
 /// never count against the per-IP rate limits the load (from 127.0.0.1) is testing.
 pub const OBSERVER_ADDRESS: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .local_address(OBSERVER_ADDRESS)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("HTTP client builds")
+/// The harness's own client; calls to a loopback target come from [`OBSERVER_ADDRESS`].
+fn client(url: &str) -> reqwest::Client {
+    let builder = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30));
+    let builder = if is_loopback(url) { builder.local_address(OBSERVER_ADDRESS) } else { builder };
+    builder.build().expect("HTTP client builds")
 }
 
 impl Target {
@@ -79,13 +95,14 @@ impl Target {
     pub async fn open(
         spec: &TargetSpec,
         url_override: Option<&str>,
+        allow_remote: bool,
         target_bin: Option<&Path>,
         uses_chaos: bool,
         log_dir: &Path,
     ) -> Result<Self, TargetError> {
         match url_override.or(spec.url.as_deref()) {
             Some(url) => {
-                let target = Self::at(url, spec.chaos_token.clone())?;
+                let target = Self::at(url, spec.chaos_token.clone(), allow_remote)?;
                 target
                     .client
                     .get(format!("{}/", target.url))
@@ -100,16 +117,20 @@ impl Target {
 
     /// A handle for read-only calls (scrapes) to an already running target.
     pub fn observer(url: String) -> Self {
-        Self { url, token: None, client: client(), process: None }
+        Self { client: client(&url), url, token: None, process: None, log: None }
     }
 
-    /// A handle for a running target at `url` with the chaos `token`; nothing is started.
-    pub fn at(url: &str, token: Option<String>) -> Result<Self, TargetError> {
+    /// A handle for a running target at `url` with the chaos `token`; nothing is started. A
+    /// URL off this machine needs `allow_remote`.
+    pub fn at(url: &str, token: Option<String>, allow_remote: bool) -> Result<Self, TargetError> {
+        check_allowed(url, allow_remote)?;
         let url = url.trim_end_matches('/').to_owned();
-        if !is_loopback(&url) {
-            return Err(TargetError::NotLoopback(url));
-        }
-        Ok(Self { url, token, client: client(), process: None })
+        Ok(Self { client: client(&url), url, token, process: None, log: None })
+    }
+
+    /// The chaos token the harness uses (chosen by it for a self-hosted target), for redaction.
+    pub fn chaos_token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     async fn start(
@@ -144,17 +165,24 @@ impl Target {
             token = env.get("CHAOS_TOKEN").cloned();
         }
         std::fs::create_dir_all(log_dir).map_err(|e| TargetError::Start(e.to_string()))?;
-        let log = std::fs::File::create(log_dir.join("target.log")).map_err(|e| TargetError::Start(e.to_string()))?;
-        let stderr = log.try_clone().map_err(|e| TargetError::Start(e.to_string()))?;
-        let process = tokio::process::Command::new(&binary)
+        let mut process = tokio::process::Command::new(&binary)
             .envs(&env)
             .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(stderr)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| TargetError::Start(format!("{}: {e}", binary.display())))?;
-        let target = Self { url: format!("http://127.0.0.1:{port}"), token, client: client(), process: Some(process) };
+        let (stdout, stderr) = (process.stdout.take(), process.stderr.take());
+        let path = log_dir.join("target.log");
+        let log = tokio::spawn(async move {
+            match (stdout, stderr) {
+                (Some(stdout), Some(stderr)) => crate::target_log::record(stdout, stderr, &path).await,
+                _ => Err(std::io::Error::other("target-app's output was not piped")),
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}");
+        let target = Self { client: client(&url), url, token, process: Some(process), log: Some(log) };
         target.wait_ready(Duration::from_secs(60)).await?;
         Ok(target)
     }
@@ -173,8 +201,9 @@ impl Target {
         Err(TargetError::Start(format!("/health/ready did not answer 200 within {limit:?}; last: {last}")))
     }
 
-    /// Stops a self-hosted target: SIGTERM (graceful drain), then SIGKILL after 5 s.
-    pub async fn stop(&mut self) {
+    /// Stops a self-hosted target: SIGTERM (graceful drain), then SIGKILL after 5 s; returns
+    /// how its log was written.
+    pub async fn stop(&mut self) -> Option<TargetLog> {
         if let Some(mut child) = self.process.take() {
             if let Some(pid) = child.id() {
                 let _ = tokio::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
@@ -182,6 +211,11 @@ impl Target {
             if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
                 let _ = child.kill().await;
             }
+        }
+        let log = self.log.take()?;
+        match tokio::time::timeout(Duration::from_secs(5), log).await {
+            Ok(Ok(Ok(summary))) => Some(summary),
+            _ => None,
         }
     }
 
@@ -240,6 +274,16 @@ impl Target {
         futures::future::join_all(checks).await.into_iter().flatten().collect()
     }
 
+    /// The target's version from `/api/version` (`version`, with `build` when given).
+    pub async fn version(&self) -> Option<String> {
+        let body: Value = self.client.get(format!("{}/api/version", self.url)).send().await.ok()?.json().await.ok()?;
+        let version = body["version"].as_str()?;
+        Some(match body["build"].as_str() {
+            Some(build) => format!("{version} ({build})"),
+            None => version.to_owned(),
+        })
+    }
+
     /// Process CPU and memory from `/api/info`, if the target reports them.
     pub async fn resources(&self, at_s: f64) -> Option<ResourceSample> {
         let info: Value = self.client.get(format!("{}/api/info", self.url)).send().await.ok()?.json().await.ok()?;
@@ -290,5 +334,14 @@ mod tests {
         assert!(!is_loopback("http://10.0.0.5:8000"));
         assert!(!is_loopback("https://example.com"));
         assert!(!is_loopback("not a url"));
+    }
+
+    #[test]
+    fn remote_targets_need_the_opt_in() {
+        let refused = check_allowed("https://example.com", false).unwrap_err().to_string();
+        assert!(refused.contains("--allow-remote") && refused.contains("allow_remote: true"), "{refused}");
+        assert!(check_allowed("https://example.com", true).is_ok());
+        assert!(check_allowed("http://127.0.0.1:8000/", false).is_ok());
+        assert!(check_allowed("ftp://example.com", true).is_err());
     }
 }

@@ -56,10 +56,10 @@ impl Cache {
 
     /// Compares the observed header sequence and hit share.
     pub fn evaluate(&self, observed: &Observed<'_>) -> Outcome {
-        let samples = &observed.stats.samples;
-        if samples.is_empty() {
-            return Outcome::no_samples();
-        }
+        let samples = match observed.stats.every_sample() {
+            Ok(samples) => samples,
+            Err(reason) => return Outcome::new(false, reason),
+        };
         let seen: Vec<&str> = samples.iter().map(|s| s.x_cache.as_deref().unwrap_or("none")).collect();
         let head = seen.iter().take(self.sequence.len().max(4)).copied().collect::<Vec<_>>().join(", ");
         let hits = seen.iter().filter(|s| **s == "HIT").count();

@@ -1,4 +1,5 @@
-//! Expectations: the YAML under a phase's `expect` ([`ExpectSpec`]) compiles to a list of
+//! Expectations: the YAML under a phase's `expect` (one [`ExpectSpec`] block, or a list of
+//! them, each optionally scoped to one request name) compiles to a list of [`Scoped`]
 //! [`Expectation`]s; each kind lives in its own file with `evaluate(&self, &Observed) -> Outcome`.
 //! New kind = a variant here + its file + a fixture + unit tests.
 //!
@@ -26,10 +27,37 @@ pub mod response;
 pub mod status;
 pub mod throughput;
 
-/// The YAML under `expect:`.
+/// The YAML under `expect:`: one block, or a list of blocks (to scope some to a request).
+#[derive(Debug, Clone, Default)]
+pub struct Expect(pub Vec<ExpectSpec>);
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ExpectVisitor;
+        impl<'de> Visitor<'de> for ExpectVisitor {
+            type Value = Expect;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an expect block, or a list of them")
+            }
+            fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<Expect, M::Error> {
+                Ok(Expect(vec![ExpectSpec::deserialize(de::value::MapAccessDeserializer::new(map))?]))
+            }
+            fn visit_seq<S: de::SeqAccess<'de>>(self, seq: S) -> Result<Expect, S::Error> {
+                Ok(Expect(Vec::deserialize(de::value::SeqAccessDeserializer::new(seq))?))
+            }
+        }
+        deserializer.deserialize_any(ExpectVisitor)
+    }
+}
+
+/// One `expect` block.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectSpec {
+    /// Judge only the responses to this request name (`GET /health/`, or its `name:`), as k6
+    /// thresholds on a tagged sub-metric; status, latency, error_rate, throughput, headers and
+    /// json can be scoped.
+    pub request: Option<String>,
     /// Share of responses per status or class: `{200: ">= 99%", 5xx: "< 1%"}`.
     #[serde(default)]
     pub status: BTreeMap<StatusKey, String>,
@@ -86,6 +114,7 @@ impl<'de> Deserialize<'de> for StatusKey {
 }
 
 /// Everything a check may look at after a phase.
+#[derive(Clone, Copy)]
 pub struct Observed<'a> {
     /// The phase's measurements.
     pub stats: &'a PhaseStats,
@@ -93,8 +122,8 @@ pub struct Observed<'a> {
     pub metrics_before: Option<&'a MetricSet>,
     /// `/metrics` after the phase.
     pub metrics_after: Option<&'a MetricSet>,
-    /// Breaker states polled during the phase, per service, deduplicated in order.
-    pub breaker_states: &'a BTreeMap<String, Vec<String>>,
+    /// Breaker states polled during the phase, per service: the starting state, then changes.
+    pub breaker_states: &'a BTreeMap<String, Vec<breaker::StateChange>>,
     /// Measurements of each earlier phase, by name (for recovery baselines).
     pub earlier: &'a BTreeMap<String, PhaseStats>,
     /// Seconds from the last `clear_chaos` to the start of this phase's recorder (the zero of
@@ -120,6 +149,42 @@ impl Outcome {
     /// A failure because there was nothing to measure.
     pub fn no_samples() -> Self {
         Self::new(false, "no samples in this phase")
+    }
+}
+
+/// An expectation and the request name it is scoped to (the whole phase when `None`).
+#[derive(Debug, Clone)]
+pub struct Scoped {
+    /// The request name whose responses it judges.
+    pub request: Option<String>,
+    /// The expectation.
+    pub expectation: Expectation,
+}
+
+impl Scoped {
+    /// The YAML key of its kind.
+    pub fn kind(&self) -> &'static str {
+        self.expectation.kind()
+    }
+
+    /// What is expected, in words, naming the request when scoped.
+    pub fn describe(&self) -> String {
+        match &self.request {
+            Some(name) => format!("[{name}] {}", self.expectation.describe()),
+            None => self.expectation.describe(),
+        }
+    }
+
+    /// Evaluates against the phase, or against its request's own statistics; a request that got
+    /// no responses fails like an empty phase.
+    pub fn evaluate(&self, observed: &Observed<'_>) -> Outcome {
+        let Some(name) = &self.request else {
+            return self.expectation.evaluate(observed);
+        };
+        match observed.stats.by_request.get(name) {
+            Some(stats) => self.expectation.evaluate(&Observed { stats, ..*observed }),
+            None => Outcome::new(false, format!("no responses to {name} in this phase")),
+        }
     }
 }
 
@@ -205,17 +270,58 @@ impl Expectation {
         }
     }
 
-    /// The breaker service to poll during the phase, if any.
-    pub fn breaker_service(&self) -> Option<&str> {
-        match self {
-            Self::Breaker(b) => Some(&b.service),
-            _ => None,
-        }
+    /// Whether it walks every response in order, so the phase must keep them.
+    pub fn needs_samples(&self) -> bool {
+        matches!(self, Self::RateLimit(_) | Self::Cache(_) | Self::Recovery(_))
     }
 }
 
-/// Compiles a phase's `expect` block; `phases` are all of the scenario's, for references.
-pub fn compile(spec: &ExpectSpec, phases: &[Phase]) -> Result<Vec<Expectation>, String> {
+/// Compiles a phase's `expect` blocks; `phases` are all of the scenario's (for references) and
+/// `requests` the names of this phase's requests (for scopes).
+pub fn compile(blocks: &Expect, phases: &[Phase], requests: &[String]) -> Result<Vec<Scoped>, String> {
+    let mut compiled = Vec::new();
+    for spec in &blocks.0 {
+        if let Some(name) = &spec.request {
+            check_scope(spec, name, requests)?;
+        }
+        compiled.extend(
+            compile_block(spec, phases)?
+                .into_iter()
+                .map(|expectation| Scoped { request: spec.request.clone(), expectation }),
+        );
+    }
+    Ok(compiled)
+}
+
+/// A scope names one of the phase's requests, and scopes only kinds measured per request.
+fn check_scope(spec: &ExpectSpec, name: &str, requests: &[String]) -> Result<(), String> {
+    if !requests.iter().any(|r| r == name) {
+        let nearest = requests
+            .iter()
+            .min_by_key(|candidate| strsim::damerau_levenshtein(name, candidate))
+            .map(|candidate| format!(" (did you mean `{candidate}`?)"))
+            .unwrap_or_default();
+        return Err(format!(
+            "expect.request: {name:?} is not a request of this phase; its requests are {}{nearest}",
+            requests.join(", ")
+        ));
+    }
+    let whole_phase = [
+        ("rate_limit", spec.rate_limit.is_some()),
+        ("breaker", spec.breaker.is_some()),
+        ("cache", spec.cache.is_some()),
+        ("metrics", !spec.metrics.is_empty()),
+        ("recovery", spec.recovery.is_some()),
+    ];
+    match whole_phase.iter().find(|(_, set)| *set) {
+        Some((kind, _)) => Err(format!(
+            "expect.request: {kind} judges the whole phase; only status, latency, error_rate, throughput, headers and json can be scoped to one request"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn compile_block(spec: &ExpectSpec, phases: &[Phase]) -> Result<Vec<Expectation>, String> {
     let mut compiled = Vec::new();
     for (key, comparison) in &spec.status {
         compiled.push(Expectation::Status(status::StatusShare::compile(&key.0, comparison)?));
@@ -229,7 +335,7 @@ pub fn compile(spec: &ExpectSpec, phases: &[Phase]) -> Result<Vec<Expectation>, 
     if let Some(comparison) = &spec.throughput {
         compiled.push(Expectation::Throughput(throughput::Throughput::compile(comparison)?));
     }
-    for rule in response::ResponseRule::compile(&spec.headers, &spec.json)? {
+    for rule in response::ResponseRule::compile(&spec.headers, &spec.json, spec.request.as_deref())? {
         compiled.push(Expectation::Response(rule));
     }
     if let Some(rate_limit) = &spec.rate_limit {
@@ -259,7 +365,12 @@ pub(crate) mod test_support {
 
     /// Stats with one sample per status in `statuses`, in order.
     pub(crate) fn stats(statuses: &[u16]) -> PhaseStats {
-        let mut stats = PhaseStats { requests: statuses.len() as u64, duration_s: 1.0, ..PhaseStats::default() };
+        let mut stats = PhaseStats {
+            requests: statuses.len() as u64,
+            duration_s: 1.0,
+            samples_kept: true,
+            ..PhaseStats::default()
+        };
         for status in statuses {
             *stats.status_counts.entry(*status).or_default() += 1;
             stats.errors += (*status == 0 || *status >= 400) as u64;

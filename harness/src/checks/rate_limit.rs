@@ -46,7 +46,10 @@ impl RateLimit {
 
     /// Walks the ordered responses.
     pub fn evaluate(&self, observed: &Observed<'_>) -> Outcome {
-        let samples = &observed.stats.samples;
+        let samples = match observed.stats.every_sample() {
+            Ok(samples) => samples,
+            Err(reason) => return Outcome::new(false, reason),
+        };
         let allowed = self.spec.allowed as usize;
         if samples.len() <= allowed {
             return Outcome::new(false, format!("only {} responses: the limit was never reached", samples.len()));

@@ -81,6 +81,7 @@ impl Recovery {
     /// Seconds from the last `clear_chaos` until recovery, when it recovered.
     pub fn time_to_recover(&self, observed: &Observed<'_>) -> Option<f64> {
         let baseline = observed.earlier.get(&self.baseline)?;
+        observed.stats.every_sample().ok()?;
         Some(observed.since_fault_cleared? + self.recovered_after(observed.stats, baseline)?)
     }
 
@@ -89,8 +90,8 @@ impl Recovery {
         let Some(baseline) = observed.earlier.get(&self.baseline) else {
             return Outcome::new(false, format!("baseline phase {:?} has not run before this one", self.baseline));
         };
-        if observed.stats.requests == 0 {
-            return Outcome::no_samples();
+        if let Err(reason) = observed.stats.every_sample() {
+            return Outcome::new(false, reason);
         }
         let Some(cleared) = observed.since_fault_cleared else {
             return Outcome::new(false, "no clear_chaos before this phase: nothing to recover from");

@@ -1,5 +1,7 @@
 //! `headers: {x-cache: HIT, retry-after: present}` and `json: {/status: ok}`: rules checked on
-//! every response as it arrives; the phase passes a rule only if no response broke it.
+//! every response as it arrives; the phase passes a rule only if no response broke it. A
+//! request that got no response (refused, reset, closed, timed out) breaks every rule: what
+//! never arrived cannot carry the header.
 
 use std::collections::BTreeMap;
 
@@ -25,13 +27,22 @@ enum Rule {
 /// One per-response rule.
 #[derive(Debug, Clone)]
 pub struct ResponseRule {
+    /// The name failures are counted under: the label, prefixed by the scope.
     name: String,
+    /// The rule in words.
+    label: String,
     rule: Rule,
 }
 
 impl ResponseRule {
-    /// Compiles the `headers` and `json` maps into one rule per entry.
-    pub fn compile(headers: &BTreeMap<String, String>, json: &BTreeMap<String, Value>) -> Result<Vec<Self>, String> {
+    /// Compiles the `headers` and `json` maps into one rule per entry; a rule scoped to a request
+    /// name carries it in its own name, so its failures are counted apart.
+    pub fn compile(
+        headers: &BTreeMap<String, String>,
+        json: &BTreeMap<String, Value>,
+        scope: Option<&str>,
+    ) -> Result<Vec<Self>, String> {
+        let prefix = scope.map_or_else(String::new, |name| format!("[{name}] "));
         let mut rules = Vec::new();
         for (name, want) in headers {
             let name = name.to_ascii_lowercase();
@@ -43,17 +54,17 @@ impl ResponseRule {
                 "absent" => HeaderWant::Absent,
                 value => HeaderWant::Equals(value.to_owned()),
             };
-            rules.push(Self {
-                name: format!("header {name} {}", describe_want(&want)),
-                rule: Rule::Header { name, want },
-            });
+            let label = format!("header {name} {}", describe_want(&want));
+            rules.push(Self { name: format!("{prefix}{label}"), label, rule: Rule::Header { name, want } });
         }
         for (pointer, value) in json {
             if !pointer.starts_with('/') {
                 return Err(format!("json: {pointer:?} must be a JSON pointer such as /status"));
             }
+            let label = format!("json {pointer} == {value}");
             rules.push(Self {
-                name: format!("json {pointer} == {value}"),
+                name: format!("{prefix}{label}"),
+                label,
                 rule: Rule::Json { pointer: pointer.clone(), value: value.clone() },
             });
         }
@@ -83,9 +94,9 @@ impl ResponseRule {
         }
     }
 
-    /// In words.
+    /// In words (the scope, if any, is named by [`crate::checks::Scoped::describe`]).
     pub fn describe(&self) -> String {
-        format!("every response: {}", self.name)
+        format!("every response: {}", self.label)
     }
 
     /// Passes when at least one response was checked and none failed.
@@ -118,6 +129,7 @@ mod tests {
         ResponseRule::compile(
             &headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             &json.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            None,
         )
         .unwrap()
     }
@@ -148,6 +160,6 @@ mod tests {
         assert!(evaluate(&Expectation::Response(rule.clone()), &s).passed);
         s.response_failures.insert(rule.name().to_owned(), 1);
         assert!(!evaluate(&Expectation::Response(rule), &s).passed);
-        assert!(ResponseRule::compile(&BTreeMap::new(), &[("status".to_owned(), json!(1))].into()).is_err());
+        assert!(ResponseRule::compile(&BTreeMap::new(), &[("status".to_owned(), json!(1))].into(), None).is_err());
     }
 }

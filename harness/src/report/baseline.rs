@@ -1,46 +1,400 @@
-//! `--baseline`: compares p95, p99 and error rate of each phase with an earlier report and
-//! fails on a regression beyond `--max-regression`.
+//! `--baseline`: compares a run with an earlier report, per phase and per request name, and
+//! fails only on a regression that holds up against run-to-run noise.
+//!
+//! The rule, statistic by statistic:
+//! - Latency (p50, p95, p99): a regression is both relative and absolute: slower than the
+//!   baseline by more than `--max-regression` (default 10%) AND by more than
+//!   `--min-regression` (default 1 ms). A 0.19 ms wiggle on a 1.5 ms p99 is noise, not a fault.
+//! - A percentile is comparable only when both runs have at least [`MIN_TAIL`] responses
+//!   beyond it (p50: 20, p95: 200, p99: 1,000 responses). With fewer, the percentile is close to
+//!   the maximum, one outlier decides it, and the row says "not comparable", neither pass nor fail.
+//! - Error rate: a regression when it rose by more than `--max-regression` of the baseline's
+//!   rate and by more than one percentage point; comparable from [`MIN_REQUESTS`] requests.
+//! - Throughput is shown, not judged: in a closed model it follows latency, which is judged.
+//! - Like with like: when the scenario text (its `seed:` aside), a phase's load or the target's
+//!   version differ from the baseline's, the comparison says so at the top; with
+//!   `--strict-baseline` that difference fails the run.
 
 use std::path::Path;
 
-use crate::report::model::{BaselineComparison, ExpectationResult, RunReport};
+use maud::{Markup, html};
+use serde::{Deserialize, Serialize};
 
-/// Adds the comparison to `report`; phases are matched by name.
-pub fn compare(report: &mut RunReport, baseline: &RunReport, file: &Path, max_regression: f64) {
+use crate::measure::Percentiles;
+use crate::report::model::RunReport;
+
+/// Responses a percentile needs beyond it, in both runs, to be compared.
+pub const MIN_TAIL: f64 = 10.0;
+/// Requests an error rate needs, in both runs, to be compared.
+pub const MIN_REQUESTS: u64 = 20;
+
+/// The thresholds of a comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    /// Relative tolerance, as a share (0.10 = 10%).
+    pub max_regression: f64,
+    /// Absolute floor for latency, ms.
+    pub min_regression_ms: f64,
+    /// Whether a scenario, load or target-version difference fails the run.
+    pub strict: bool,
+}
+
+/// How one row came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowVerdict {
+    /// Within the rule.
+    Pass,
+    /// A regression.
+    Fail,
+    /// Too few samples to say.
+    NotComparable,
+    /// Shown, not judged.
+    Info,
+}
+
+/// One statistic of one phase (or one request of it), baseline against now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// The phase.
+    pub phase: String,
+    /// The request name, for per-request rows.
+    pub request: Option<String>,
+    /// `p50`, `p95`, `p99`, `error_rate` or `throughput`.
+    pub statistic: String,
+    /// The baseline's value (ms, share, or per second).
+    pub baseline: f64,
+    /// This run's value.
+    pub current: f64,
+    /// The verdict.
+    pub verdict: RowVerdict,
+    /// Why, in words.
+    pub reason: String,
+}
+
+impl Row {
+    /// `phase` or `phase [request]`, as summaries name the row.
+    pub fn subject(&self) -> String {
+        match &self.request {
+            Some(request) => format!("{} [{request}]", self.phase),
+            None => self.phase.clone(),
+        }
+    }
+}
+
+/// The result of `--baseline`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineComparison {
+    /// The baseline report file.
+    pub file: String,
+    /// The thresholds used.
+    pub rule: Rule,
+    /// How this run differs from the baseline's (scenario text, load, target version).
+    pub mismatches: Vec<String>,
+    /// One row per phase (and request name) and statistic.
+    pub rows: Vec<Row>,
+}
+
+impl BaselineComparison {
+    /// Whether the comparison passes: no regression, and no mismatch when strict.
+    pub fn passed(&self) -> bool {
+        self.rows.iter().all(|r| r.verdict != RowVerdict::Fail) && (!self.rule.strict || self.mismatches.is_empty())
+    }
+
+    /// The failures, as `(subject, expected, measured)` for stdout and JUnit.
+    pub fn failures(&self) -> Vec<(String, String, String)> {
+        let mut failures: Vec<(String, String, String)> = self
+            .rows
+            .iter()
+            .filter(|r| r.verdict == RowVerdict::Fail)
+            .map(|r| (r.subject(), format!("{} within the baseline rule", r.statistic), r.reason.clone()))
+            .collect();
+        if self.rule.strict {
+            for mismatch in &self.mismatches {
+                failures.push((
+                    "run".into(),
+                    "same scenario, load and target as the baseline".into(),
+                    mismatch.clone(),
+                ));
+            }
+        }
+        failures
+    }
+}
+
+/// Compares `report` with `baseline` (read from `file`), stores the comparison in the report,
+/// and sets its verdict again.
+pub fn compare(report: &mut RunReport, baseline: &RunReport, file: &Path, rule: Rule) {
     let mut rows = Vec::new();
     for phase in &report.phases {
         let Some(before) = baseline.phases.iter().find(|p| p.name == phase.name) else {
-            rows.push(ExpectationResult {
-                kind: "baseline".into(),
-                expected: format!("{}: present in baseline", phase.name),
-                measured: "phase missing from the baseline".into(),
-                passed: false,
+            rows.push(Row {
+                phase: phase.name.clone(),
+                request: None,
+                statistic: "phase".into(),
+                baseline: 0.0,
+                current: 0.0,
+                verdict: RowVerdict::NotComparable,
+                reason: "phase missing from the baseline".into(),
             });
             continue;
         };
-        for (statistic, old, new) in
-            [("p95", before.latency.p95, phase.latency.p95), ("p99", before.latency.p99, phase.latency.p99)]
-        {
-            let limit = old * (1.0 + max_regression);
-            rows.push(ExpectationResult {
-                kind: "baseline".into(),
-                expected: format!(
-                    "{} {statistic} <= {limit:.3}ms (baseline {old:.3}ms + {:.0}%)",
-                    phase.name,
-                    max_regression * 100.0
-                ),
-                measured: format!("{new:.3}ms ({:+.1}%)", if old > 0.0 { (new - old) / old * 100.0 } else { 0.0 }),
-                passed: new <= limit,
-            });
+        let phase_rows = statistics(
+            (&before.latency, before.requests, before.error_rate, before.throughput),
+            (&phase.latency, phase.requests, phase.error_rate, phase.throughput),
+            rule,
+        );
+        rows.extend(phase_rows.into_iter().map(|(statistic, old, new, verdict, reason)| Row {
+            phase: phase.name.clone(),
+            request: None,
+            statistic,
+            baseline: old,
+            current: new,
+            verdict,
+            reason,
+        }));
+        for request in &phase.by_request {
+            let Some(earlier) = before.by_request.iter().find(|r| r.name == request.name) else {
+                continue;
+            };
+            let request_rows = statistics(
+                (&earlier.latency, earlier.requests, earlier.error_rate, earlier.throughput),
+                (&request.latency, request.requests, request.error_rate, request.throughput),
+                rule,
+            );
+            rows.extend(request_rows.into_iter().map(|(statistic, old, new, verdict, reason)| Row {
+                phase: phase.name.clone(),
+                request: Some(request.name.clone()),
+                statistic,
+                baseline: old,
+                current: new,
+                verdict,
+                reason,
+            }));
         }
-        // Error rate: relative when the baseline had errors, one percentage point otherwise.
-        let limit = if before.error_rate > 0.0 { before.error_rate * (1.0 + max_regression) } else { 0.01 };
-        rows.push(ExpectationResult {
-            kind: "baseline".into(),
-            expected: format!("{} error rate <= {:.2}%", phase.name, limit * 100.0),
-            measured: format!("{:.2}% (baseline {:.2}%)", phase.error_rate * 100.0, before.error_rate * 100.0),
-            passed: phase.error_rate <= limit,
-        });
     }
-    report.baseline = Some(BaselineComparison { file: file.display().to_string(), max_regression, rows });
+    report.baseline = Some(BaselineComparison {
+        file: file.display().to_string(),
+        rule,
+        mismatches: mismatches(report, baseline),
+        rows,
+    });
+    report.verdict = crate::runner::decide(report);
+}
+
+/// (statistic, baseline, current, verdict, reason) rows for one set of statistics.
+type Judged = (String, f64, f64, RowVerdict, String);
+
+fn statistics(
+    (old_latency, old_requests, old_errors, old_throughput): (&Percentiles, u64, f64, f64),
+    (new_latency, new_requests, new_errors, new_throughput): (&Percentiles, u64, f64, f64),
+    rule: Rule,
+) -> Vec<Judged> {
+    let mut rows = Vec::new();
+    let fewest = old_requests.min(new_requests);
+    for (statistic, quantile, old, new) in [
+        ("p50", 0.50, old_latency.p50, new_latency.p50),
+        ("p95", 0.95, old_latency.p95, new_latency.p95),
+        ("p99", 0.99, old_latency.p99, new_latency.p99),
+    ] {
+        let needed = (MIN_TAIL / (1.0 - quantile)).round() as u64;
+        let (verdict, reason) = if fewest < needed {
+            (RowVerdict::NotComparable, format!("not comparable: {fewest} responses, {statistic} needs {needed}"))
+        } else {
+            latency_verdict(old, new, rule)
+        };
+        rows.push((statistic.to_owned(), old, new, verdict, reason));
+    }
+    let (verdict, reason) = if fewest < MIN_REQUESTS {
+        (RowVerdict::NotComparable, format!("not comparable: {fewest} requests, the error rate needs {MIN_REQUESTS}"))
+    } else {
+        let limit = old_errors + (old_errors * rule.max_regression).max(0.01);
+        let reason = format!(
+            "{:.2}% against {:.2}% (fails above {:.2}%)",
+            new_errors * 100.0,
+            old_errors * 100.0,
+            limit * 100.0
+        );
+        (if new_errors > limit { RowVerdict::Fail } else { RowVerdict::Pass }, reason)
+    };
+    rows.push(("error_rate".to_owned(), old_errors, new_errors, verdict, reason));
+    rows.push((
+        "throughput".to_owned(),
+        old_throughput,
+        new_throughput,
+        RowVerdict::Info,
+        format!(
+            "{new_throughput:.1}/s against {old_throughput:.1}/s ({})",
+            percent_change(old_throughput, new_throughput)
+        ),
+    ));
+    rows
+}
+
+fn latency_verdict(old: f64, new: f64, rule: Rule) -> (RowVerdict, String) {
+    let over_relative = new > old * (1.0 + rule.max_regression);
+    let over_absolute = new - old > rule.min_regression_ms;
+    let reason = format!(
+        "{new:.3}ms against {old:.3}ms ({}, {:+.3}ms; fails beyond +{:.0}% and +{}ms)",
+        percent_change(old, new),
+        new - old,
+        rule.max_regression * 100.0,
+        rule.min_regression_ms
+    );
+    (if over_relative && over_absolute { RowVerdict::Fail } else { RowVerdict::Pass }, reason)
+}
+
+fn percent_change(old: f64, new: f64) -> String {
+    if old > 0.0 { format!("{:+.1}%", (new - old) / old * 100.0) } else { "new".to_owned() }
+}
+
+/// What makes the two runs unlike: the scenario text (its seed aside), a phase's load, the
+/// target's version.
+fn mismatches(report: &RunReport, baseline: &RunReport) -> Vec<String> {
+    let without_seed =
+        |text: &str| text.lines().filter(|l| !l.trim_start().starts_with("seed:")).collect::<Vec<_>>().join("\n");
+    let mut found = Vec::new();
+    if without_seed(&report.scenario_text) != without_seed(&baseline.scenario_text) {
+        found.push(format!("the scenario text differs from the baseline's ({})", baseline.scenario_file));
+    }
+    for phase in &report.phases {
+        if let Some(before) = baseline.phases.iter().find(|p| p.name == phase.name)
+            && before.load != phase.load
+        {
+            found.push(format!("phase {}: load {} against the baseline's {}", phase.name, phase.load, before.load));
+        }
+    }
+    if report.target_version != baseline.target_version {
+        found.push(format!(
+            "target version {} against the baseline's {}",
+            report.target_version.as_deref().unwrap_or("unknown"),
+            baseline.target_version.as_deref().unwrap_or("unknown")
+        ));
+    }
+    found
+}
+
+/// The comparison table for the HTML page: baseline against now, deltas coloured by verdict.
+pub fn render(report: &RunReport) -> Markup {
+    let Some(comparison) = &report.baseline else {
+        return html! {};
+    };
+    let class = |verdict: RowVerdict| match verdict {
+        RowVerdict::Pass => "ok",
+        RowVerdict::Fail => "bad",
+        RowVerdict::NotComparable => "warn",
+        RowVerdict::Info => "muted",
+    };
+    let label = |verdict: RowVerdict| match verdict {
+        RowVerdict::Pass => "PASS",
+        RowVerdict::Fail => "FAIL",
+        RowVerdict::NotComparable => "not comparable",
+        RowVerdict::Info => "shown only",
+    };
+    let rule = comparison.rule;
+    html! {
+        h2 { "Baseline comparison" }
+        p.muted {
+            "Against " (comparison.file) ". Latency fails only when slower by more than "
+            (format!("{:.0}%", rule.max_regression * 100.0)) " and by more than " (rule.min_regression_ms) " ms; "
+            "a percentile needs " (MIN_TAIL) " responses beyond it in both runs; the error rate fails when it rose by more than "
+            (format!("{:.0}%", rule.max_regression * 100.0)) " of the baseline's and one percentage point."
+        }
+        @for mismatch in &comparison.mismatches {
+            p.(if rule.strict { "bad" } else { "warn" }) { "Not like with like: " (mismatch) @if !rule.strict { " (fails only with --strict-baseline)" } }
+        }
+        table {
+            tr { th { "phase" } th { "request" } th { "statistic" } th { "baseline" } th { "now" } th { "delta" } th { "verdict" } }
+            @for row in &comparison.rows {
+                tr {
+                    td { (row.phase) } td { (row.request.as_deref().unwrap_or("all")) } td { (row.statistic) }
+                    td.num { (format_value(&row.statistic, row.baseline)) }
+                    td.num { (format_value(&row.statistic, row.current)) }
+                    td.num.(class(row.verdict)) { (percent_change(row.baseline, row.current)) }
+                    td.(class(row.verdict)) { (label(row.verdict)) br; span.muted { (row.reason) } }
+                }
+            }
+        }
+    }
+}
+
+fn format_value(statistic: &str, value: f64) -> String {
+    match statistic {
+        "error_rate" => format!("{:.2}%", value * 100.0),
+        "throughput" => format!("{value:.1}/s"),
+        _ => format!("{value:.3}ms"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: Rule = Rule { max_regression: 0.10, min_regression_ms: 1.0, strict: false };
+
+    fn latency(p99: f64) -> Percentiles {
+        Percentiles { p50: p99 / 2.0, p95: p99 * 0.9, p99, ..Percentiles::default() }
+    }
+
+    fn judged(old_p99: f64, new_p99: f64, requests: u64) -> Vec<Judged> {
+        statistics((&latency(old_p99), requests, 0.0, 100.0), (&latency(new_p99), requests, 0.0, 90.0), RULE)
+    }
+
+    fn verdict_of(rows: &[Judged], statistic: &str) -> RowVerdict {
+        rows.iter().find(|r| r.0 == statistic).unwrap().3
+    }
+
+    #[test]
+    fn a_regression_over_both_thresholds_fails() {
+        let rows = judged(10.0, 15.0, 5_000);
+        assert_eq!(verdict_of(&rows, "p99"), RowVerdict::Fail, "{rows:?}");
+        assert!(rows.iter().find(|r| r.0 == "p99").unwrap().4.contains("+50.0%"));
+    }
+
+    #[test]
+    fn noise_under_the_absolute_floor_passes() {
+        // The wiggle of issue 14: 1.456 ms → 1.644 ms is +13% but only +0.19 ms.
+        let rows = judged(1.456, 1.644, 5_000);
+        assert_eq!(verdict_of(&rows, "p99"), RowVerdict::Pass, "{rows:?}");
+        // Over the floor but within the tolerance passes too.
+        assert_eq!(verdict_of(&judged(100.0, 105.0, 5_000), "p99"), RowVerdict::Pass);
+    }
+
+    #[test]
+    fn a_five_request_phase_is_not_comparable() {
+        let rows = judged(1.0, 50.0, 5);
+        for statistic in ["p50", "p95", "p99", "error_rate"] {
+            assert_eq!(verdict_of(&rows, statistic), RowVerdict::NotComparable, "{statistic}: {rows:?}");
+        }
+        // p99 needs 1,000 responses; p50 only 20.
+        let rows = judged(10.0, 50.0, 500);
+        assert_eq!(verdict_of(&rows, "p99"), RowVerdict::NotComparable);
+        assert_eq!(verdict_of(&rows, "p50"), RowVerdict::Fail);
+    }
+
+    #[test]
+    fn error_rate_needs_a_point_and_the_tolerance() {
+        let rate = |old: f64, new: f64| {
+            let rows = statistics((&latency(1.0), 100, old, 1.0), (&latency(1.0), 100, new, 1.0), RULE);
+            verdict_of(&rows, "error_rate")
+        };
+        assert_eq!(rate(0.0, 0.005), RowVerdict::Pass);
+        assert_eq!(rate(0.0, 0.02), RowVerdict::Fail);
+        assert_eq!(rate(0.50, 0.54), RowVerdict::Pass);
+        assert_eq!(rate(0.50, 0.60), RowVerdict::Fail);
+        assert_eq!(verdict_of(&judged(1.0, 1.0, 100), "throughput"), RowVerdict::Info);
+    }
+
+    #[test]
+    fn strict_comparisons_fail_on_a_mismatch() {
+        let comparison = |strict| BaselineComparison {
+            file: "b.json".into(),
+            rule: Rule { strict, ..RULE },
+            mismatches: vec!["target version 2 against the baseline's 1".into()],
+            rows: Vec::new(),
+        };
+        assert!(comparison(false).passed());
+        assert!(!comparison(true).passed());
+        assert_eq!(comparison(true).failures().len(), 1);
+    }
 }

@@ -1,5 +1,6 @@
 //! `junit.xml`: one test case per expectation, one suite per phase, for CI dashboards.
 
+use crate::report::baseline::RowVerdict;
 use crate::report::escape;
 use crate::report::model::RunReport;
 
@@ -25,29 +26,33 @@ pub fn render(report: &RunReport) -> String {
                 suites.push_str(&format!("    <testcase name=\"{name}\" classname=\"{}\"/>\n", escape(&phase.name)));
             } else {
                 suites.push_str(&format!(
-                    "    <testcase name=\"{name}\" classname=\"{}\">\n      <failure message=\"measured {}\"/>\n    </testcase>\n",
+                    "    <testcase name=\"{name}\" classname=\"{}\">\n      <failure message=\"measured {}\">{}</failure>\n    </testcase>\n",
                     escape(&phase.name),
-                    escape(&expectation.measured)
+                    escape(&expectation.measured),
+                    escape(&failing_requests(phase))
                 ));
             }
         }
         suites.push_str("  </testsuite>\n");
     }
-    let rows = report.baseline.iter().flat_map(|b| &b.rows);
-    for row in rows {
-        total += 1;
-        let name = escape(&row.expected);
-        if row.passed {
+    if let Some(comparison) = &report.baseline {
+        let failed = comparison.failures();
+        let judged = comparison.rows.iter().filter(|r| r.verdict == RowVerdict::Pass).count() + failed.len();
+        total += judged;
+        failures += failed.len();
+        suites.push_str(&format!("  <testsuite name=\"baseline\" tests=\"{judged}\" failures=\"{}\">\n", failed.len()));
+        for row in comparison.rows.iter().filter(|r| r.verdict == RowVerdict::Pass) {
+            let name = escape(&format!("{}/{}: {}", row.subject(), row.statistic, row.reason));
+            suites.push_str(&format!("    <testcase name=\"{name}\" classname=\"baseline\"/>\n"));
+        }
+        for (subject, expected, measured) in failed {
             suites.push_str(&format!(
-                "  <testsuite name=\"baseline\" tests=\"1\"><testcase name=\"{name}\"/></testsuite>\n"
-            ));
-        } else {
-            failures += 1;
-            suites.push_str(&format!(
-                "  <testsuite name=\"baseline\" tests=\"1\" failures=\"1\"><testcase name=\"{name}\"><failure message=\"{}\"/></testcase></testsuite>\n",
-                escape(&row.measured)
+                "    <testcase name=\"{}\" classname=\"baseline\">\n      <failure message=\"measured {}\"/>\n    </testcase>\n",
+                escape(&format!("{subject}/baseline: {expected}")),
+                escape(&measured)
             ));
         }
+        suites.push_str("  </testsuite>\n");
     }
     if let Some(reason) = &report.skipped {
         total += 1;
@@ -70,4 +75,13 @@ pub fn render(report: &RunReport) -> String {
         usize::from(report.skipped.is_some()),
         report.duration_s
     )
+}
+
+/// The phase's failing requests, one per line, for a failed expectation's text.
+fn failing_requests(phase: &crate::report::model::PhaseReport) -> String {
+    if phase.failures.is_empty() {
+        return "no failing requests were sampled in this phase".to_owned();
+    }
+    let lines: Vec<String> = phase.failures.iter().map(crate::report::describe_failure).collect();
+    format!("failing requests:\n{}", lines.join("\n"))
 }

@@ -17,6 +17,18 @@ pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// One failing request in one line: name, what it answered (or why nothing came), request id.
+pub fn describe_failure(failure: &crate::measure::FailureSample) -> String {
+    let answer = match (failure.status, &failure.error) {
+        (Some(status), Some(error)) => format!("{status}, {error}"),
+        (Some(status), None) => status.to_string(),
+        (None, Some(error)) => format!("no response ({error})"),
+        (None, None) => "no response".to_owned(),
+    };
+    let id = failure.request_id.as_deref().map_or_else(String::new, |id| format!(" [request id {id}]"));
+    format!("{} {} at {:.2}s → {answer} in {:.1}ms{id}", failure.method, failure.path, failure.at_s, failure.elapsed_ms)
+}
+
 /// Writes the run's three files into `directory` and refreshes the runs index beside it.
 pub fn write(report: &RunReport, directory: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(directory)?;

@@ -5,11 +5,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::measure::{Percentiles, TimelinePoint};
+use crate::checks::breaker::StateChange;
+use crate::measure::{FailureSample, Percentiles, PhaseStats, TimelinePoint};
+use crate::report::baseline::BaselineComparison;
 use crate::target::ResourceSample;
+use crate::target_log::TargetLog;
 
 /// Version of the `report.json` schema; bump on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How a run ended; the exit code follows from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -75,6 +78,10 @@ pub struct RunReport {
     pub target: String,
     /// Whether the harness started the target itself.
     pub self_hosted: bool,
+    /// The target's version (`/api/version`), when it reports one: baselines compare like with
+    /// like.
+    #[serde(default)]
+    pub target_version: Option<String>,
     /// UTC start time, RFC 3339.
     pub started_at: String,
     /// Wall time of the whole run, seconds.
@@ -94,6 +101,9 @@ pub struct RunReport {
     pub rollback: Vec<ActionLog>,
     /// Target CPU and memory over the run.
     pub resources: Vec<ResourceSample>,
+    /// The self-hosted target's log file and how it was bounded.
+    #[serde(default)]
+    pub target_log: Option<TargetLog>,
     /// Comparison with a baseline report, when one was given.
     pub baseline: Option<BaselineComparison>,
 }
@@ -125,14 +135,64 @@ pub struct PhaseReport {
     pub latency_corrected: Option<Percentiles>,
     /// Per-second requests, errors and p95.
     pub timeline: Vec<TimelinePoint>,
+    /// The same statistics per request name, worst first (most errors, then slowest p99).
+    #[serde(default)]
+    pub by_request: Vec<RequestReport>,
+    /// The first failing responses of each request name and kind of failure, in time order.
+    #[serde(default)]
+    pub failures: Vec<FailureSample>,
+    /// What a bounded buffer dropped in this phase, in words (empty when nothing was).
+    #[serde(default)]
+    pub dropped: Vec<String>,
+    /// Each breaker's polled state: the state at the phase's start, then every change.
+    #[serde(default)]
+    pub breakers: BTreeMap<String, Vec<StateChange>>,
     /// Actions before and after the load.
     pub actions: Vec<ActionLog>,
     /// Each expectation and its verdict.
     pub expectations: Vec<ExpectationResult>,
     /// For open-model phases: intended vs achieved rate.
     pub schedule: Option<Schedule>,
-    /// Goose's own HTML report for this phase, relative to the report directory.
-    pub goose_report: Option<String>,
+}
+
+/// One request name's statistics within a phase.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RequestReport {
+    /// The request's name (`METHOD path` unless given).
+    pub name: String,
+    /// Responses recorded.
+    pub requests: u64,
+    /// Transport failures and statuses >= 400.
+    pub errors: u64,
+    /// Responses per second over the phase.
+    pub throughput: f64,
+    /// errors / requests.
+    pub error_rate: f64,
+    /// Responses per status (0 = transport failure).
+    pub status_counts: BTreeMap<u16, u64>,
+    /// Raw latency percentiles, ms.
+    pub latency: Percentiles,
+    /// Coordinated-omission corrected percentiles, ms (open-model phases).
+    pub latency_corrected: Option<Percentiles>,
+    /// Per-second requests, errors and p95.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+impl RequestReport {
+    /// The report row of one request name's statistics.
+    pub fn of(name: &str, stats: &PhaseStats) -> Self {
+        Self {
+            name: name.to_owned(),
+            requests: stats.requests,
+            errors: stats.errors,
+            throughput: stats.throughput(),
+            error_rate: stats.error_rate(),
+            status_counts: stats.status_counts.clone(),
+            latency: stats.latency.clone(),
+            latency_corrected: stats.latency_corrected.clone(),
+            timeline: stats.timeline.clone(),
+        }
+    }
 }
 
 /// An action and how it went.
@@ -178,17 +238,6 @@ pub struct Schedule {
     pub behind: bool,
 }
 
-/// The result of `--baseline`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct BaselineComparison {
-    /// The baseline report file.
-    pub file: String,
-    /// Allowed regression, as a share (0.10 = 10%).
-    pub max_regression: f64,
-    /// One row per phase and statistic.
-    pub rows: Vec<ExpectationResult>,
-}
-
 impl RunReport {
     /// How many expectations held, and how many there were, over every phase.
     pub fn expectation_counts(&self) -> (usize, usize) {
@@ -199,7 +248,7 @@ impl RunReport {
     /// Whether every expectation (and baseline row) held.
     pub fn all_passed(&self) -> bool {
         self.phases.iter().flat_map(|p| &p.expectations).all(|e| e.passed)
-            && self.baseline.as_ref().is_none_or(|b| b.rows.iter().all(|r| r.passed))
+            && self.baseline.as_ref().is_none_or(BaselineComparison::passed)
     }
 }
 

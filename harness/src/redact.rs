@@ -1,0 +1,140 @@
+//! Secrets never reach a report or stdout. A [`Redactor`] knows the secret values of a run (the
+//! chaos token, `Authorization` and `Cookie` header values, and every `${VAR}` whose name
+//! contains TOKEN, SECRET, PASSWORD or KEY) and replaces them with `***` wherever the report
+//! carries text from outside: the scenario text, actions, problems and failure samples. In the
+//! scenario text it also masks the value of any key that names a secret, so a literal token in
+//! the YAML is hidden too.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::report::model::{ActionLog, RunReport};
+
+/// What replaces a secret.
+pub const MASK: &str = "***";
+
+/// Shorter values are not masked wherever they appear: a one-letter "secret" would mask text
+/// that is not one.
+const MIN_SECRET_LEN: usize = 3;
+
+/// A YAML (or JSON) key naming a secret, and its value up to the end of the flow item or line.
+static SECRET_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)([\w-]*(?:token|secret|password|passwd|key|authorization|cookie)[\w-]*["']?\s*:[ \t]*)("[^"\n]*"|'[^'\n]*'|[^,}\]\n#]+)"#)
+        .expect("valid regex")
+});
+
+/// Whether an environment variable's name marks its value as a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    ["TOKEN", "SECRET", "PASSWORD", "KEY"].iter().any(|word| name.contains(word))
+}
+
+/// Whether a header's value is a secret.
+pub fn is_secret_header(name: &str) -> bool {
+    ["authorization", "cookie", "proxy-authorization", "x-api-key"].contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// Masks a run's secrets.
+#[derive(Clone, Debug, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// A redactor for these secret values.
+    pub fn new(secrets: Vec<String>) -> Self {
+        let mut redactor = Self::default();
+        for secret in secrets {
+            redactor.add(Some(&secret));
+        }
+        redactor
+    }
+
+    /// Adds a secret value (and its `Bearer`-less form).
+    pub fn add(&mut self, secret: Option<&str>) {
+        let Some(secret) = secret.map(str::trim) else {
+            return;
+        };
+        let bare = secret.strip_prefix("Bearer ").or_else(|| secret.strip_prefix("Basic ")).unwrap_or(secret);
+        for value in [secret, bare] {
+            if value.len() >= MIN_SECRET_LEN && !self.secrets.iter().any(|s| s == value) {
+                self.secrets.push(value.to_owned());
+            }
+        }
+        // Longest first, so a value containing another is masked whole.
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// `text` with every known secret masked.
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), MASK);
+            }
+        }
+        out
+    }
+
+    /// Scenario text: known secrets, and the value of every key that names a secret.
+    pub fn scenario_text(&self, text: &str) -> String {
+        let masked = self.text(text);
+        SECRET_KEY.replace_all(&masked, |captures: &regex::Captures<'_>| format!("{}{MASK}", &captures[1])).into_owned()
+    }
+
+    /// Masks every text in `report` that came from outside the harness.
+    pub fn report(&self, report: &mut RunReport) {
+        report.scenario_text = self.scenario_text(&report.scenario_text);
+        report.target = self.text(&report.target);
+        for problem in &mut report.problems {
+            *problem = self.text(problem);
+        }
+        if let Some(skipped) = &mut report.skipped {
+            *skipped = self.text(skipped);
+        }
+        for phase in &mut report.phases {
+            phase.actions.iter_mut().for_each(|action| self.action(action));
+            for failure in &mut phase.failures {
+                failure.path = self.text(&failure.path);
+                failure.error = failure.error.as_deref().map(|e| self.text(e));
+                failure.body = failure.body.as_deref().map(|b| self.text(b));
+                failure.target_log.iter_mut().for_each(|line| *line = self.text(line));
+            }
+            for expectation in &mut phase.expectations {
+                expectation.measured = self.text(&expectation.measured);
+            }
+        }
+        report.rollback.iter_mut().for_each(|action| self.action(action));
+    }
+
+    fn action(&self, action: &mut ActionLog) {
+        action.description = self.text(&action.description);
+        action.message = self.text(&action.message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values_and_secret_keys_are_masked() {
+        let redactor = Redactor::new(vec!["Bearer s3cr3t-token".into(), "hunter22".into(), "x".into()]);
+        assert_eq!(redactor.text("auth Bearer s3cr3t-token and s3cr3t-token"), "auth *** and ***");
+        assert_eq!(redactor.text("x marks the spot"), "x marks the spot", "too short to mask everywhere");
+        let yaml = "target: {chaos_token: literal-1, env: {DB_PASSWORD: \"p w\"}}\n  headers: {Authorization: Basic abc, x-id: '7'}\npath: /examples/cache/smoke-key\n";
+        let masked = redactor.scenario_text(yaml);
+        for secret in ["literal-1", "p w", "Basic abc"] {
+            assert!(!masked.contains(secret), "{secret} in {masked}");
+        }
+        assert!(masked.contains("x-id: '7'") && masked.contains("smoke-key"), "{masked}");
+    }
+
+    #[test]
+    fn secret_names_follow_the_words() {
+        assert!(is_secret_name("CHAOS_TOKEN") && is_secret_name("api_key") && is_secret_name("DB_PASSWORD"));
+        assert!(!is_secret_name("TARGET_URL"));
+        assert!(is_secret_header("Authorization") && is_secret_header("cookie") && !is_secret_header("x-request-id"));
+    }
+}
