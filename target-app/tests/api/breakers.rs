@@ -173,11 +173,13 @@ async fn clients_that_hang_up_do_not_open_the_breaker() {
 
 #[tokio::test]
 async fn a_slow_redis_on_the_hot_path_is_a_recorded_failure() {
-    let app = spawn_app_with(|s| s.rate_limit.default = "1000/minute".parse().unwrap()).await;
+    let app = spawn_app_with(|s| s.rate_limit.default = "1000/hour".parse().unwrap()).await;
     assert_eq!(app.get("/api/version").await.status(), 200, "connects Redis and leases a first token");
-    app.inject_fault(json!({ "dependency": "redis", "kind": "latency", "latency_ms": 400 })).await;
+    // The fault is far longer than the 250 ms hot-path budget, so "did not wait for Redis" is
+    // told apart from a slow shared machine by seconds, not milliseconds.
+    app.inject_fault(json!({ "dependency": "redis", "kind": "latency", "latency_ms": 3000 })).await;
     let started = std::time::Instant::now();
     assert_eq!(app.get("/api/version").await.status(), 200, "the limiter decides in memory");
-    assert!(started.elapsed() < Duration::from_millis(390), "within the 250 ms hot-path budget");
+    assert!(started.elapsed() < Duration::from_millis(2000), "within the hot-path budget, not the fault's 3 s");
     assert_eq!(app.metric("circuit_breaker_failures_total", &labels("redis")), 1.0);
 }

@@ -67,14 +67,15 @@ async fn faults_are_listed_cleared_by_id_and_expire_by_themselves() {
 
 #[tokio::test]
 async fn latency_fault_delays_calls_to_its_dependency_only() {
-    let app = spawn_app().await;
-    app.inject_fault(json!({ "dependency": "mysql", "kind": "latency", "latency_ms": 400 })).await;
+    // The dependency timeout is raised so a 1.5 s fault delays calls without failing them.
+    let app = spawn_app_with(|s| s.dependencies.timeout = Duration::from_secs(5)).await;
+    app.inject_fault(json!({ "dependency": "mysql", "kind": "latency", "latency_ms": 1500 })).await;
     let started = std::time::Instant::now();
     assert_eq!(app.get("/examples/database/mysql/query").await.status(), 200);
-    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert!(started.elapsed() >= Duration::from_millis(1500));
     let started = std::time::Instant::now();
     assert_eq!(app.get("/examples/database/postgres/query").await.status(), 200);
-    assert!(started.elapsed() < Duration::from_millis(400));
+    assert!(started.elapsed() < Duration::from_millis(1000), "postgres does not get mysql's 1.5 s");
 }
 
 #[tokio::test]

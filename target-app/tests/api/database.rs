@@ -34,21 +34,23 @@ async fn postgres_outage_is_a_quick_503() {
 }
 
 #[tokio::test]
-async fn mongodb_query_lists_collections_or_is_a_clean_503_without_a_server() {
-    let app = spawn_app().await;
-    let reachable = std::net::TcpStream::connect_timeout(
-        &format!("{}:{}", app.state.settings.mongodb.host, app.state.settings.mongodb.port).parse().unwrap(),
-        Duration::from_millis(300),
-    )
-    .is_ok()
-        || app.state.settings.mongodb.url.is_some();
+async fn mongodb_query_is_a_clean_503_without_a_server() {
+    let app = spawn_app_with(|s| {
+        s.mongodb.url = None;
+        s.mongodb.host = "127.0.0.1".into();
+        s.mongodb.port = dead_port();
+    })
+    .await;
     let (status, body) = app.get_json("/examples/database/mongodb/query").await;
-    if reachable {
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["database"], "MongoDB");
-        assert_eq!(body["count"].as_u64().unwrap() as usize, body["collections"].as_array().unwrap().len());
-    } else {
-        eprintln!("MongoDB happy path skipped: no server at MONGODB_HOST:MONGODB_PORT and MONGODB_URL unset");
-        assert_error_body(status, &body, 503, "DatabaseConnectionError");
-    }
+    assert_error_body(status, &body, 503, "DatabaseConnectionError");
+}
+
+#[tokio::test]
+#[ignore = "needs a MongoDB server: none can be installed on this project's machines; docker compose runs one (cargo test -- --ignored)"]
+async fn mongodb_query_lists_collections() {
+    let app = spawn_app().await;
+    let (status, body) = app.get_json("/examples/database/mongodb/query").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["database"], "MongoDB");
+    assert_eq!(body["count"].as_u64().unwrap() as usize, body["collections"].as_array().unwrap().len());
 }

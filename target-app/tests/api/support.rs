@@ -136,10 +136,16 @@ impl TestApp {
     }
 
     /// The value of one sample of `/metrics`, e.g. `metric("dependency_calls_total", "service=\"postgres\"")`.
+    /// A series that is not there fails the test: a missing metric is never read as 0.
     pub(crate) fn metric(&self, name: &str, labels: &str) -> f64 {
+        self.metric_opt(name, labels).unwrap_or_else(|| panic!("/metrics has no series {name}{{{labels}}}"))
+    }
+
+    /// The value of one sample of `/metrics`, or `None` when the series is not there.
+    pub(crate) fn metric_opt(&self, name: &str, labels: &str) -> Option<f64> {
         let text = self.state.metrics.render();
         let prefix = format!("{name}{{{labels}}} ");
-        text.lines().find_map(|line| line.strip_prefix(&prefix)).map_or(0.0, |value| value.trim().parse().unwrap())
+        text.lines().find_map(|line| line.strip_prefix(&prefix)).map(|value| value.trim().parse().unwrap())
     }
 }
 
