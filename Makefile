@@ -9,7 +9,7 @@ RESILIENCE := scenarios/postgres-breaker.yaml $(wildcard scenarios/breaker-*.yam
 CHAOS_TOKEN ?= dev-token
 
 .PHONY: help tools services services-down services-status build build-release test lint \
-        load-test ci-gate run-target check-no-rebuild chaos bench-target bench-harness clean-reports
+        load-test ci-gate run-target check-no-rebuild chaos bench-target bench-harness bench-soak bench-baseline clean-reports
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -73,6 +73,12 @@ bench-target: tools services ## wrk against the target vs a bare hyper hello-wor
 
 bench-harness: tools ## The harness vs wrk on one core, and its memory per user (release build)
 	@scripts/bench-harness.sh
+
+bench-soak: tools services ## Open-model soak at 2,000 req/s for 3 minutes; harness RSS and run-directory growth extrapolated to 1 h
+	@scripts/bench-soak.sh
+
+bench-baseline: tools services ## Runs a library scenario 11 times against an unchanged target: how many runs --baseline flags, then whether it catches a slowed dependency
+	@scripts/bench-baseline.sh
 
 clean-reports: ## Delete run reports
 	find reports -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

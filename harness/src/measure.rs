@@ -388,7 +388,12 @@ impl Recorder {
             inner: Mutex::new(Inner {
                 window: None,
                 phase: Tally::new(corrected),
-                by_request: requests.iter().map(|_| Tally::new(corrected)).collect(),
+                // A phase of one request is its own per-request tally: record it once.
+                by_request: if requests.len() > 1 {
+                    requests.iter().map(|_| Tally::new(corrected)).collect()
+                } else {
+                    Vec::new()
+                },
                 samples: Vec::new(),
                 samples_dropped: 0,
                 failures: BTreeMap::new(),
@@ -487,6 +492,9 @@ impl Recorder {
                 stats.by_request.insert(label.name.clone(), tally.stats(duration_s));
             }
         }
+        if let ([only], true) = (self.requests.as_slice(), stats.requests > 0) {
+            stats.by_request.insert(only.name.clone(), stats.clone());
+        }
         stats.samples = std::mem::take(&mut inner.samples);
         stats.samples_kept = self.keep_samples;
         stats.samples_dropped = inner.samples_dropped;
@@ -503,6 +511,15 @@ mod tests {
 
     fn label(name: &str) -> RequestLabel {
         RequestLabel { name: name.into(), method: "GET".into(), path: name.into() }
+    }
+
+    #[test]
+    fn a_single_request_phase_reports_itself_per_request() {
+        let recorder = Recorder::new(vec![label("/only")], None, false, Instant::now());
+        recorder.record(&response(0, 503, Duration::from_millis(4)));
+        let stats = recorder.finish();
+        let only = &stats.by_request["/only"];
+        assert_eq!((only.requests, only.errors, only.latency.p50), (1, 1, stats.latency.p50));
     }
 
     fn recorder(keep_samples: bool, interval: Option<Duration>) -> Recorder {
