@@ -127,6 +127,16 @@ fn every_kind_fails_when_its_expectation_is_wrong_with_exit_1() {
     assert!(missing["measured"].as_str().unwrap().contains("never appeared"), "fails closed: {missing}");
     let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
     assert_eq!(junit.matches("<failure").count(), all.len());
+    // The self-hosted target's log lines for a failing request's id sit beside its sample.
+    let failures: Vec<&Value> =
+        report["phases"].as_array().unwrap().iter().flat_map(|p| p["failures"].as_array().unwrap()).collect();
+    let logged = failures.iter().find(|f| !f["target_log"].as_array().is_none_or(|l| l.is_empty()));
+    let logged = logged.unwrap_or_else(|| panic!("no failure sample carries target log lines: {failures:#?}"));
+    let id = logged["request_id"].as_str().unwrap();
+    assert!(
+        logged["target_log"].as_array().unwrap().iter().all(|line| line.as_str().unwrap().contains(id)),
+        "{logged}"
+    );
 }
 
 #[test]
