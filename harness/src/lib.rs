@@ -158,12 +158,12 @@ fn print_summary(report: &RunReport, directory: &Path, quiet: bool) {
             println!(
                 "{:<16} {:>9} {:>9.1} {:>7.2}% {:>10.3} {:>10.3} {:>10.3}  {passed}/{}",
                 phase.name,
-                phase.requests,
-                phase.throughput,
-                phase.error_rate * 100.0,
-                phase.latency.p50,
-                phase.latency.p95,
-                phase.latency.p99,
+                phase.measures.requests,
+                phase.measures.throughput,
+                phase.measures.error_rate * 100.0,
+                phase.measures.latency.p50,
+                phase.measures.latency.p95,
+                phase.measures.latency.p99,
                 phase.expectations.len()
             );
         }

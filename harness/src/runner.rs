@@ -18,7 +18,7 @@ use crate::checks::{Observed, Scoped};
 use crate::measure::{PhaseStats, Recorder};
 use crate::redact::Redactor;
 use crate::report::model::{
-    ActionLog, ExpectationResult, PhaseReport, RequestReport, RunReport, SCHEMA_VERSION, Schedule, Verdict,
+    ActionLog, ExpectationResult, Measures, PhaseReport, RequestReport, RunReport, SCHEMA_VERSION, Schedule, Verdict,
 };
 use crate::scenario::{Action, LoadModel, LoadedScenario, Phase};
 use crate::target::{ResourceSample, Target};
@@ -390,9 +390,15 @@ fn phase_report(
     schedule: Option<Schedule>,
     breakers: BTreeMap<String, Vec<StateChange>>,
 ) -> PhaseReport {
-    let mut by_request: Vec<RequestReport> =
-        stats.by_request.iter().map(|(name, s)| RequestReport::of(name, s)).collect();
-    by_request.sort_by(|a, b| b.errors.cmp(&a.errors).then(b.latency.p99.total_cmp(&a.latency.p99)));
+    let mut by_request: Vec<RequestReport> = stats
+        .by_request
+        .iter()
+        .map(|(name, s)| RequestReport { name: name.clone(), measures: Measures::of(s) })
+        .collect();
+    by_request.sort_by(|a, b| {
+        let (a, b) = (&a.measures, &b.measures);
+        b.errors.cmp(&a.errors).then(b.latency.p99.total_cmp(&a.latency.p99))
+    });
     let mut dropped = Vec::new();
     if stats.failures_not_kept > 0 {
         dropped.push(format!(
@@ -413,14 +419,7 @@ fn phase_report(
         load: describe_load(load),
         started_at_s,
         duration_s: stats.duration_s,
-        requests: stats.requests,
-        errors: stats.errors,
-        throughput: stats.throughput(),
-        error_rate: stats.error_rate(),
-        status_counts: stats.status_counts.clone(),
-        latency: stats.latency.clone(),
-        latency_corrected: stats.latency_corrected.clone(),
-        timeline: stats.timeline.clone(),
+        measures: Measures::of(stats),
         by_request,
         failures: stats.failures.clone(),
         dropped,

@@ -20,8 +20,7 @@ use std::path::Path;
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
-use crate::measure::Percentiles;
-use crate::report::model::RunReport;
+use crate::report::model::{Measures, RunReport};
 
 /// Responses a percentile needs beyond it, in both runs, to be compared.
 pub const MIN_TAIL: f64 = 10.0;
@@ -139,38 +138,11 @@ pub fn compare(report: &mut RunReport, baseline: &RunReport, file: &Path, rule: 
             });
             continue;
         };
-        let phase_rows = statistics(
-            (&before.latency, before.requests, before.error_rate, before.throughput),
-            (&phase.latency, phase.requests, phase.error_rate, phase.throughput),
-            rule,
-        );
-        rows.extend(phase_rows.into_iter().map(|(statistic, old, new, verdict, reason)| Row {
-            phase: phase.name.clone(),
-            request: None,
-            statistic,
-            baseline: old,
-            current: new,
-            verdict,
-            reason,
-        }));
+        rows.extend(statistics(&phase.name, None, &before.measures, &phase.measures, rule));
         for request in &phase.by_request {
-            let Some(earlier) = before.by_request.iter().find(|r| r.name == request.name) else {
-                continue;
-            };
-            let request_rows = statistics(
-                (&earlier.latency, earlier.requests, earlier.error_rate, earlier.throughput),
-                (&request.latency, request.requests, request.error_rate, request.throughput),
-                rule,
-            );
-            rows.extend(request_rows.into_iter().map(|(statistic, old, new, verdict, reason)| Row {
-                phase: phase.name.clone(),
-                request: Some(request.name.clone()),
-                statistic,
-                baseline: old,
-                current: new,
-                verdict,
-                reason,
-            }));
+            if let Some(earlier) = before.by_request.iter().find(|r| r.name == request.name) {
+                rows.extend(statistics(&phase.name, Some(&request.name), &earlier.measures, &request.measures, rule));
+            }
         }
     }
     report.baseline = Some(BaselineComparison {
@@ -182,52 +154,54 @@ pub fn compare(report: &mut RunReport, baseline: &RunReport, file: &Path, rule: 
     report.verdict = crate::runner::decide(report);
 }
 
-/// (statistic, baseline, current, verdict, reason) rows for one set of statistics.
-type Judged = (String, f64, f64, RowVerdict, String);
-
-fn statistics(
-    (old_latency, old_requests, old_errors, old_throughput): (&Percentiles, u64, f64, f64),
-    (new_latency, new_requests, new_errors, new_throughput): (&Percentiles, u64, f64, f64),
-    rule: Rule,
-) -> Vec<Judged> {
-    let mut rows = Vec::new();
-    let fewest = old_requests.min(new_requests);
-    for (statistic, quantile, old, new) in [
-        ("p50", 0.50, old_latency.p50, new_latency.p50),
-        ("p95", 0.95, old_latency.p95, new_latency.p95),
-        ("p99", 0.99, old_latency.p99, new_latency.p99),
-    ] {
+/// The rows of one phase (or one request of it): p50, p95, p99, error rate, throughput.
+fn statistics(phase: &str, request: Option<&str>, old: &Measures, new: &Measures, rule: Rule) -> Vec<Row> {
+    let row = |statistic: &str, baseline: f64, current: f64, (verdict, reason): (RowVerdict, String)| Row {
+        phase: phase.to_owned(),
+        request: request.map(str::to_owned),
+        statistic: statistic.to_owned(),
+        baseline,
+        current,
+        verdict,
+        reason,
+    };
+    let fewest = old.requests.min(new.requests);
+    let mut rows: Vec<Row> = [
+        ("p50", 0.50, old.latency.p50, new.latency.p50),
+        ("p95", 0.95, old.latency.p95, new.latency.p95),
+        ("p99", 0.99, old.latency.p99, new.latency.p99),
+    ]
+    .into_iter()
+    .map(|(statistic, quantile, before, now)| {
         let needed = (MIN_TAIL / (1.0 - quantile)).round() as u64;
-        let (verdict, reason) = if fewest < needed {
+        let judged = if fewest < needed {
             (RowVerdict::NotComparable, format!("not comparable: {fewest} responses, {statistic} needs {needed}"))
         } else {
-            latency_verdict(old, new, rule)
+            latency_verdict(before, now, rule)
         };
-        rows.push((statistic.to_owned(), old, new, verdict, reason));
-    }
-    let (verdict, reason) = if fewest < MIN_REQUESTS {
+        row(statistic, before, now, judged)
+    })
+    .collect();
+    let judged = if fewest < MIN_REQUESTS {
         (RowVerdict::NotComparable, format!("not comparable: {fewest} requests, the error rate needs {MIN_REQUESTS}"))
     } else {
-        let limit = old_errors + (old_errors * rule.max_regression).max(0.01);
+        let limit = old.error_rate + (old.error_rate * rule.max_regression).max(0.01);
         let reason = format!(
             "{:.2}% against {:.2}% (fails above {:.2}%)",
-            new_errors * 100.0,
-            old_errors * 100.0,
+            new.error_rate * 100.0,
+            old.error_rate * 100.0,
             limit * 100.0
         );
-        (if new_errors > limit { RowVerdict::Fail } else { RowVerdict::Pass }, reason)
+        (if new.error_rate > limit { RowVerdict::Fail } else { RowVerdict::Pass }, reason)
     };
-    rows.push(("error_rate".to_owned(), old_errors, new_errors, verdict, reason));
-    rows.push((
-        "throughput".to_owned(),
-        old_throughput,
-        new_throughput,
-        RowVerdict::Info,
-        format!(
-            "{new_throughput:.1}/s against {old_throughput:.1}/s ({})",
-            percent_change(old_throughput, new_throughput)
-        ),
-    ));
+    rows.push(row("error_rate", old.error_rate, new.error_rate, judged));
+    let reason = format!(
+        "{:.1}/s against {:.1}/s ({})",
+        new.throughput,
+        old.throughput,
+        percent_change(old.throughput, new.throughput)
+    );
+    rows.push(row("throughput", old.throughput, new.throughput, (RowVerdict::Info, reason)));
     rows
 }
 
@@ -332,23 +306,32 @@ mod tests {
 
     const RULE: Rule = Rule { max_regression: 0.10, min_regression_ms: 1.0, strict: false };
 
-    fn latency(p99: f64) -> Percentiles {
-        Percentiles { p50: p99 / 2.0, p95: p99 * 0.9, p99, ..Percentiles::default() }
+    fn measures(p99: f64, requests: u64, error_rate: f64) -> Measures {
+        Measures {
+            requests,
+            errors: (requests as f64 * error_rate) as u64,
+            throughput: 100.0,
+            error_rate,
+            status_counts: Default::default(),
+            latency: crate::measure::Percentiles { p50: p99 / 2.0, p95: p99 * 0.9, p99, ..Default::default() },
+            latency_corrected: None,
+            timeline: Vec::new(),
+        }
     }
 
-    fn judged(old_p99: f64, new_p99: f64, requests: u64) -> Vec<Judged> {
-        statistics((&latency(old_p99), requests, 0.0, 100.0), (&latency(new_p99), requests, 0.0, 90.0), RULE)
+    fn judged(old_p99: f64, new_p99: f64, requests: u64) -> Vec<Row> {
+        statistics("steady", None, &measures(old_p99, requests, 0.0), &measures(new_p99, requests, 0.0), RULE)
     }
 
-    fn verdict_of(rows: &[Judged], statistic: &str) -> RowVerdict {
-        rows.iter().find(|r| r.0 == statistic).unwrap().3
+    fn verdict_of(rows: &[Row], statistic: &str) -> RowVerdict {
+        rows.iter().find(|r| r.statistic == statistic).unwrap().verdict
     }
 
     #[test]
     fn a_regression_over_both_thresholds_fails() {
         let rows = judged(10.0, 15.0, 5_000);
         assert_eq!(verdict_of(&rows, "p99"), RowVerdict::Fail, "{rows:?}");
-        assert!(rows.iter().find(|r| r.0 == "p99").unwrap().4.contains("+50.0%"));
+        assert!(rows.iter().find(|r| r.statistic == "p99").unwrap().reason.contains("+50.0%"));
     }
 
     #[test]
@@ -375,7 +358,7 @@ mod tests {
     #[test]
     fn error_rate_needs_a_point_and_the_tolerance() {
         let rate = |old: f64, new: f64| {
-            let rows = statistics((&latency(1.0), 100, old, 1.0), (&latency(1.0), 100, new, 1.0), RULE);
+            let rows = statistics("steady", None, &measures(1.0, 100, old), &measures(1.0, 100, new), RULE);
             verdict_of(&rows, "error_rate")
         };
         assert_eq!(rate(0.0, 0.005), RowVerdict::Pass);

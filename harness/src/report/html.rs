@@ -11,7 +11,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::checks::breaker::BreakerState;
 use crate::measure::TimelinePoint;
-use crate::report::model::{PhaseReport, RunReport};
+use crate::report::model::{Measures, PhaseReport, RunReport};
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}\
 main{max-width:1180px;margin:0 auto;padding:24px}h1{margin:0 0 4px;font-size:24px}h2{margin:28px 0 8px;font-size:18px}h3{margin:18px 0 6px;font-size:15px}\
@@ -112,22 +112,30 @@ fn phases_table(report: &RunReport) -> Markup {
                             br; span.(if s.behind { "bad" } else { "muted" }) { (format!("{:.1} of {:.0}/s intended", s.achieved_rate, s.intended_rate)) }
                         }
                     }
-                    td.num { (phase.requests) }
-                    td.num { (format!("{:.1}", phase.throughput)) }
-                    td.num { (phase.errors) " (" (format!("{:.2}", phase.error_rate * 100.0)) "%)" }
-                    td.num { (format!("{:.3}", phase.latency.p50)) }
-                    td.num { (format!("{:.3}", phase.latency.p90)) }
-                    td.num {
-                        (format!("{:.3}", phase.latency.p95))
-                        @if let Some(c) = &phase.latency_corrected {
-                            br; span.muted { (format!("corrected p95 {:.3} / p99 {:.3}", c.p95, c.p99)) }
-                        }
-                    }
-                    td.num { (format!("{:.3}", phase.latency.p99)) }
-                    td.num { (format!("{:.3}", phase.latency.max)) }
+                    td.num { (phase.measures.requests) }
+                    td.num { (format!("{:.1}", phase.measures.throughput)) }
+                    td.num { (phase.measures.errors) " (" (format!("{:.2}", phase.measures.error_rate * 100.0)) "%)" }
+                    (latency_cells(&phase.measures))
                 }
             }
         }
+    }
+}
+
+/// p50, p90, p95 (with the corrected p95 and p99 of an open-model phase), p99 and max cells.
+fn latency_cells(measures: &Measures) -> Markup {
+    let latency = &measures.latency;
+    html! {
+        td.num { (format!("{:.3}", latency.p50)) }
+        td.num { (format!("{:.3}", latency.p90)) }
+        td.num {
+            (format!("{:.3}", latency.p95))
+            @if let Some(c) = &measures.latency_corrected {
+                br; span.muted { (format!("corrected p95 {:.3} / p99 {:.3}", c.p95, c.p99)) }
+            }
+        }
+        td.num { (format!("{:.3}", latency.p99)) }
+        td.num { (format!("{:.3}", latency.max)) }
     }
 }
 
@@ -143,17 +151,13 @@ fn phase_requests(phase: &PhaseReport) -> Markup {
             @for r in &phase.by_request {
                 tr {
                     td { (r.name) }
-                    td.num { (r.requests) }
-                    td.num { (format!("{:.1}", r.throughput)) }
-                    td.num.(if r.errors > 0 { "bad" } else { "" }) { (r.errors) }
-                    td { @for (status, count) in &r.status_counts {
+                    td.num { (r.measures.requests) }
+                    td.num { (format!("{:.1}", r.measures.throughput)) }
+                    td.num.(if r.measures.errors > 0 { "bad" } else { "" }) { (r.measures.errors) }
+                    td { @for (status, count) in &r.measures.status_counts {
                         (if *status == 0 { "no response".to_owned() } else { status.to_string() }) " × " (count) " "
                     } }
-                    td.num { (format!("{:.3}", r.latency.p50)) }
-                    td.num { (format!("{:.3}", r.latency.p90)) }
-                    td.num { (format!("{:.3}", r.latency.p95)) }
-                    td.num { (format!("{:.3}", r.latency.p99)) }
-                    td.num { (format!("{:.3}", r.latency.max)) }
+                    (latency_cells(&r.measures))
                 }
             }
         }
@@ -406,7 +410,7 @@ fn over_time(report: &RunReport) -> Markup {
     let bands = bands(report);
     let mut volume: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     for r in report.phases.iter().flat_map(|p| &p.by_request) {
-        *volume.entry(&r.name).or_default() += r.requests;
+        *volume.entry(&r.name).or_default() += r.measures.requests;
     }
     let mut busiest: Vec<(&str, u64)> = volume.into_iter().collect();
     busiest.sort_by_key(|(_, requests)| std::cmp::Reverse(*requests));
@@ -419,7 +423,10 @@ fn over_time(report: &RunReport) -> Markup {
             color,
             segments: segments(
                 report.phases.iter().filter_map(|p| {
-                    p.by_request.iter().find(|r| r.name == *name).map(|r| (p.started_at_s, r.timeline.as_slice()))
+                    p.by_request
+                        .iter()
+                        .find(|r| r.name == *name)
+                        .map(|r| (p.started_at_s, r.measures.timeline.as_slice()))
                 }),
                 |t| t.p95_ms,
             ),
@@ -428,7 +435,9 @@ fn over_time(report: &RunReport) -> Markup {
     if busiest.len() > top.len() {
         let other = report.phases.iter().map(|p| {
             let mut seconds: std::collections::BTreeMap<u64, f64> = std::collections::BTreeMap::new();
-            for point in p.by_request.iter().filter(|r| !top.contains(&r.name.as_str())).flat_map(|r| &r.timeline) {
+            for point in
+                p.by_request.iter().filter(|r| !top.contains(&r.name.as_str())).flat_map(|r| &r.measures.timeline)
+            {
                 if point.requests > 0 {
                     let slot = seconds.entry(point.second).or_default();
                     *slot = slot.max(point.p95_ms);
@@ -438,7 +447,7 @@ fn over_time(report: &RunReport) -> Markup {
         });
         latency.push(Series { label: "other (slowest)".into(), color: COLORS[5], segments: other.collect() });
     }
-    let phases = || report.phases.iter().map(|p| (p.started_at_s, p.timeline.as_slice()));
+    let phases = || report.phases.iter().map(|p| (p.started_at_s, p.measures.timeline.as_slice()));
     let throughput = [
         Series { label: "responses/s".into(), color: COLORS[0], segments: segments(phases(), |t| t.requests as f64) },
         Series { label: "errors/s".into(), color: COLORS[1], segments: segments(phases(), |t| t.errors as f64) },
@@ -463,12 +472,12 @@ fn status_codes(report: &RunReport) -> Markup {
         table {
             tr { th { "phase" } th { "status" } th { "responses" } th { "share" } }
             @for phase in &report.phases {
-                @for (status, count) in &phase.status_counts {
+                @for (status, count) in &phase.measures.status_counts {
                     tr {
                         td { (phase.name) }
                         td { (if *status == 0 { "no response (transport error)".to_owned() } else { status.to_string() }) }
                         td.num { (count) }
-                        td.num { (format!("{:.2}%", *count as f64 / phase.requests.max(1) as f64 * 100.0)) }
+                        td.num { (format!("{:.2}%", *count as f64 / phase.measures.requests.max(1) as f64 * 100.0)) }
                     }
                 }
             }

@@ -119,22 +119,9 @@ pub struct PhaseReport {
     pub started_at_s: f64,
     /// Seconds the load ran.
     pub duration_s: f64,
-    /// Responses recorded.
-    pub requests: u64,
-    /// Transport failures and statuses >= 400.
-    pub errors: u64,
-    /// Responses per second.
-    pub throughput: f64,
-    /// errors / requests.
-    pub error_rate: f64,
-    /// Responses per status (0 = transport failure).
-    pub status_counts: BTreeMap<u16, u64>,
-    /// Raw latency percentiles, ms.
-    pub latency: Percentiles,
-    /// Coordinated-omission corrected percentiles, ms (open-model phases).
-    pub latency_corrected: Option<Percentiles>,
-    /// Per-second requests, errors and p95.
-    pub timeline: Vec<TimelinePoint>,
+    /// Its counts, rates and percentiles.
+    #[serde(flatten)]
+    pub measures: Measures,
     /// The same statistics per request name, worst first (most errors, then slowest p99).
     #[serde(default)]
     pub by_request: Vec<RequestReport>,
@@ -160,11 +147,20 @@ pub struct PhaseReport {
 pub struct RequestReport {
     /// The request's name (`METHOD path` unless given).
     pub name: String,
+    /// Its counts, rates and percentiles.
+    #[serde(flatten)]
+    pub measures: Measures,
+}
+
+/// What a phase, or one request name within it, measured: counts, rates, percentiles and the
+/// per-second timeline.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Measures {
     /// Responses recorded.
     pub requests: u64,
     /// Transport failures and statuses >= 400.
     pub errors: u64,
-    /// Responses per second over the phase.
+    /// Responses per second.
     pub throughput: f64,
     /// errors / requests.
     pub error_rate: f64,
@@ -178,11 +174,10 @@ pub struct RequestReport {
     pub timeline: Vec<TimelinePoint>,
 }
 
-impl RequestReport {
-    /// The report row of one request name's statistics.
-    pub fn of(name: &str, stats: &PhaseStats) -> Self {
+impl Measures {
+    /// The report's view of a phase's (or request's) statistics.
+    pub fn of(stats: &PhaseStats) -> Self {
         Self {
-            name: name.to_owned(),
             requests: stats.requests,
             errors: stats.errors,
             throughput: stats.throughput(),
