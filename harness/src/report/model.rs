@@ -165,6 +165,7 @@ pub struct Measures {
     /// errors / requests.
     pub error_rate: f64,
     /// Responses per status (0 = transport failure).
+    #[serde(deserialize_with = "status_keys")]
     pub status_counts: BTreeMap<u16, u64>,
     /// Raw latency percentiles, ms.
     pub latency: Percentiles,
@@ -172,6 +173,16 @@ pub struct Measures {
     pub latency_corrected: Option<Percentiles>,
     /// Per-second requests, errors and p95.
     pub timeline: Vec<TimelinePoint>,
+}
+
+/// Status counts read back: JSON object keys are strings, and a flattened struct does not turn
+/// them into numbers by itself.
+fn status_keys<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<u16, u64>, D::Error> {
+    let counts = BTreeMap::<String, u64>::deserialize(deserializer)?;
+    counts
+        .into_iter()
+        .map(|(status, count)| status.parse().map(|s| (s, count)).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 impl Measures {
@@ -250,6 +261,14 @@ impl RunReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn measures_read_back_from_their_flattened_json() {
+        let json = r#"{"name":"GET /","requests":3,"errors":1,"throughput":1.5,"error_rate":0.33,"status_counts":{"200":2,"0":1},"latency":{"p50":1.0,"p90":1.0,"p95":1.0,"p99":1.0,"p999":1.0,"min":1.0,"max":1.0,"mean":1.0},"latency_corrected":null,"timeline":[]}"#;
+        let request: RequestReport = serde_json::from_str(json).unwrap();
+        assert_eq!(request.measures.status_counts, BTreeMap::from([(0, 1), (200, 2)]));
+        assert_eq!(serde_json::to_value(&request).unwrap()["status_counts"]["200"], 2);
+    }
 
     #[test]
     fn verdict_names_are_the_report_json_names() {
