@@ -91,6 +91,8 @@ pub struct Handles {
     pub cache: Arc<ResponseCache>,
     /// Rate limiter.
     pub limiter: Arc<RateLimiter>,
+    /// What the `/demo/*` injectors may hold at once.
+    pub demo: crate::routes::faults::DemoBudget,
     /// Process start, for uptime.
     pub started: Started,
     /// Host and process statistics for `/api/info`.
@@ -123,6 +125,7 @@ impl AppState {
             cache: Arc::new(ResponseCache::new(&settings.response_cache, redis.clone(), metrics.clone())),
             limiter: Arc::new(RateLimiter::new(&settings.rate_limit, redis.clone(), metrics.clone())),
             system: Arc::new(Mutex::new(sysinfo::System::new()?)),
+            demo: crate::routes::faults::DemoBudget::new(&settings.faults),
             started: Started(Instant::now()),
             breakers: Arc::new(breakers),
             settings: Arc::new(settings),
@@ -199,10 +202,11 @@ pub fn router(state: AppState) -> Router {
     let layers = tower::ServiceBuilder::new()
         // Outermost: every response, errors from inner layers included, carries the request id.
         .layer(from_fn_with_state(settings.app.debug, request_id::assign))
+        // Metrics and access log see the final status of everything below, 429s and caught
+        // panics included.
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::record))
         // A panic becomes a documented 500 body instead of a dropped connection.
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
-        // Metrics and access log see the final status of everything below, 429s included.
-        .layer(from_fn_with_state(state.metrics.clone(), metrics::record))
         // CORS answers preflights before they count against a limit.
         .layer(cors(&settings))
         // Rate limiting before any work is done for the request.

@@ -213,8 +213,10 @@ pub struct FaultSettings {
     pub max_delay_ms: u64,
     /// `DEMO_MAX_CPU_MS`: cap for `/demo/cpu`.
     pub max_cpu_ms: u64,
-    /// `DEMO_MAX_MEMORY_MB`: cap for `/demo/memory`.
+    /// `DEMO_MAX_MEMORY_MB`: cap for `/demo/memory`, across all concurrent calls.
     pub max_memory_mb: u64,
+    /// `DEMO_MAX_CPU_BURNERS`: how many `/demo/cpu` calls may burn at once.
+    pub max_cpu_burners: u64,
 }
 
 /// The `/chaos/*` control API.
@@ -332,6 +334,7 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Re
             max_delay_ms: vars.parse("DEMO_MAX_DELAY_MS", "30000")?,
             max_cpu_ms: vars.parse("DEMO_MAX_CPU_MS", "10000")?,
             max_memory_mb: vars.parse("DEMO_MAX_MEMORY_MB", "1024")?,
+            max_cpu_burners: vars.parse("DEMO_MAX_CPU_BURNERS", "2")?,
         },
         chaos: ChaosSettings {
             enabled: vars.flag("CHAOS_ENABLED", false)?,

@@ -135,16 +135,32 @@ pub fn endpoint_of(request: &Request) -> String {
     request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned())
 }
 
+/// One request counted in `http_requests_in_progress` until it is dropped: when it completes,
+/// and also when the client hangs up and the request's future is cancelled mid-way.
+struct InProgress(prometheus::IntGauge);
+
+impl InProgress {
+    fn start(gauge: prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Middleware: in-progress gauge, counters, latency histogram and the JSON access-log line.
 pub async fn record(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
     let endpoint = endpoint_of(&request);
     let path = request.uri().path().to_owned();
-    let in_progress = metrics.in_progress.with_label_values(&[&method, &endpoint]);
-    in_progress.inc();
+    let in_progress = InProgress::start(metrics.in_progress.with_label_values(&[&method, &endpoint]));
     let response = next.run(request).await;
-    in_progress.dec();
+    drop(in_progress);
     let elapsed = started.elapsed();
     let status = response.status();
     metrics.requests.with_label_values(&[&method, &endpoint, status.as_str()]).inc();

@@ -1,13 +1,19 @@
 //! The chaos control API: inject, list and clear dependency faults; invalidate cached
 //! responses. Merged only when `CHAOS_ENABLED=true`; every call needs `Authorization: Bearer
-//! $CHAOS_TOKEN` (401 without, 403 with a wrong one).
+//! $CHAOS_TOKEN` (401 without, 403 with a wrong one), checked by one layer on the whole router
+//! ([`require_token`]), so a new chaos route cannot forget it.
+
+use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, State};
-use axum::http::{StatusCode, header, request::Parts};
-use secrecy::ExposeSecret;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::AppState;
@@ -15,34 +21,35 @@ use crate::chaos::{FaultRegistry, FaultRequest};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
-/// The routes of this file.
-pub fn router() -> OpenApiRouter<AppState> {
+/// The routes of this file, behind [`require_token`].
+pub fn router(token: Option<SecretString>) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_faults, inject_fault, clear_faults))
         .routes(routes!(clear_fault))
         .routes(routes!(invalidate_cache))
+        .route_layer(from_fn_with_state(Arc::new(token), require_token))
 }
 
-/// Proof that the request carries the chaos token; extract it first in every handler.
-pub struct ChaosAuth;
-
-impl FromRequestParts<AppState> for ChaosAuth {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let unauthorized = |status, message: &str| ApiError::Authentication { status, message: message.to_owned() };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized(StatusCode::UNAUTHORIZED, "Authorization: Bearer <CHAOS_TOKEN> is required"))?;
-        let expected = state.settings.chaos.token.as_ref().map(|t| t.expose_secret().to_owned()).unwrap_or_default();
-        if expected.is_empty() || presented.trim() != expected {
-            return Err(unauthorized(StatusCode::FORBIDDEN, "Invalid chaos token"));
-        }
-        Ok(Self)
+/// Lets a request through only with `Authorization: Bearer <CHAOS_TOKEN>`, compared in
+/// constant time, so the time a refusal takes says nothing about how much of the token matched.
+async fn require_token(
+    State(expected): State<Arc<Option<SecretString>>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let unauthorized = |status, message: &str| ApiError::Authentication { status, message: message.to_owned() };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthorized(StatusCode::UNAUTHORIZED, "Authorization: Bearer <CHAOS_TOKEN> is required"))?;
+    let expected = expected.as_ref().as_ref().map_or("", |t| t.expose_secret());
+    let matches: bool = presented.trim().as_bytes().ct_eq(expected.as_bytes()).into();
+    if expected.is_empty() || !matches {
+        return Err(unauthorized(StatusCode::FORBIDDEN, "Invalid chaos token"));
     }
+    Ok(next.run(request).await)
 }
 
 /// Inject a fault into one dependency's client path.
@@ -50,7 +57,6 @@ impl FromRequestParts<AppState> for ChaosAuth {
     responses((status = 201, description = "Injected", body = crate::chaos::Fault), (status = 401, description = "No token"),
         (status = 403, description = "Wrong token"), (status = 422, description = "Bad fault")))]
 async fn inject_fault(
-    _auth: ChaosAuth,
     State(faults): State<FaultRegistry>,
     ApiJson(request): ApiJson<FaultRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -61,14 +67,14 @@ async fn inject_fault(
 
 /// List active faults.
 #[utoipa::path(get, path = "/chaos/faults", tag = "Chaos", responses((status = 200, description = "Active faults")))]
-async fn list_faults(_auth: ChaosAuth, State(faults): State<FaultRegistry>) -> Json<Value> {
+async fn list_faults(State(faults): State<FaultRegistry>) -> Json<Value> {
     let active = faults.list();
     Json(json!({ "count": active.len(), "faults": active }))
 }
 
 /// Clear every fault.
 #[utoipa::path(delete, path = "/chaos/faults", tag = "Chaos", responses((status = 200, description = "Cleared")))]
-async fn clear_faults(_auth: ChaosAuth, State(faults): State<FaultRegistry>) -> Json<Value> {
+async fn clear_faults(State(faults): State<FaultRegistry>) -> Json<Value> {
     Json(json!({ "cleared": faults.clear_all() }))
 }
 
@@ -76,11 +82,7 @@ async fn clear_faults(_auth: ChaosAuth, State(faults): State<FaultRegistry>) -> 
 #[utoipa::path(delete, path = "/chaos/faults/{id}", tag = "Chaos",
     params(("id" = String, Path, description = "Fault id")),
     responses((status = 200, description = "Cleared"), (status = 404, description = "No such active fault")))]
-async fn clear_fault(
-    _auth: ChaosAuth,
-    State(faults): State<FaultRegistry>,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+async fn clear_fault(State(faults): State<FaultRegistry>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Value>> {
     if faults.clear(&id) {
         Ok(Json(json!({ "cleared": id })))
     } else {
@@ -98,7 +100,6 @@ struct InvalidateParams {
     params(("pattern" = Option<String>, Query, description = "Glob after the response namespace, default *")),
     responses((status = 200, description = "Number of entries removed")))]
 async fn invalidate_cache(
-    _auth: ChaosAuth,
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<InvalidateParams>,
 ) -> ApiResult<Json<Value>> {

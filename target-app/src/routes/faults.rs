@@ -1,6 +1,9 @@
-//! Seed 003's fault injectors: `/demo/slow`, `/demo/error`, `/demo/cpu`, `/demo/memory`.
-//! Each has a configurable cap; asking for more is a 422, never a crash.
+//! Seed 003's fault injectors: `/demo/slow`, `/demo/error`, `/demo/cpu`, `/demo/memory`, and
+//! `/demo/panic`. Each call has a configurable cap (asking for more is a 422), and the memory and
+//! CPU injectors share a [`DemoBudget`] across all concurrent calls: a call that would take the
+//! process past it answers 503 at once, so N concurrent calls cannot hold N times the cap.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -10,13 +13,63 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use crate::app::AppState;
+use crate::config::FaultSettings;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
 
 /// The routes of this file (merged only when `DEMO_ENABLED`).
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(slow)).routes(routes!(error)).routes(routes!(cpu)).routes(routes!(memory))
+    OpenApiRouter::new()
+        .routes(routes!(slow))
+        .routes(routes!(error))
+        .routes(routes!(cpu))
+        .routes(routes!(memory))
+        .routes(routes!(panic))
+}
+
+/// The memory (`DEMO_MAX_MEMORY_MB`) and busy threads (`DEMO_MAX_CPU_BURNERS`) the injectors may
+/// hold at once, over every concurrent call. A permit is held until the work it pays for ends,
+/// also when the client hangs up first.
+pub struct DemoBudget {
+    memory_mb: Arc<Semaphore>,
+    burners: Arc<Semaphore>,
+    limits: (u64, u64),
+}
+
+impl DemoBudget {
+    /// The budget the settings give.
+    pub fn new(settings: &FaultSettings) -> Self {
+        Self {
+            memory_mb: Arc::new(Semaphore::new(settings.max_memory_mb as usize)),
+            burners: Arc::new(Semaphore::new(settings.max_cpu_burners as usize)),
+            limits: (settings.max_memory_mb, settings.max_cpu_burners),
+        }
+    }
+
+    fn memory(&self, mb: u64) -> ApiResult<OwnedSemaphorePermit> {
+        self.memory_mb.clone().try_acquire_many_owned(mb as u32).map_err(|_| {
+            over_budget(
+                format!("The demo memory budget cannot hold {mb} MiB more now"),
+                json!({ "budget": "memory", "limit_mb": self.limits.0, "free_mb": self.memory_mb.available_permits(), "requested_mb": mb }),
+            )
+        })
+    }
+
+    fn burner(&self) -> ApiResult<OwnedSemaphorePermit> {
+        self.burners.clone().try_acquire_owned().map_err(|_| {
+            over_budget(
+                "Every demo CPU burner is busy".into(),
+                json!({ "budget": "cpu", "limit_burners": self.limits.1 }),
+            )
+        })
+    }
+}
+
+fn over_budget(message: String, details: Value) -> ApiError {
+    ApiError::ServiceUnavailable { message, details }
 }
 
 fn capped(field: &str, value: u64, cap: u64) -> ApiResult<u64> {
@@ -77,10 +130,13 @@ struct CpuParams {
 /// Burns one core for `duration_ms` (default 1000) on a blocking thread, not the async runtime.
 #[utoipa::path(get, path = "/demo/cpu", tag = "Fault Injection",
     params(("duration_ms" = Option<u64>, Query, description = "Busy time, default 1000, capped by DEMO_MAX_CPU_MS")),
-    responses((status = 200, description = "Burned"), (status = 422, description = "Over the cap")))]
+    responses((status = 200, description = "Burned"), (status = 422, description = "Over the cap"),
+        (status = 503, description = "Every CPU burner (DEMO_MAX_CPU_BURNERS) is busy")))]
 async fn cpu(State(state): State<AppState>, ApiQuery(params): ApiQuery<CpuParams>) -> ApiResult<Json<Value>> {
     let duration = capped("duration_ms", params.duration_ms.unwrap_or(1000), state.settings.faults.max_cpu_ms)?;
+    let permit = state.demo.burner()?;
     let iterations = tokio::task::spawn_blocking(move || {
+        let _burning = permit;
         let deadline = Instant::now() + Duration::from_millis(duration);
         let mut iterations: u64 = 0;
         let mut x: u64 = 1;
@@ -107,23 +163,35 @@ struct MemoryParams {
 #[utoipa::path(get, path = "/demo/memory", tag = "Fault Injection",
     params(("mb" = Option<u64>, Query, description = "MiB, default 100, capped by DEMO_MAX_MEMORY_MB"),
         ("hold_ms" = Option<u64>, Query, description = "Hold time, default 1000, capped by DEMO_MAX_DELAY_MS")),
-    responses((status = 200, description = "Allocated, held and freed"), (status = 422, description = "Over a cap")))]
+    responses((status = 200, description = "Allocated, held and freed"), (status = 422, description = "Over a cap"),
+        (status = 503, description = "The memory budget (DEMO_MAX_MEMORY_MB over all calls) cannot hold it now")))]
 async fn memory(State(state): State<AppState>, ApiQuery(params): ApiQuery<MemoryParams>) -> ApiResult<Json<Value>> {
     let faults = &state.settings.faults;
     let mb = capped("mb", params.mb.unwrap_or(100), faults.max_memory_mb)?;
     let hold = capped("hold_ms", params.hold_ms.unwrap_or(1000), faults.max_delay_ms)?;
-    let block = tokio::task::spawn_blocking(move || {
+    let permit = state.demo.memory(mb)?;
+    // The permit travels with the block, so it is returned only when the block is freed.
+    let (block, permit) = tokio::task::spawn_blocking(move || {
         let mut block = vec![0u8; (mb as usize) * 1024 * 1024];
         // Touch every page so the memory is really resident.
         for page in block.chunks_mut(4096) {
             page[0] = 1;
         }
-        std::hint::black_box(block)
+        (std::hint::black_box(block), permit)
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))?;
     tokio::time::sleep(Duration::from_millis(hold)).await;
     let touched = block.iter().step_by(4096).filter(|b| **b == 1).count();
     drop(block);
+    drop(permit);
     Ok(Json(json!({ "status": "ok", "allocated_mb": mb, "hold_ms": hold, "pages_touched": touched })))
+}
+
+/// Panics inside the handler: the panic is caught, answered as the documented 500 and counted in
+/// `http_requests_total` like any other 500.
+#[utoipa::path(get, path = "/demo/panic", tag = "Fault Injection",
+    responses((status = 500, description = "The handler panicked (intended)")))]
+async fn panic() -> Json<Value> {
+    panic!("/demo/panic was called")
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -38,13 +38,14 @@ struct PublishParams {
 async fn publish(
     State(publisher): State<Arc<EventPublisher>>,
     ApiQuery(params): ApiQuery<PublishParams>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<Value>> {
     let queue = params.queue_name.ok_or_else(|| ApiError::invalid("queue_name", "is required"))?;
     validation::name("queue_name", &queue, 100, "_.-")?;
-    if body.len() > MAX_MESSAGE_BYTES {
-        return Err(ApiError::bad_request(StatusCode::PAYLOAD_TOO_LARGE, "Message exceeds 1 MB"));
-    }
+    // Read at most the 1 MB a message may have (not the app's general body limit): a larger
+    // body is refused once its first megabyte is in, never buffered whole.
+    let too_large = || ApiError::bad_request(StatusCode::PAYLOAD_TOO_LARGE, "Message exceeds 1 MB");
+    let body = axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await.map_err(|_| too_large())?;
     let message: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid("message", format!("is not valid JSON: {e}")))?;
     match &message {

@@ -46,7 +46,7 @@ pub fn router(settings: &Settings) -> Router<AppState> {
         api = api.merge(faults::router());
     }
     if settings.chaos.enabled {
-        api = api.merge(chaos::router());
+        api = api.merge(chaos::router(settings.chaos.token.clone()));
     }
     let (router, openapi) = api.split_for_parts();
     router

@@ -78,3 +78,24 @@ async fn thousands_of_lookups_of_a_missing_queue_do_not_exhaust_channels() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_body_over_1_mb_is_refused_before_it_is_buffered() {
+    let app = crate::support::spawn_app().await;
+    let body = axum::body::Bytes::from(vec![b' '; 5 * 1024 * 1024]);
+    let before = crate::support::rss_mb();
+    let calls = (0..10).map(|_| {
+        app.client
+            .post(format!("{}/examples/messaging/publish?queue_name=gauntlet.big", app.address))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    });
+    let answers = futures::future::join_all(calls).await;
+    let grown = crate::support::rss_mb().saturating_sub(before);
+    for answer in answers {
+        let (status, json) = crate::support::json_of(answer.unwrap()).await;
+        crate::support::assert_error_body(status, &json, 413, "ValidationError");
+    }
+    assert!(grown < 30, "10 concurrent 5 MB bodies grew RSS by {grown} MiB (buffered whole, it would be 50+)");
+}

@@ -149,6 +149,13 @@ impl TestApp {
     }
 }
 
+/// This process's resident memory, MiB (the apps under test run in it).
+pub(crate) fn rss_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap();
+    line.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() / 1024
+}
+
 /// Status and JSON body of a response.
 pub(crate) async fn json_of(response: Response) -> (StatusCode, Value) {
     let status = response.status();
