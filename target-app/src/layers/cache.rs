@@ -83,13 +83,13 @@ pub async fn serve(State(cache): State<Arc<ResponseCache>>, request: Request, ne
         return next.run(request).await;
     };
     let key = cache_key(&cache.namespace(), &route, request.uri().path(), request.uri().query());
-    if let Some(entry) = cache.read(&key, &route).await {
-        return hit(&cache, &route, entry);
+    if let Some(response) = cache.read(&key, &route).await.and_then(|entry| hit(&cache, &route, entry)) {
+        return response;
     }
     let _gate = cache.in_flight.enter(&key).await;
     // Another request may have filled the entry while this one waited.
-    if let Some(entry) = cache.read(&key, &route).await {
-        return hit(&cache, &route, entry);
+    if let Some(response) = cache.read(&key, &route).await.and_then(|entry| hit(&cache, &route, entry)) {
+        return response;
     }
     cache.metrics.cache_misses.with_label_values(&[&route]).inc();
     let response = next.run(request).await;
@@ -123,15 +123,26 @@ pub fn cache_key(namespace: &str, route: &str, path: &str, query: Option<&str>) 
     }
 }
 
-fn hit(cache: &ResponseCache, route: &str, entry: Vec<u8>) -> Response {
+/// The cached response, counted as a hit; `None` (a miss) when the entry read from Redis is not
+/// one this cache wrote: data from the network is never trusted to be well formed.
+fn hit(cache: &ResponseCache, route: &str, entry: Vec<u8>) -> Option<Response> {
+    let Some(response) = cached_response(entry) else {
+        tracing::warn!(route, "unreadable response cache entry; treated as a miss");
+        return None;
+    };
     cache.metrics.cache_hits.with_label_values(&[route]).inc();
+    Some(response)
+}
+
+fn cached_response(entry: Vec<u8>) -> Option<Response> {
     let (content_type, body) = decode(entry);
+    let content_type = header::HeaderValue::from_str(&content_type).ok()?;
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, content_type)
         .header("x-cache", "HIT")
         .body(Body::from(body))
-        .expect("valid cached response")
+        .ok()
 }
 
 /// An entry is the content type, a newline, then the body.
@@ -157,6 +168,12 @@ fn decode(mut entry: Vec<u8>) -> (String, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_this_cache_did_not_write_is_a_miss_not_a_panic() {
+        assert!(cached_response(encode("application/json", b"{}")).is_some());
+        assert!(cached_response(b"bad\x01type\n{}".to_vec()).is_none(), "a control character in the content type");
+    }
 
     #[test]
     fn keys_ignore_query_order_and_hash_when_long() {
