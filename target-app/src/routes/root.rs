@@ -12,7 +12,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(root))
 }
 
-/// API information.
+/// API information, under the reference implementation's keys (`name, version, description,
+/// docs, health, metrics, security, redis_cluster, examples, note`) so its clients keep
+/// working; what this implementation adds sits under those keys.
 #[utoipa::path(get, path = "/", responses((status = 200, description = "API information")))]
 async fn root(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
@@ -20,7 +22,6 @@ async fn root(State(state): State<AppState>) -> Json<Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "description": "Reference implementation of infrastructure integration patterns, in Rust",
         "docs": "/docs",
-        "openapi": "/openapi.json",
         "health": "/health/all",
         "metrics": "/metrics",
         "security": {
@@ -28,14 +29,21 @@ async fn root(State(state): State<AppState>) -> Json<Value> {
             "circuit_breakers": true,
             "chaos_api": state.settings.chaos.enabled,
         },
-        "endpoints": {
+        "redis_cluster": {
+            "nodes": "/redis/cluster/nodes",
+            "slots": "/redis/cluster/slots",
+            "info": "/redis/cluster/info",
+            "node_info": "/redis/nodes/{node_name}/info",
+        },
+        "examples": {
+            "openapi": "/openapi.json",
             "health": "/health/{service}",
             "vault": "/examples/vault/secret/{service_name}",
             "database": "/examples/database/{postgres|mysql|mongodb}/query",
             "cache": "/examples/cache/{key}",
             "messaging": "/examples/messaging/publish",
-            "redis_cluster": "/redis/cluster/{nodes|slots|info}",
-            "demo": "/demo/{slow|error|cpu|memory}",
+            "demo": "/demo/{slow|error|cpu|memory|panic}",
         },
+        "note": "Passwords are masked in API responses for security",
     }))
 }

@@ -9,6 +9,23 @@ async fn root_describes_the_api() {
     assert_eq!(status, 200);
     assert_eq!(body["name"], "DevStack Core Reference API");
     assert_eq!(body["docs"], "/docs");
+    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut reference = [
+        "name",
+        "version",
+        "description",
+        "docs",
+        "health",
+        "metrics",
+        "security",
+        "redis_cluster",
+        "examples",
+        "note",
+    ];
+    reference.sort_unstable();
+    let mut keys = keys;
+    keys.sort_unstable();
+    assert_eq!(keys, reference, "the reference implementation's keys, and only those: {body}");
 }
 
 #[tokio::test]
