@@ -7,6 +7,7 @@ pub mod app;
 pub mod chaos;
 pub mod clients;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod extract;
 pub mod layers;

@@ -33,7 +33,7 @@ fn storage_key(redis: &RedisCluster, key: &str) -> ApiResult<(String, String)> {
 
 /// Get a value from the cache.
 #[utoipa::path(get, path = "/examples/cache/{key}", tag = "Cache Examples",
-    params(("key" = String, Path, description = "1-200 of [a-zA-Z0-9_:.-]")),
+    params(("key" = String, Path, description = "1-200 of [a-zA-Z0-9_:.-]", pattern = "^[a-zA-Z0-9_:.-]{1,200}$")),
     responses((status = 200, description = "Value, whether it exists, and its TTL"), (status = 422, description = "Bad key")))]
 async fn get_value(State(redis): State<Arc<RedisCluster>>, ApiPath(key): ApiPath<String>) -> ApiResult<Json<Value>> {
     let (stored, key) = storage_key(&redis, &key)?;
@@ -57,9 +57,9 @@ struct SetParams {
 
 /// Set a value with an optional TTL (1-86400 s).
 #[utoipa::path(post, path = "/examples/cache/{key}", tag = "Cache Examples",
-    params(("key" = String, Path, description = "1-200 of [a-zA-Z0-9_:.-]"),
-        ("value" = String, Query, description = "Value to cache (max 10,000 characters)"),
-        ("ttl" = Option<u64>, Query, description = "Seconds to live, 1-86400")),
+    params(("key" = String, Path, description = "1-200 of [a-zA-Z0-9_:.-]", pattern = "^[a-zA-Z0-9_:.-]{1,200}$"),
+        ("value" = String, Query, description = "Value to cache (max 10,000 characters)", max_length = 10000),
+        ("ttl" = Option<u64>, Query, description = "Seconds to live, 1-86400", minimum = 1, maximum = 86400)),
     responses((status = 200, description = "Stored"), (status = 422, description = "Bad key, value or TTL")))]
 async fn set_value(
     State(redis): State<Arc<RedisCluster>>,
@@ -84,7 +84,7 @@ async fn set_value(
 
 /// Delete a value from the cache.
 #[utoipa::path(delete, path = "/examples/cache/{key}", tag = "Cache Examples",
-    params(("key" = String, Path, description = "1-200 of [a-zA-Z0-9_:.-]")),
+    params(("key" = String, Path, description = "1-200 of [a-zA-Z0-9_:.-]", pattern = "^[a-zA-Z0-9_:.-]{1,200}$")),
     responses((status = 200, description = "Whether it existed"), (status = 422, description = "Bad key")))]
 async fn delete_value(State(redis): State<Arc<RedisCluster>>, ApiPath(key): ApiPath<String>) -> ApiResult<Json<Value>> {
     let (stored, key) = storage_key(&redis, &key)?;

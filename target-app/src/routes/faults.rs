@@ -102,9 +102,11 @@ struct ErrorParams {
 
 /// Fails with probability `rate` (default 1.0) and status `status` (default 500).
 #[utoipa::path(get, path = "/demo/error", tag = "Fault Injection",
-    params(("rate" = Option<f64>, Query, description = "Failure probability 0.0-1.0, default 1.0"),
-        ("status" = Option<u16>, Query, description = "Status to fail with, 400-599, default 500")),
+    params(("rate" = Option<f64>, Query, description = "Failure probability 0.0-1.0, default 1.0", minimum = 0, maximum = 1),
+        ("status" = Option<u16>, Query, description = "Status to fail with, 400-599, default 500", minimum = 400, maximum = 599)),
     responses((status = 200, description = "Not failed this time"), (status = 500, description = "Injected failure"),
+        (status = "4XX", description = "Injected failure with the requested client-error status"),
+        (status = "5XX", description = "Injected failure with the requested server-error status"),
         (status = 422, description = "Bad rate or status")))]
 async fn error(ApiQuery(params): ApiQuery<ErrorParams>) -> ApiResult<Json<Value>> {
     let rate = params.rate.unwrap_or(1.0);

@@ -31,7 +31,7 @@ struct PublishParams {
 
 /// Publish a JSON object (non-empty, at most 1 MB) to a durable queue, persistently.
 #[utoipa::path(post, path = "/examples/messaging/publish", tag = "Messaging Examples",
-    params(("queue_name" = String, Query, description = "1-100 of [a-zA-Z0-9_.-]")),
+    params(("queue_name" = String, Query, description = "1-100 of [a-zA-Z0-9_.-]", pattern = "^[a-zA-Z0-9_.-]{1,100}$")),
     request_body(content = Object, content_type = "application/json", description = "Message (JSON object, max 1 MB)"),
     responses((status = 200, description = "Published"), (status = 413, description = "Message over 1 MB"),
         (status = 422, description = "Bad queue name or message"), (status = 503, description = "RabbitMQ unavailable")))]
@@ -59,7 +59,7 @@ async fn publish(
 
 /// Queue information: whether it exists, message and consumer counts.
 #[utoipa::path(get, path = "/examples/messaging/queue/{queue_name}/info", tag = "Messaging Examples",
-    params(("queue_name" = String, Path, description = "1-100 of [a-zA-Z0-9_.-]")),
+    params(("queue_name" = String, Path, description = "1-100 of [a-zA-Z0-9_.-]", pattern = "^[a-zA-Z0-9_.-]{1,100}$")),
     responses((status = 200, description = "Queue information"), (status = 422, description = "Bad queue name"),
         (status = 503, description = "RabbitMQ unavailable")))]
 async fn queue_info(

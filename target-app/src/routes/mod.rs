@@ -49,6 +49,7 @@ pub fn router(settings: &Settings) -> Router<AppState> {
         api = api.merge(chaos::router(settings.chaos.token.clone()));
     }
     let (router, openapi) = api.split_for_parts();
+    let openapi = crate::contract::complete(openapi, settings);
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(not_found)

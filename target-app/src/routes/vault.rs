@@ -34,7 +34,7 @@ fn mask(field: &str, value: &Value) -> Value {
 
 /// Fetch all credentials for a service (cached 5 min).
 #[utoipa::path(get, path = "/examples/vault/secret/{service_name}", tag = "Vault Examples",
-    params(("service_name" = String, Path, description = "1-50 of [a-zA-Z0-9_-]")),
+    params(("service_name" = String, Path, description = "1-50 of [a-zA-Z0-9_-]", pattern = "^[a-zA-Z0-9_-]{1,50}$")),
     responses((status = 200, description = "Secret fields, sensitive ones masked"), (status = 404, description = "No such secret"),
         (status = 422, description = "Bad service name"), (status = 503, description = "Vault unavailable")))]
 async fn get_secret(
@@ -49,7 +49,7 @@ async fn get_secret(
 
 /// Fetch one credential field (cached 5 min).
 #[utoipa::path(get, path = "/examples/vault/secret/{service_name}/{key}", tag = "Vault Examples",
-    params(("service_name" = String, Path, description = "1-50 of [a-zA-Z0-9_-]"), ("key" = String, Path, description = "1-100 of [a-zA-Z0-9_-]")),
+    params(("service_name" = String, Path, description = "1-50 of [a-zA-Z0-9_-]", pattern = "^[a-zA-Z0-9_-]{1,50}$"), ("key" = String, Path, description = "1-100 of [a-zA-Z0-9_-]", pattern = "^[a-zA-Z0-9_-]{1,100}$")),
     responses((status = 200, description = "The field, masked if sensitive"), (status = 404, description = "No such secret or key"),
         (status = 422, description = "Bad name or key"), (status = 503, description = "Vault unavailable")))]
 async fn get_secret_key(

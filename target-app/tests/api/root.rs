@@ -130,3 +130,24 @@ async fn metrics_use_documented_names_and_route_templates() {
     }
     assert!(text.contains(r#"http_errors_total{error_type="ResourceNotFoundError",status_code="404"} 1"#), "{text}");
 }
+
+#[tokio::test]
+async fn openapi_documents_validation_rules_caps_and_error_statuses() {
+    let app = crate::support::spawn_app_with(|s| s.faults.max_delay_ms = 1234).await;
+    let (_, spec) = app.get_json("/openapi.json").await;
+    let paths = &spec["paths"];
+    let slow = &paths["/demo/slow"]["get"]["parameters"][0]["schema"];
+    assert_eq!((slow["minimum"].as_u64(), slow["maximum"].as_u64()), (Some(0), Some(1234)), "{slow}");
+    let key = &paths["/examples/cache/{key}"]["get"]["parameters"][0]["schema"];
+    assert_eq!(key["pattern"], "^[a-zA-Z0-9_:.-]{1,200}$", "{key}");
+    let publish = &paths["/examples/messaging/publish"]["post"];
+    for status in ["400", "413", "415", "422", "429", "503"] {
+        assert_eq!(
+            publish["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody",
+            "{status}: {publish}"
+        );
+    }
+    assert_eq!(publish["requestBody"]["content"]["application/json"]["schema"]["minProperties"], 1);
+    assert!(spec["components"]["schemas"]["ErrorBody"]["required"].as_array().unwrap().len() == 5);
+}
