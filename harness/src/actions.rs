@@ -38,7 +38,9 @@ pub async fn run(action: &Action, target: &Target, stage: &str, run_started: Ins
             let url =
                 if http.path.starts_with('/') { format!("{}{}", target.url, http.path) } else { http.path.clone() };
             let description = format!("{} {}", http.method.to_uppercase(), http.path);
-            let result = if !is_loopback(&url) {
+            // A path goes to the target, already vetted (loopback, or allowed remote); a full URL
+            // must be on this machine.
+            let result = if !http.path.starts_with('/') && !is_loopback(&url) {
                 Err(format!("{url} is not a loopback address"))
             } else {
                 bounded(timeout, async {
