@@ -558,6 +558,20 @@ fn a_failing_smoke_run_names_each_failing_request_with_status_and_body_and_hides
     }
     assert!(report["scenario_text"].as_str().unwrap().contains("Authorization: ***"), "{}", report["scenario_text"]);
     screenshot(&run_dir.join("index.html"), "FAILED");
+
+    // The library's own smoke scenario against the same target names its failing requests too.
+    let reports = report_dir("smoke-library");
+    let output = run("scenarios/smoke.yaml", &reports, &["--target", &server.url]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let (smoke, run_dir) = self::report(&reports);
+    let failures = smoke["phases"][0]["failures"].as_array().unwrap();
+    for (path, status) in [("/examples/database/postgres/query", 500), ("/redis/cluster/info", 404)] {
+        let failure = failures.iter().find(|f| f["path"] == path).unwrap_or_else(|| panic!("{path}: {failures:#?}"));
+        assert_eq!(failure["status"], status, "{failure}");
+        assert!(!failure["body"].as_str().unwrap().is_empty(), "{failure}");
+    }
+    let html = std::fs::read_to_string(run_dir.join("index.html")).unwrap();
+    assert!(html.contains("GET /redis/cluster/info") && html.contains("NotFound"), "HTML names them");
 }
 
 #[test]

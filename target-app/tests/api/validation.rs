@@ -1,7 +1,7 @@
 //! Cross-cutting request handling: request ids, error bodies for 404/405/413/400/415, CORS,
 //! graceful shutdown.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::support::{assert_error_body, json_of, spawn_app, spawn_app_with};
 
@@ -83,13 +83,20 @@ async fn shutdown_drains_in_flight_requests() {
     let client = app.client.clone();
     let url = format!("{}/demo/slow?delay_ms=700", app.address);
     let in_flight = tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Shut down once the request is being served (the in-progress gauge shows it), not after a guess.
+    let labels = r#"endpoint="/demo/slow",method="GET""#;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.metric_opt("http_requests_in_progress", labels) != Some(1.0) {
+        assert!(Instant::now() < deadline, "the request never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     app.shutdown();
     let status = in_flight.await.unwrap().expect("in-flight request completes");
     assert_eq!(status, 200);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        app.client.get(format!("{}/health/", app.address)).send().await.is_err(),
-        "no new connections after shutdown"
-    );
+    let fresh = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fresh.get(format!("{}/health/", app.address)).send().await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting new connections 5 s after shutdown");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
