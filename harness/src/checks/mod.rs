@@ -399,3 +399,39 @@ pub(crate) mod test_support {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::stats;
+    use super::*;
+
+    fn scoped(request: &str) -> Scoped {
+        Scoped {
+            request: Some(request.to_owned()),
+            expectation: Expectation::Status(status::StatusShare::compile("200", "== 100%").unwrap()),
+        }
+    }
+
+    fn evaluate(scoped: &Scoped, stats: &PhaseStats) -> Outcome {
+        let (states, earlier) = (BTreeMap::new(), BTreeMap::new());
+        scoped.evaluate(&Observed {
+            stats,
+            metrics_before: None,
+            metrics_after: None,
+            breaker_states: &states,
+            earlier: &earlier,
+            since_fault_cleared: None,
+        })
+    }
+
+    #[test]
+    fn a_scoped_expectation_judges_only_its_request_and_fails_without_its_responses() {
+        let mut phase = stats(&[200, 500]);
+        phase.by_request.insert("GET /ok".into(), stats(&[200]));
+        phase.by_request.insert("GET /broken".into(), stats(&[500]));
+        assert!(evaluate(&scoped("GET /ok"), &phase).passed);
+        assert!(!evaluate(&scoped("GET /broken"), &phase).passed);
+        let missing = evaluate(&scoped("GET /never-sent"), &phase);
+        assert!(!missing.passed && missing.measured.contains("no responses"), "{missing:?}");
+    }
+}
