@@ -245,13 +245,14 @@ impl Response<'_> {
         self.status == 0 || self.status >= 400
     }
 
-    /// Failures are sampled per request and kind: the status, the transport error kind, or
-    /// "rule" for a success that broke a response rule.
-    fn failure_kind(&self) -> Option<String> {
+    /// Failures are sampled per request and kind: the status, the transport error kind (status
+    /// 0), or "rule" for a success that broke a response rule. Nothing is allocated: every
+    /// failing response is classified, and most are only counted.
+    fn failure_kind(&self) -> Option<(u16, &'static str)> {
         match &self.transport_error {
-            Some((kind, _)) => Some((*kind).to_owned()),
-            None if self.status >= 400 => Some(self.status.to_string()),
-            None if !self.broken_rules.is_empty() => Some(format!("{} rule", self.status)),
+            Some((kind, _)) => Some((0, kind)),
+            None if self.status >= 400 => Some((self.status, "")),
+            None if !self.broken_rules.is_empty() => Some((self.status, "rule")),
             None => None,
         }
     }
@@ -354,7 +355,7 @@ struct Inner {
     by_request: Vec<Tally>,
     samples: Vec<Sample>,
     samples_dropped: u64,
-    failures: BTreeMap<(usize, String), Vec<FailureSample>>,
+    failures: BTreeMap<(usize, u16, &'static str), Vec<FailureSample>>,
     failures_not_kept: u64,
 }
 
@@ -431,8 +432,8 @@ impl Recorder {
                 inner.samples_dropped += 1;
             }
         }
-        if let Some(kind) = failure_kind {
-            let kept = inner.failures.entry((response.request, kind)).or_default();
+        if let Some((status, kind)) = failure_kind {
+            let kept = inner.failures.entry((response.request, status, kind)).or_default();
             if kept.len() < FAILURES_PER_KIND {
                 let sample = self.failure_sample(response, sent);
                 kept.push(sample);
