@@ -10,10 +10,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::middleware::from_fn_with_state;
-use axum::response::IntoResponse;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::chaos::FaultRegistry;
@@ -24,12 +21,12 @@ use crate::clients::redis::RedisCluster;
 use crate::clients::sql::{MysqlDatabase, PostgresDatabase};
 use crate::clients::vault::SecretSource;
 use crate::config::Settings;
-use crate::error::ApiError;
-use crate::layers::cache::ResponseCache;
-use crate::layers::circuit_breaker::CircuitBreaker;
-use crate::layers::metrics::Metrics;
-use crate::layers::rate_limit::RateLimiter;
-use crate::layers::{cache, content, metrics, rate_limit, request_id};
+use crate::layers::pipeline::PipelineLayer;
+use crate::layers::request_id;
+use crate::metrics::Metrics;
+use crate::resilience::circuit_breaker::CircuitBreaker;
+use crate::resilience::rate_limiter::RateLimiter;
+use crate::resilience::response_cache::ResponseCache;
 use crate::routes;
 
 /// Handles shared by every request. One `Arc`, because axum clones the state (or the handle a
@@ -196,40 +193,19 @@ impl App {
     }
 }
 
-/// The routes with every cross-cutting layer, outermost first.
+/// The routes behind every cross-cutting step.
+///
+/// CORS is outermost: it answers preflights before they reach a limit, and puts its headers on
+/// every response, a 429 or a 500 included, so browsers can read them. The [`Pipeline`] runs
+/// every other step, in the order it documents. The body limit sits at the handler, where
+/// bodies are read.
 pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
-    let layers = tower::ServiceBuilder::new()
-        // Outermost: every response, errors from inner layers included, carries the request id.
-        .layer(from_fn_with_state(settings.app.debug, request_id::assign))
-        // Metrics and access log see the final status of everything below, 429s and caught
-        // panics included.
-        .layer(from_fn_with_state(state.metrics.clone(), metrics::record))
-        // A panic becomes a documented 500 body instead of a dropped connection.
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
-        // CORS answers preflights before they count against a limit.
-        .layer(cors(&settings))
-        // Rate limiting before any work is done for the request.
-        .layer(from_fn_with_state(state.limiter.clone(), rate_limit::limit))
-        // Size and content-type rules before bodies are read.
-        .layer(from_fn_with_state(settings.app.max_body_bytes, content::validate))
+    routes::router(&settings)
         .layer(DefaultBodyLimit::max(settings.app.max_body_bytes))
-        // An overall deadline; dependency calls have their own, shorter ones.
-        .layer(from_fn_with_state(settings.app.request_timeout, deadline))
-        // Innermost: a cache hit skips only the handler, and is still counted and limited.
-        .layer(from_fn_with_state(state.cache.clone(), cache::serve));
-    routes::router(&settings).layer(layers).with_state(state)
-}
-
-async fn deadline(
-    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
-    }
+        .layer(PipelineLayer(state.clone()))
+        .layer(cors(&settings))
+        .with_state(state)
 }
 
 /// `DEBUG=true` allows every origin; otherwise only `CORS_ORIGINS`, with credentials.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::config::DEPENDENCIES;
-use crate::layers::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// What an injected fault does to a dependency call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! The DevStack Core Reference API in Rust: the target service Gauntlet attacks.
 //!
 //! Start at [`app::App::build`]; routes live in [`routes`], cross-cutting behaviour in
-//! [`layers`], external systems in [`clients`].
+//! [`layers`] (the mechanisms they wire in in [`resilience`]), external systems in [`clients`].
 
 pub mod app;
 pub mod chaos;
@@ -11,6 +11,8 @@ pub mod contract;
 pub mod error;
 pub mod extract;
 pub mod layers;
+pub mod metrics;
+pub mod resilience;
 pub mod routes;
 pub mod telemetry;
 pub mod validation;

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use crate::chaos::{FaultKind, FaultRegistry};
 use crate::error::{ApiError, ApiResult};
-use crate::layers::circuit_breaker::CircuitBreaker;
-use crate::layers::metrics::Metrics;
+use crate::metrics::Metrics;
+use crate::resilience::circuit_breaker::CircuitBreaker;
 
 /// Resilience wrapper for one named dependency; cheap to clone.
 #[derive(Clone)]

@@ -1,9 +1,9 @@
-//! Cross-cutting behaviour as tower layers; [`crate::app::router`] stacks them in order.
+//! Cross-cutting behaviour, run for every request by [`pipeline::Pipeline`] in the order
+//! [`crate::app::router`] documents. Each step is a small module; the mechanisms they wire in
+//! live in [`crate::resilience`].
 
-pub mod cache;
-pub mod circuit_breaker;
 pub mod content;
-pub mod keyed_gate;
 pub mod metrics;
+pub mod pipeline;
 pub mod rate_limit;
 pub mod request_id;

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::AppState;
-use crate::layers::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// The routes of this file.
 pub fn router() -> OpenApiRouter<AppState> {

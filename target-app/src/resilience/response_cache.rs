@@ -6,21 +6,20 @@
 //! recomputes; the others wait for it and then read its entry. A cache failure is a miss,
 //! counted and logged, never a failed request.
 
-use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
 
 use axum::body::{Body, HttpBody, to_bytes};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use md5::{Digest, Md5};
 
 use crate::clients::redis::RedisCluster;
 use crate::config::ResponseCacheSettings;
 use crate::error::{ApiError, ApiResult};
-use crate::layers::keyed_gate::KeyedGate;
-use crate::layers::metrics::Metrics;
+use crate::metrics::Metrics;
+use crate::resilience::keyed_gate::KeyedGate;
 
 /// Responses larger than this are passed through uncached.
 const MAX_CACHED_BYTES: usize = 1024 * 1024;
@@ -73,41 +72,69 @@ impl ResponseCache {
         tracing::warn!(endpoint, reason, "response cache unavailable, serving uncached");
         None
     }
-}
 
-/// Middleware: serve configured GET routes from the cache, filling it on a miss.
-pub async fn serve(State(cache): State<Arc<ResponseCache>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let ttl = route.as_deref().and_then(|r| cache.settings.routes.get(r)).copied();
-    let (Some(route), Some(ttl), true, &Method::GET) = (route, ttl, cache.settings.enabled, request.method()) else {
-        return next.run(request).await;
-    };
-    let key = cache_key(&cache.namespace(), &route, request.uri().path(), request.uri().query());
-    if let Some(response) = cache.read(&key, &route).await.and_then(|entry| hit(&cache, &route, entry)) {
-        return response;
-    }
-    let _gate = cache.in_flight.enter(&key).await;
-    // Another request may have filled the entry while this one waited.
-    if let Some(response) = cache.read(&key, &route).await.and_then(|entry| hit(&cache, &route, entry)) {
-        return response;
-    }
-    cache.metrics.cache_misses.with_label_values(&[&route]).inc();
-    let response = next.run(request).await;
-    // Only bodies of known, cacheable size are buffered; anything else passes through untouched.
-    let length = response.body().size_hint().exact();
-    if response.status() != StatusCode::OK || length.is_none_or(|n| n > MAX_CACHED_BYTES as u64) {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    match to_bytes(body, MAX_CACHED_BYTES).await {
-        Ok(bytes) => {
-            let content_type =
-                parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-            cache.write(&key, &route, &encode(content_type, &bytes), ttl).await;
-            parts.headers.insert("x-cache", HeaderValue::from_static("MISS"));
-            Response::from_parts(parts, Body::from(bytes))
+    /// Serves `request` from the cache when its route is cached and it is a GET, filling the
+    /// entry from `next` on a miss; anything else goes straight to `next`.
+    pub async fn serve<F: Future<Output = Response>>(
+        &self,
+        request: Request,
+        next: impl FnOnce(Request) -> F,
+    ) -> Response {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let ttl = route.as_ref().and_then(|r| self.settings.routes.get(r.as_str())).copied();
+        match (route, ttl, self.settings.enabled, request.method()) {
+            // Boxed, so uncached routes do not carry the Redis calls' state in their future.
+            (Some(route), Some(ttl), true, &Method::GET) => Box::pin(self.cached(route, ttl, request, next)).await,
+            _ => next(request).await,
         }
-        Err(error) => ApiError::Internal(anyhow::anyhow!("reading a response to cache: {error}")).into_response(),
+    }
+
+    async fn cached<F: Future<Output = Response>>(
+        &self,
+        route: MatchedPath,
+        ttl: Duration,
+        request: Request,
+        next: impl FnOnce(Request) -> F,
+    ) -> Response {
+        let route = route.as_str();
+        let key = cache_key(&self.namespace(), route, request.uri().path(), request.uri().query());
+        if let Some(response) = self.read(&key, route).await.and_then(|entry| self.hit(route, entry)) {
+            return response;
+        }
+        let _gate = self.in_flight.enter(&key).await;
+        // Another request may have filled the entry while this one waited.
+        if let Some(response) = self.read(&key, route).await.and_then(|entry| self.hit(route, entry)) {
+            return response;
+        }
+        self.metrics.cache_misses.with_label_values(&[route]).inc();
+        let response = next(request).await;
+        // Only bodies of known, cacheable size are buffered; anything else passes through untouched.
+        let length = response.body().size_hint().exact();
+        if response.status() != StatusCode::OK || length.is_none_or(|n| n > MAX_CACHED_BYTES as u64) {
+            return response;
+        }
+        let (mut parts, body) = response.into_parts();
+        match to_bytes(body, MAX_CACHED_BYTES).await {
+            Ok(bytes) => {
+                let content_type =
+                    parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+                self.write(&key, route, &encode(content_type, &bytes), ttl).await;
+                parts.headers.insert("x-cache", HeaderValue::from_static("MISS"));
+                Response::from_parts(parts, Body::from(bytes))
+            }
+            Err(error) => ApiError::Internal(anyhow::anyhow!("reading a response to cache: {error}")).into_response(),
+        }
+    }
+
+    /// The cached response, counted as a hit; `None` (a miss) when the entry read from Redis is
+    /// not one this cache wrote: data from the network is never trusted to be well formed.
+    fn hit(&self, route: &str, entry: Vec<u8>) -> Option<Response> {
+        let Some(response) = cached_response(entry) else {
+            tracing::warn!(route, "unreadable response cache entry; treated as a miss");
+            return None;
+        };
+        self.metrics.cache_hits.with_label_values(&[route]).inc();
+        Some(response)
     }
 }
 
@@ -121,17 +148,6 @@ pub fn cache_key(namespace: &str, route: &str, path: &str, query: Option<&str>) 
     } else {
         format!("{namespace}{raw}")
     }
-}
-
-/// The cached response, counted as a hit; `None` (a miss) when the entry read from Redis is not
-/// one this cache wrote: data from the network is never trusted to be well formed.
-fn hit(cache: &ResponseCache, route: &str, entry: Vec<u8>) -> Option<Response> {
-    let Some(response) = cached_response(entry) else {
-        tracing::warn!(route, "unreadable response cache entry; treated as a miss");
-        return None;
-    };
-    cache.metrics.cache_hits.with_label_values(&[route]).inc();
-    Some(response)
 }
 
 fn cached_response(entry: Vec<u8>) -> Option<Response> {

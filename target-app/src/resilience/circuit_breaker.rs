@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::BreakerSettings;
-use crate::layers::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// The three states, with the numbers exported as `circuit_breaker_state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
