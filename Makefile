@@ -9,7 +9,7 @@ RESILIENCE := scenarios/postgres-breaker.yaml $(wildcard scenarios/breaker-*.yam
 CHAOS_TOKEN ?= dev-token
 
 .PHONY: help tools services services-down services-status build build-release test lint \
-        load-test ci-gate run-target check-no-rebuild chaos bench-target bench-harness bench-soak bench-baseline clean-reports
+        load-test ci-gate contract run-target check-no-rebuild chaos bench-target bench-harness bench-soak bench-baseline clean-reports
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ load-test: tools services build-release ## The main job: run the scenario librar
 
 ci-gate: services build ## The resilience set, quiet, as a CI gate (non-zero exit on any failed check)
 	target/debug/harness run --quiet $(RESILIENCE)
+
+contract: tools services build ## schemathesis against target-app's own /openapi.json, every check, 50 examples per operation
+	@scripts/contract.sh
 
 # Programs run from the binaries `make build` produced: `cargo run -p` would unify features for one
 # package and rebuild shared crates the workspace build already has (`make check-no-rebuild`).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the tests and benchmarks use, when missing: curl, wrk
-# (benchmarks) and Chromium (the report screenshot test), all from Debian's packages.
+# (benchmarks) and Chromium (the report screenshot test) from Debian's packages; schemathesis
+# (`make contract`) from PyPI.
 set -euo pipefail
 missing=()
 command -v curl >/dev/null || missing+=(curl)
@@ -12,3 +13,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+command -v st >/dev/null || {
+  echo "[tools] installing schemathesis (pip)" >&2
+  python3 -m pip install -q --disable-pip-version-check schemathesis==4.32.5
+}

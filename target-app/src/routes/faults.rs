@@ -86,10 +86,14 @@ struct SlowParams {
 
 /// Sleeps `delay_ms` (default 1000) before answering.
 #[utoipa::path(get, path = "/demo/slow", tag = "Fault Injection",
-    params(("delay_ms" = Option<u64>, Query, description = "Delay, default 1000, capped by DEMO_MAX_DELAY_MS")),
+    params(("delay_ms" = Option<u64>, Query, description = "Delay, default 1000 (or the cap if lower), capped by DEMO_MAX_DELAY_MS")),
     responses((status = 200, description = "Answered after the delay"), (status = 422, description = "Over the cap")))]
 async fn slow(State(state): State<AppState>, ApiQuery(params): ApiQuery<SlowParams>) -> ApiResult<Json<Value>> {
-    let delay = capped("delay_ms", params.delay_ms.unwrap_or(1000), state.settings.faults.max_delay_ms)?;
+    let delay = capped(
+        "delay_ms",
+        params.delay_ms.unwrap_or(1000.min(state.settings.faults.max_delay_ms)),
+        state.settings.faults.max_delay_ms,
+    )?;
     tokio::time::sleep(Duration::from_millis(delay)).await;
     Ok(Json(json!({ "status": "ok", "delay_ms": delay })))
 }
@@ -131,11 +135,15 @@ struct CpuParams {
 
 /// Burns one core for `duration_ms` (default 1000) on a blocking thread, not the async runtime.
 #[utoipa::path(get, path = "/demo/cpu", tag = "Fault Injection",
-    params(("duration_ms" = Option<u64>, Query, description = "Busy time, default 1000, capped by DEMO_MAX_CPU_MS")),
+    params(("duration_ms" = Option<u64>, Query, description = "Busy time, default 1000 (or the cap if lower), capped by DEMO_MAX_CPU_MS")),
     responses((status = 200, description = "Burned"), (status = 422, description = "Over the cap"),
         (status = 503, description = "Every CPU burner (DEMO_MAX_CPU_BURNERS) is busy")))]
 async fn cpu(State(state): State<AppState>, ApiQuery(params): ApiQuery<CpuParams>) -> ApiResult<Json<Value>> {
-    let duration = capped("duration_ms", params.duration_ms.unwrap_or(1000), state.settings.faults.max_cpu_ms)?;
+    let duration = capped(
+        "duration_ms",
+        params.duration_ms.unwrap_or(1000.min(state.settings.faults.max_cpu_ms)),
+        state.settings.faults.max_cpu_ms,
+    )?;
     let permit = state.demo.burner()?;
     let iterations = tokio::task::spawn_blocking(move || {
         let _burning = permit;
@@ -163,14 +171,14 @@ struct MemoryParams {
 
 /// Allocates and touches `mb` MiB (default 100), holds it `hold_ms` (default 1000), frees it.
 #[utoipa::path(get, path = "/demo/memory", tag = "Fault Injection",
-    params(("mb" = Option<u64>, Query, description = "MiB, default 100, capped by DEMO_MAX_MEMORY_MB"),
-        ("hold_ms" = Option<u64>, Query, description = "Hold time, default 1000, capped by DEMO_MAX_DELAY_MS")),
+    params(("mb" = Option<u64>, Query, description = "MiB, default 100 (or the cap if lower), capped by DEMO_MAX_MEMORY_MB"),
+        ("hold_ms" = Option<u64>, Query, description = "Hold time, default 1000 (or the cap if lower), capped by DEMO_MAX_DELAY_MS")),
     responses((status = 200, description = "Allocated, held and freed"), (status = 422, description = "Over a cap"),
         (status = 503, description = "The memory budget (DEMO_MAX_MEMORY_MB over all calls) cannot hold it now")))]
 async fn memory(State(state): State<AppState>, ApiQuery(params): ApiQuery<MemoryParams>) -> ApiResult<Json<Value>> {
     let faults = &state.settings.faults;
-    let mb = capped("mb", params.mb.unwrap_or(100), faults.max_memory_mb)?;
-    let hold = capped("hold_ms", params.hold_ms.unwrap_or(1000), faults.max_delay_ms)?;
+    let mb = capped("mb", params.mb.unwrap_or(100.min(faults.max_memory_mb)), faults.max_memory_mb)?;
+    let hold = capped("hold_ms", params.hold_ms.unwrap_or(1000.min(faults.max_delay_ms)), faults.max_delay_ms)?;
     let permit = state.demo.memory(mb)?;
     // The permit travels with the block, so it is returned only when the block is freed.
     let (block, permit) = tokio::task::spawn_blocking(move || {

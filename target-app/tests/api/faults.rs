@@ -160,3 +160,19 @@ async fn cancelled_requests_leave_the_in_progress_gauge_at_zero() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn defaults_above_a_lower_cap_become_the_cap() {
+    let app = spawn_app_with(|s| {
+        s.faults.max_cpu_ms = 20;
+        s.faults.max_delay_ms = 20;
+        s.faults.max_memory_mb = 2;
+    })
+    .await;
+    for path in ["/demo/cpu", "/demo/slow", "/demo/memory"] {
+        let (status, body) = app.get_json(path).await;
+        assert_eq!(status, 200, "{path}: the documented defaults (1000 ms, 100 MiB) exceed the caps: {body}");
+    }
+    let (status, body) = app.get_json("/demo/cpu?duration_ms=21").await;
+    assert_error_body(status, &body, 422, "ValidationError");
+}

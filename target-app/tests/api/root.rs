@@ -139,7 +139,7 @@ async fn openapi_documents_validation_rules_caps_and_error_statuses() {
     let slow = &paths["/demo/slow"]["get"]["parameters"][0]["schema"];
     assert_eq!((slow["minimum"].as_u64(), slow["maximum"].as_u64()), (Some(0), Some(1234)), "{slow}");
     let key = &paths["/examples/cache/{key}"]["get"]["parameters"][0]["schema"];
-    assert_eq!(key["pattern"], "^[a-zA-Z0-9_:.-]{1,200}$", "{key}");
+    assert_eq!(key["pattern"], "^[ \\t\\n\\r\\f]*[a-zA-Z0-9_:.-]{1,200}[ \\t\\n\\r\\f]*$", "{key}");
     let publish = &paths["/examples/messaging/publish"]["post"];
     for status in ["400", "413", "415", "422", "429", "503"] {
         assert_eq!(
