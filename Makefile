@@ -9,7 +9,7 @@ RESILIENCE := scenarios/postgres-breaker.yaml $(wildcard scenarios/breaker-*.yam
 CHAOS_TOKEN ?= dev-token
 
 .PHONY: help tools services services-down services-status build build-release test lint \
-        load-test ci-gate contract run-target check-no-rebuild chaos bench-target bench-harness bench-soak bench-baseline clean-reports
+        load-test ci-gate contract run-target check-no-rebuild chaos bench-target bench-harness bench-soak bench-baseline bench-proxy clean-reports
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ chaos: build ## How to inject faults by hand into a running target
 
 bench-target: tools services ## wrk against the target vs a bare hyper hello-world (release build)
 	@scripts/bench-target.sh
+
+bench-proxy: tools ## wrk through a fault proxy with no toxics vs directly, same run (release build)
+	@scripts/bench-proxy.sh
 
 bench-harness: tools ## The harness vs wrk on one core, and its memory per user (release build)
 	@scripts/bench-harness.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the tests and benchmarks use, when missing: curl, wrk
 # (benchmarks) and Chromium (the report screenshot test) from Debian's packages; schemathesis
-# (`make contract`) from PyPI.
+# (`make contract`) and toxiproxy-python (the proxy API's client test) from PyPI.
 set -euo pipefail
 missing=()
 command -v curl >/dev/null || missing+=(curl)
@@ -16,4 +16,8 @@ fi
 command -v st >/dev/null || {
   echo "[tools] installing schemathesis (pip)" >&2
   python3 -m pip install -q --disable-pip-version-check schemathesis==4.32.5
+}
+python3 -c 'import toxiproxy' 2>/dev/null || {
+  echo "[tools] installing toxiproxy-python (pip)" >&2
+  python3 -m pip install -q --disable-pip-version-check toxiproxy-python==0.1.1
 }

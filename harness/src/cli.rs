@@ -43,6 +43,9 @@ pub enum Command {
     },
     /// Manual fault injection against a running target (its /chaos API and /demo endpoints).
     Fault(FaultArgs),
+    /// TCP fault proxies behind a Toxiproxy-compatible HTTP API.
+    #[command(subcommand)]
+    Proxy(ProxyCommand),
     /// Re-render a report.json (HTML, JUnit) and optionally compare it with a baseline.
     Report {
         /// The report.json to re-render.
@@ -125,6 +128,21 @@ pub struct FaultArgs {
     /// Bearer token for the target's /chaos API.
     #[arg(long, global = true, env = "CHAOS_TOKEN")]
     pub token: Option<String>,
+}
+
+/// `harness proxy ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// Serve proxies and the Toxiproxy HTTP API (`/version`, `/proxies`, `/proxies/{name}`,
+    /// `/proxies/{name}/toxics[/{toxic}]`, `/reset`, `/populate`) until Ctrl-C.
+    Serve {
+        /// Address of the HTTP API (Toxiproxy's default port).
+        #[arg(long, default_value = "127.0.0.1:8474")]
+        listen: std::net::SocketAddr,
+        /// Proxies to create at start: a JSON array of `{name, listen, upstream, enabled}`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// `harness fault ...`.

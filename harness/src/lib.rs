@@ -14,6 +14,7 @@ pub mod comparison;
 pub mod fault;
 pub mod measure;
 pub mod prometheus;
+pub mod proxy;
 pub mod redact;
 pub mod report;
 pub mod runner;
@@ -46,6 +47,15 @@ pub async fn run(cli: Cli) -> ExitCode {
                 3
             }
         },
+        Command::Proxy(cli::ProxyCommand::Serve { listen, config }) => {
+            match proxy::api::serve(listen, config.as_deref()).await {
+                Ok(()) => 0,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    3
+                }
+            }
+        }
         Command::Report { report, baseline } => rerender(&report, &baseline),
     };
     ExitCode::from(code)
