@@ -76,14 +76,14 @@ where
 {
     let id = RequestId::of(&request);
     let recording = Recording::start(&state.metrics, &request);
-    let steps = AssertUnwindSafe(limited(&state, request, handler))
-        .catch_unwind()
-        // Inside the id's scope, so the 500 body carries the request id.
-        .map(|outcome| {
-            outcome.unwrap_or_else(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response())
-        });
+    // Inside the id's scope, so the 500 body and the access-log line carry the request id.
+    let steps = AssertUnwindSafe(limited(&state, request, handler)).catch_unwind().map(|outcome| {
+        let response =
+            outcome.unwrap_or_else(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response());
+        recording.finish(&response);
+        response
+    });
     let mut response = id.scope(state.settings.app.debug, steps).await;
-    recording.finish(&response);
     id.echo(&mut response);
     response
 }
