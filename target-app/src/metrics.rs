@@ -127,7 +127,12 @@ impl Metrics {
 
 /// The route template a request matched, or `unmatched` for 404s (keeps label cardinality bounded).
 pub fn endpoint_of(request: &Request) -> &str {
-    request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str)
+    route_label(request.extensions().get::<MatchedPath>())
+}
+
+/// The `endpoint` label of a matched route template, `unmatched` for none.
+pub fn route_label(route: Option<&MatchedPath>) -> &str {
+    route.map_or("unmatched", MatchedPath::as_str)
 }
 
 /// A collector whose samples are reused for [`Recent::MAX_AGE`]. The process collector reads

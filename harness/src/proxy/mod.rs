@@ -233,6 +233,7 @@ impl Proxies {
         for new in proxies {
             let outcome = match self.get(&new.name).await {
                 Ok(_) => {
+                    // An unset listen (the default any-port) keeps the port already bound.
                     let update = ProxyUpdate {
                         listen: Some(new.listen.clone()).filter(|l| l != "127.0.0.1:0"),
                         upstream: Some(new.upstream.clone()),

@@ -8,7 +8,7 @@ use axum::http::{Method, Uri};
 use axum::response::Response;
 
 use crate::error::ErrorType;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, route_label};
 
 /// One request being recorded: counted in `http_requests_in_progress` until it is dropped, when
 /// it completes and also when the client hangs up and the request's future is cancelled.
@@ -27,9 +27,7 @@ impl Recording {
     pub fn start(metrics: &Metrics, request: &Request) -> Self {
         let method = request.method().clone();
         let endpoint = request.extensions().get::<MatchedPath>().cloned();
-        let in_progress = metrics
-            .in_progress
-            .with_label_values(&[method.as_str(), endpoint.as_ref().map_or("unmatched", MatchedPath::as_str)]);
+        let in_progress = metrics.in_progress.with_label_values(&[method.as_str(), route_label(endpoint.as_ref())]);
         in_progress.inc();
         Self {
             metrics: metrics.clone(),
@@ -42,7 +40,7 @@ impl Recording {
     }
 
     fn endpoint(&self) -> &str {
-        self.endpoint.as_ref().map_or("unmatched", MatchedPath::as_str)
+        route_label(self.endpoint.as_ref())
     }
 
     /// Counts the response, observes its latency and writes the access-log line.
