@@ -17,17 +17,16 @@ ulimit -n 65536 2>/dev/null || true
 cargo build --release -q --workspace --bins
 BIN=$ROOT/target/release
 OUT=$(mktemp -d)
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$OUT"; }
+source "$ROOT/scripts/bench/common.sh"
+cleanup() { stop_started; rm -rf "$OUT"; }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 taskset -c 1 "$BIN/hello-hyper" "$port" >/dev/null 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 target="http://127.0.0.1:$port"
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 wrks=() harnesses=()
 for round in $(seq 1 "$ROUNDS"); do # alternate, so drift on the shared cores hits both alike
   wrks+=("$(taskset -c 0 wrk -t1 -c64 -d"${BENCH_SECONDS}s" "$target/" | awk '/Requests\/sec/ { printf "%.0f", $2 }')")

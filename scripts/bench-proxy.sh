@@ -16,16 +16,15 @@ ROUNDS=${BENCH_ROUNDS:-3}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release -q --workspace --bins
 BIN=$ROOT/target/release
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+source "$ROOT/scripts/bench/common.sh"
+config=$(mktemp)
+cleanup() { stop_started; rm -f "$config"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing on :$1" >&2; return 1; }
 
 hyper_port=$(free_port) api_port=$(free_port) proxy_port=$(free_port)
 taskset -c 0 "$BIN/hello-hyper" "$hyper_port" >/dev/null 2>&1 &
 PIDS+=($!)
-config=$(mktemp)
 echo "[{\"name\":\"hello\",\"listen\":\"127.0.0.1:$proxy_port\",\"upstream\":\"127.0.0.1:$hyper_port\"}]" >"$config"
 "$BIN/harness" proxy serve --listen "127.0.0.1:$api_port" --config "$config" 2>/dev/null &
 PIDS+=($!)
@@ -39,7 +38,6 @@ measure() {
     /Requests\/sec/ { rps = $2 } /^ +50%/ { p50 = us($2) }
     END { printf "%.0f %.0f\n", rps, p50 }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 direct_rps=() direct_p50=() proxied_rps=() proxied_p50=()
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round/$ROUNDS" >&2

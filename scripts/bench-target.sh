@@ -19,11 +19,8 @@ LOAD_CORE=${BENCH_LOAD_CORE:-1}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release -q --workspace --bins # the whole workspace: `-p` alone rebuilds shared crates with other features
 BIN=$ROOT/target/release
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$ROOT/scripts/bench/common.sh"
+trap stop_started EXIT
 wait_http() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
 # Starts target-app on core $SERVER_CORE and a free port; sets APP_PORT (no subshell, so the
@@ -46,7 +43,6 @@ measure() {
     /Non-2xx/ { bad = $NF }
     END { printf "%.0f %.2f %s\n", rps, p99, (bad == "" ? 0 : bad) }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 hyper_port=$(free_port)
 taskset -c "$SERVER_CORE" "$BIN/hello-hyper" "$hyper_port" >/dev/null 2>&1 &

@@ -4,7 +4,7 @@
 //! toxic, 204 for deletes and `/reset`, errors as `{"error", "status"}`.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -133,7 +133,6 @@ async fn toxics(State(proxies): State<Proxies>, Path(proxy): Path<String>) -> Ap
 async fn add_toxic(
     State(proxies): State<Proxies>,
     Path(proxy): Path<String>,
-    _headers: HeaderMap,
     bytes: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let request: Value = body(&bytes)?;

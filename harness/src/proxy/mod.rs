@@ -235,7 +235,7 @@ impl Proxies {
                 Ok(_) => {
                     // An unset listen (the default any-port) keeps the port already bound.
                     let update = ProxyUpdate {
-                        listen: Some(new.listen.clone()).filter(|l| l != "127.0.0.1:0"),
+                        listen: Some(new.listen.clone()).filter(|l| *l != loopback_any()),
                         upstream: Some(new.upstream.clone()),
                         enabled: Some(new.enabled),
                     };

@@ -1,0 +1,7 @@
+# Helpers the bench-*.sh scripts share; source it. Processes started with `... & PIDS+=($!)`
+# are ended by `stop_started` (each script traps it on EXIT), and only those.
+PIDS=()
+stop_started() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# The median of the numbers on stdin, one per line.
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
