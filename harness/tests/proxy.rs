@@ -234,3 +234,19 @@ async fn bandwidth_slicer_slow_close_and_toxicity_shape_the_stream() {
     tokio::time::timeout(Duration::from_secs(2), stream.read_exact(&mut echoed)).await.unwrap().unwrap();
     assert_eq!(&echoed, b"ping");
 }
+
+#[tokio::test]
+async fn proxies_and_toxics_are_bounded() {
+    let served = Served::start();
+    let client = reqwest::Client::new();
+    for i in 0..1025 {
+        let new = serde_json::json!({"name": format!("p{i}"), "upstream": "127.0.0.1:1", "enabled": false});
+        let status = client.post(served.url("/proxies")).json(&new).send().await.unwrap().status();
+        assert_eq!(status, if i < 1024 { 201 } else { 400 }, "proxy {i}");
+    }
+    for i in 0..65 {
+        let toxic = serde_json::json!({"name": format!("t{i}"), "type": "noop"});
+        let status = client.post(served.url("/proxies/p0/toxics")).json(&toxic).send().await.unwrap().status();
+        assert_eq!(status, if i < 64 { 200 } else { 400 }, "toxic {i}");
+    }
+}

@@ -24,6 +24,10 @@ use toxic::Toxic;
 
 /// Open connections one proxy keeps at most; beyond it new ones are refused (and logged).
 pub const MAX_CONNECTIONS: usize = 4096;
+/// Proxies one registry holds at most; creating more is a 400.
+pub const MAX_PROXIES: usize = 1024;
+/// Toxics one proxy holds at most; adding more is a 400.
+pub const MAX_TOXICS: usize = 64;
 
 /// A proxy as the API shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -188,6 +192,9 @@ impl Proxies {
         if proxies.contains_key(&new.name) {
             return Err(ProxyError::Exists("proxy"));
         }
+        if proxies.len() >= MAX_PROXIES {
+            return Err(ProxyError::Invalid(format!("at most {MAX_PROXIES} proxies")));
+        }
         let mut proxy = Proxy { listen: new.listen, upstream: new.upstream, toxics: Toxics::default(), running: None };
         if new.enabled {
             proxy.enable(&new.name).await?;
@@ -275,6 +282,9 @@ impl Proxies {
         toxics.update(|list| {
             if list.iter().any(|t| t.name == toxic.name) {
                 return Err(ProxyError::Exists("toxic"));
+            }
+            if list.len() >= MAX_TOXICS {
+                return Err(ProxyError::Invalid(format!("at most {MAX_TOXICS} toxics per proxy")));
             }
             list.push(toxic.clone());
             Ok(toxic)
