@@ -1,0 +1,405 @@
+//! The YAML scenario format: the scenario, target, phase and request types here, and loading and
+//! validation with `file:line:column` errors that name what was expected (and the nearest valid
+//! key). Actions, load models, proxies, interpolation, file discovery and hints have their own
+//! modules. New action = a variant in [`action`] and its arm in [`crate::actions`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::checks::{self, Scoped};
+
+pub mod action;
+pub mod files;
+pub mod interpolate;
+pub mod load;
+pub mod suggest;
+
+use action::validate_action;
+pub use action::{Action, ChaosAction, ClearChaosAction, ExecAction, HttpAction};
+pub use files::collect;
+pub use interpolate::interpolate;
+use load::resolve_load;
+pub use load::{Load, LoadModel, parse_duration, parse_think_time, phase_limit};
+use suggest::{find_line, line_column, with_suggestion};
+
+/// One scenario file, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, used in report paths.
+    pub name: String,
+    /// What the scenario shows.
+    #[serde(default)]
+    pub description: String,
+    /// Where to send traffic; absent means "start target-app myself".
+    #[serde(default)]
+    pub target: Target,
+    /// The target may be a URL off this machine (like `--allow-remote`).
+    #[serde(default)]
+    pub allow_remote: bool,
+    /// Seed for every random choice (think time, request mix); random when absent.
+    pub seed: Option<u64>,
+    /// Free-form labels for `harness list` and selection.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Dependencies that must report healthy on the target (`/health/{name}`) for the run to
+    /// mean anything; when one does not, the run is skipped (not passed) and says why.
+    #[serde(default)]
+    pub requires: Vec<Dependency>,
+    /// Phases, run in order.
+    pub phases: Vec<Phase>,
+    /// Actions that always run at the end, even after a failure or Ctrl-C.
+    #[serde(default)]
+    pub rollback: Vec<Action>,
+}
+
+/// A dependency of the target, named as its chaos API and `/health/{name}` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Dependency {
+    /// Vault (OpenBao).
+    Vault,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL/MariaDB.
+    Mysql,
+    /// MongoDB.
+    Mongodb,
+    /// The Redis Cluster.
+    Redis,
+    /// RabbitMQ.
+    Rabbitmq,
+}
+
+impl Dependency {
+    /// The name the target uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Vault => "vault",
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+            Self::Mongodb => "mongodb",
+            Self::Redis => "redis",
+            Self::Rabbitmq => "rabbitmq",
+        }
+    }
+}
+
+impl fmt::Display for Dependency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The target: a URL, or a mapping with a URL, a chaos token and env for a self-hosted target.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// Base URL of a running target; `None` starts `target-app` on a free loopback port.
+    pub url: Option<String>,
+    /// Bearer token for the target's `/chaos` API.
+    pub chaos_token: Option<String>,
+    /// Environment for the self-hosted target.
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetSpec {
+    url: Option<String>,
+    chaos_token: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TargetVisitor;
+        impl<'de> Visitor<'de> for TargetVisitor {
+            type Value = Target;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a URL or a mapping with url, chaos_token and env")
+            }
+            fn visit_str<E: de::Error>(self, url: &str) -> Result<Target, E> {
+                Ok(Target { url: Some(url.to_owned()), ..Target::default() })
+            }
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Target, M::Error> {
+                let spec = TargetSpec::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Target { url: spec.url, chaos_token: spec.chaos_token, env: spec.env })
+            }
+        }
+        deserializer.deserialize_any(TargetVisitor)
+    }
+}
+
+/// One phase: actions before, load with requests, expectations, actions after.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// Name, unique within the scenario.
+    pub name: String,
+    /// Actions run before the load starts.
+    #[serde(default)]
+    pub before: Vec<Action>,
+    /// How much load, for how long.
+    pub load: Load,
+    /// The requests every user sends, weighted.
+    pub requests: Vec<RequestSpec>,
+    /// What must hold afterwards: one block, or a list of blocks scoped to requests.
+    #[serde(default)]
+    pub expect: checks::Expect,
+    /// Actions run after the load ends.
+    #[serde(default)]
+    pub after: Vec<Action>,
+}
+
+/// One request of a phase.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// HTTP method, default GET.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Path (joined to the target URL).
+    pub path: String,
+    /// Query parameters.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Extra headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// JSON body.
+    pub body: Option<serde_json::Value>,
+    /// Relative weight within the phase (default 1).
+    #[serde(default = "default_weight")]
+    pub weight: usize,
+    /// Name in reports (default `METHOD path`).
+    pub name: Option<String>,
+}
+
+pub(crate) fn default_method() -> String {
+    "GET".to_owned()
+}
+fn default_weight() -> usize {
+    1
+}
+
+impl RequestSpec {
+    /// The name used in reports.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| format!("{} {}", self.method.to_uppercase(), self.path))
+    }
+
+    /// The path with its query, as reports show what was sent.
+    pub fn target(&self) -> String {
+        if self.query.is_empty() {
+            return self.path.clone();
+        }
+        let query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{}?{}", self.path, query.join("&"))
+    }
+}
+
+/// A scenario ready to run: parsed, validated, with compiled expectations.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Where it came from.
+    pub path: PathBuf,
+    /// The file's text, for the report (masked by [`crate::redact`] before it is written).
+    pub text: String,
+    /// Secret values the scenario holds: `${VAR}`s named like secrets, `Authorization` and
+    /// `Cookie` header values, the chaos token, and secret-named target env values.
+    pub secrets: Vec<String>,
+    /// Each phase's load model, in phase order.
+    pub loads: Vec<LoadModel>,
+    /// Each phase's expectations, in phase order.
+    pub expectations: Vec<Vec<Scoped>>,
+}
+
+/// A scenario that cannot run, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => write!(f, "{}:{line}:{column}: {}", self.file.display(), self.message),
+            (Some(line), None) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
+            _ => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Reads, interpolates, parses and validates one scenario file.
+pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    let error = |line, column, message: String| ScenarioError { file: path.to_owned(), line, column, message };
+    let raw = std::fs::read_to_string(path).map_err(|e| error(None, None, format!("cannot read: {e}")))?;
+    let mut secrets = Vec::new();
+    let text = interpolate(&raw, |name| std::env::var(name).ok(), &mut secrets).map_err(|(at, message)| {
+        let (line, column) = line_column(&raw, at);
+        error(Some(line), Some(column), message)
+    })?;
+    let mut loaded = parse(&text, path)?;
+    loaded.secrets.extend(secrets);
+    Ok(loaded)
+}
+
+/// The secret values written in the scenario itself: header values that carry credentials, the
+/// chaos token, and target env values named like secrets.
+fn written_secrets(scenario: &Scenario) -> Vec<String> {
+    let requests = scenario.phases.iter().flat_map(|p| p.requests.iter().flat_map(|r| &r.headers));
+    let actions = scenario.phases.iter().flat_map(|p| p.before.iter().chain(&p.after)).chain(&scenario.rollback);
+    let action_headers = actions.filter_map(|a| match a {
+        Action::Http(http) => Some(&http.headers),
+        _ => None,
+    });
+    let headers = requests
+        .chain(action_headers.flatten())
+        .filter(|(name, _)| crate::redact::is_secret_header(name))
+        .map(|(_, value)| value.clone());
+    let env =
+        scenario.target.env.iter().filter(|(name, _)| crate::redact::is_secret_name(name)).map(|(_, v)| v.clone());
+    headers.chain(env).chain(scenario.target.chaos_token.clone()).collect()
+}
+
+/// Parses and validates scenario text (already interpolated).
+pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    let error = |line, column, message: String| ScenarioError { file: path.to_owned(), line, column, message };
+    let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| {
+        let location = e.location();
+        error(
+            location.as_ref().map(|l| l.line()),
+            location.as_ref().map(|l| l.column()),
+            with_suggestion(&e.to_string()),
+        )
+    })?;
+    let mut loads = Vec::new();
+    let mut expectations = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    if scenario.phases.is_empty() {
+        return Err(error(None, None, "a scenario needs at least one phase".into()));
+    }
+    for (index, phase) in scenario.phases.iter().enumerate() {
+        let at = |message: String| {
+            let line = find_line(text, &format!("name: {}", phase.name));
+            error(line, None, format!("phases[{index}] ({}): {message}", phase.name))
+        };
+        if !names.insert(phase.name.clone()) {
+            return Err(at("phase names must be unique".into()));
+        }
+        if phase.requests.is_empty() {
+            return Err(at("requests: at least one request is needed".into()));
+        }
+        for request in &phase.requests {
+            validate_request(request).map_err(at)?;
+        }
+        for action in phase.before.iter().chain(&phase.after) {
+            validate_action(action).map_err(at)?;
+        }
+        let model = resolve_load(&phase.load).map_err(at)?;
+        phase_limit(&phase.load, &model).map_err(at)?;
+        loads.push(model);
+        let names: Vec<String> = phase.requests.iter().map(RequestSpec::display_name).collect();
+        expectations.push(checks::compile(&phase.expect, &scenario.phases, &names).map_err(at)?);
+    }
+    for action in &scenario.rollback {
+        validate_action(action).map_err(|m| error(find_line(text, "rollback:"), None, format!("rollback: {m}")))?;
+    }
+    let secrets = written_secrets(&scenario);
+    Ok(LoadedScenario { scenario, path: path.to_owned(), text: text.to_owned(), secrets, loads, expectations })
+}
+
+fn validate_request(request: &RequestSpec) -> Result<(), String> {
+    const METHODS: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+    if !METHODS.contains(&request.method.to_uppercase().as_str()) {
+        return Err(format!("method {:?} is not one of {}", request.method, METHODS.join(", ")));
+    }
+    if !request.path.starts_with('/') {
+        return Err(format!("path {:?} must start with /", request.path));
+    }
+    if request.weight == 0 {
+        return Err("weight must be at least 1".into());
+    }
+    for (name, value) in &request.headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!("headers: {name:?} is not a valid header name"));
+        }
+        if reqwest::header::HeaderValue::from_str(value).is_err() {
+            return Err(format!("headers: the value of {name:?} cannot be sent (control characters?)"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependency_names_are_checked_with_a_suggestion() {
+        let scenario = |head: &str| {
+            let text =
+                format!("{head}\nname: s\nphases: [{{name: p, load: {{iterations: 1}}, requests: [{{path: /}}]}}]\n");
+            parse(&text, Path::new("s.yaml"))
+        };
+        assert_eq!(
+            scenario("requires: [mongodb, redis]").unwrap().scenario.requires,
+            [Dependency::Mongodb, Dependency::Redis]
+        );
+        use Dependency::*;
+        for dependency in [Vault, Postgres, Mysql, Mongodb, Redis, Rabbitmq] {
+            assert_eq!(serde_json::to_value(dependency).unwrap(), dependency.name());
+        }
+        let error = scenario("requires: [mongo]").unwrap_err();
+        assert_eq!((error.line, error.column), (Some(1), Some(12)), "{error}");
+        assert!(error.message.contains("did you mean `mongodb`?"), "{error}");
+        let error = scenario("rollback: [{chaos: {dependency: postgress, kind: error}}]").unwrap_err();
+        assert!(error.message.contains("did you mean `postgres`?"), "{error}");
+    }
+
+    #[test]
+    fn expectations_can_be_scoped_to_a_request_and_a_wrong_name_is_invalid() {
+        let scenario = |expect: &str| {
+            let text = format!(
+                "name: s\nphases: [{{name: p, load: {{iterations: 1}}, requests: [{{path: /health/}}, {{path: /x, name: ex}}], expect: {expect}}}]\n"
+            );
+            parse(&text, Path::new("s.yaml"))
+        };
+        let loaded = scenario(
+            "[{status: {2xx: '>= 50%'}}, {request: 'GET /health/', latency: {p95: '< 1s'}, headers: {x-id: present}}]",
+        )
+        .unwrap();
+        let scopes: Vec<Option<&str>> = loaded.expectations[0].iter().map(|e| e.request.as_deref()).collect();
+        assert_eq!(scopes, [None, Some("GET /health/"), Some("GET /health/")]);
+        assert!(loaded.expectations[0][1].describe().starts_with("[GET /health/] "));
+        assert_eq!(scenario("{request: ex, status: {200: '== 100%'}}").unwrap().expectations[0].len(), 1);
+        let error = scenario("{request: 'GET /health', status: {200: '== 100%'}}").unwrap_err();
+        assert!(error.message.contains("did you mean `GET /health/`?"), "{error}");
+        let error = scenario("{request: ex, rate_limit: {allowed: 1}}").unwrap_err();
+        assert!(error.message.contains("rate_limit judges the whole phase"), "{error}");
+    }
+
+    #[test]
+    fn requests_with_headers_that_cannot_be_sent_are_invalid() {
+        let request = |yaml: &str| validate_request(&serde_yaml::from_str::<RequestSpec>(yaml).unwrap());
+        assert!(request("{path: /, headers: {x-id: '7'}}").is_ok());
+        assert!(request("{path: /, headers: {'bad name': x}}").unwrap_err().contains("\"bad name\""));
+        assert!(request("{path: /, headers: {x-id: \"a\\nb\"}}").unwrap_err().contains("cannot be sent"));
+    }
+}
