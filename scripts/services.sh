@@ -3,7 +3,10 @@
 #
 #   scripts/services.sh up      start (or reuse) everything; idempotent
 #   scripts/services.sh down    stop only what this script started
-#   scripts/services.sh status  one line per service
+#   scripts/services.sh status  one line per service, then one per process this script started
+#                               (`redis-7001: up pid 1234`), the names process faults use
+#   scripts/services.sh restart NAME   start one such process again (after a kill)
+#   scripts/services.sh redis-masters  make 7001-7003 the masters again (after a failover)
 #
 # Reuses PostgreSQL, MariaDB and RabbitMQ when they already run (installs and starts them with
 # apt when missing), starts a 3-master + 3-replica Redis Cluster on 7001-7006 and OpenBao in dev
@@ -18,6 +21,8 @@ STATE=${SERVICES_DIR:-$ROOT/.services}
 VAULT_PORT=${VAULT_PORT:-8200}
 VAULT_ROOT_TOKEN=${VAULT_ROOT_TOKEN:-dev-root-token}
 REDIS_PORTS=(7001 7002 7003 7004 7005 7006)
+# A short node timeout, so a paused master fails over in a few seconds (redis-failover).
+REDIS_NODE_TIMEOUT_MS=2000
 export VAULT_ADDR="http://127.0.0.1:$VAULT_PORT"
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -113,6 +118,9 @@ redis_cli() { redis-cli -p "$1" -a "$REDIS_PASSWORD" --no-auth-warning "${@:2}";
 redis_cluster_up() {
   have redis-server || apt_install redis-server
   if redis_cli 7001 cluster info 2>/dev/null | grep 'cluster_state:ok' >/dev/null; then
+    for port in "${REDIS_PORTS[@]}"; do
+      redis_cli "$port" config set cluster-node-timeout "$REDIS_NODE_TIMEOUT_MS" >/dev/null 2>&1 || true
+    done
     return 0
   fi
   log "starting Redis Cluster on ${REDIS_PORTS[*]}"
@@ -124,17 +132,42 @@ redis_cluster_up() {
     fi
   done
   for port in "${REDIS_PORTS[@]}"; do
-    local dir="$STATE/redis/$port"
-    rm -rf "$dir" && mkdir -p "$dir"
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize yes \
-      --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
-      --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout 5000 \
-      --save "" --appendonly no --requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD"
+    rm -rf "$STATE/redis/$port"
+    redis_node_start "$port"
   done
   for port in "${REDIS_PORTS[@]}"; do wait_port "$port" 10; done
   local nodes=()
   for port in "${REDIS_PORTS[@]}"; do nodes+=("127.0.0.1:$port"); done
   redis_cli 7001 --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
+  for _ in $(seq 1 50); do
+    redis_cli 7001 cluster info | grep 'cluster_state:ok' >/dev/null && return 0
+    sleep 0.2
+  done
+  log "Redis Cluster did not reach cluster_state:ok"; return 1
+}
+
+# Starts one node; its nodes.conf (kept across restarts) lets it rejoin the cluster.
+redis_node_start() {
+  local dir="$STATE/redis/$1"
+  mkdir -p "$dir"
+  redis-server --port "$1" --bind 127.0.0.1 --dir "$dir" --daemonize yes \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+    --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout "$REDIS_NODE_TIMEOUT_MS" \
+    --save "" --appendonly no --requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD"
+}
+
+# Makes 7001-7003 masters again: a failover test leaves a promoted replica in charge.
+redis_masters() {
+  load_passwords
+  for port in 7001 7002 7003; do
+    redis_cli "$port" role 2>/dev/null | head -n1 | grep -x master >/dev/null && continue
+    redis_cli "$port" cluster failover >/dev/null
+    for _ in $(seq 1 50); do
+      redis_cli "$port" role | head -n1 | grep -x master >/dev/null && break
+      sleep 0.2
+    done
+    redis_cli "$port" role | head -n1 | grep -x master >/dev/null || { log "redis-$port did not become a master"; return 1; }
+  done
   for _ in $(seq 1 50); do
     redis_cli 7001 cluster info | grep 'cluster_state:ok' >/dev/null && return 0
     sleep 0.2
@@ -217,6 +250,31 @@ down() {
   log "stopped what this script started"
 }
 
+# The PID in a pid file when that process is alive and is `comm` (so a reused PID is never
+# taken for ours).
+started_pid() { # pidfile comm
+  [ -f "$1" ] || return 1
+  local pid; pid=$(cat "$1")
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && echo "$pid"
+}
+
+restart() {
+  load_passwords
+  case "$1" in
+    redis-700[1-6])
+      local port=${1#redis-} pid
+      pid=$(started_pid "$STATE/redis/$port/redis.pid" redis-server) && kill -KILL "$pid" 2>/dev/null || true
+      for _ in $(seq 1 25); do port_open "$port" || break; sleep 0.2; done
+      redis_node_start "$port"
+      wait_port "$port" 10 ;;
+    openbao)
+      vault_down
+      for _ in $(seq 1 25); do port_open "$VAULT_PORT" || break; sleep 0.2; done
+      vault_up ;;
+    *) log "unknown process $1; restart takes redis-7001..redis-7006 or openbao"; return 2 ;;
+  esac
+}
+
 status() {
   for entry in postgres:5432 mariadb:3306 rabbitmq:5672 vault:$VAULT_PORT mongodb:27017; do
     if port_open "${entry#*:}"; then echo "${entry%%:*}: up"; else echo "${entry%%:*}: down"; fi
@@ -227,6 +285,15 @@ status() {
   else
     echo "redis-cluster: down"
   fi
+  local pid
+  for port in "${REDIS_PORTS[@]}"; do
+    if pid=$(started_pid "$STATE/redis/$port/redis.pid" redis-server); then
+      echo "redis-$port: up pid $pid"
+    else
+      echo "redis-$port: down"
+    fi
+  done
+  if pid=$(started_pid "$STATE/vault/bao.pid" bao); then echo "openbao: up pid $pid"; fi
 }
 
 mkdir -p "$STATE"
@@ -234,5 +301,7 @@ case "${1:-up}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  restart) restart "${2:?usage: $0 restart NAME}" ;;
+  redis-masters) redis_masters ;;
+  *) echo "usage: $0 up|down|status|restart NAME|redis-masters" >&2; exit 2 ;;
 esac

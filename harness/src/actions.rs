@@ -3,14 +3,28 @@
 
 use std::time::{Duration, Instant};
 
+use crate::network::Network;
+use crate::process::Processes;
 use crate::report::model::ActionLog;
 use crate::scenario::{Action, parse_duration};
 use crate::target::{Target, is_loopback};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What actions act on.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// The target (chaos API, HTTP actions).
+    pub target: &'a Target,
+    /// The run's proxies.
+    pub network: &'a Network,
+    /// The processes `process:` may signal; `None` when the scenario has no process actions.
+    pub processes: Option<&'a Processes>,
+}
+
 /// Runs one action; `run_started` anchors the log's timestamps.
-pub async fn run(action: &Action, target: &Target, stage: &str, run_started: Instant) -> ActionLog {
+pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started: Instant) -> ActionLog {
+    let Context { target, network, processes } = context;
     let started = Instant::now();
     let (kind, description, result) = match action {
         Action::Chaos(fault) => {
@@ -83,7 +97,39 @@ pub async fn run(action: &Action, target: &Target, stage: &str, run_started: Ins
             .await;
             ("exec", exec.command.clone(), result)
         }
+        Action::Network(toxic) => {
+            let description = format!("{} toxic on {} ({})", toxic.toxic, toxic.proxy, toxic.stream.name());
+            ("network", description, bounded(DEFAULT_TIMEOUT, network.add_toxic(toxic)).await)
+        }
+        Action::Proxy(toggle) => {
+            let verb = if toggle.enabled { "enable" } else { "disable" };
+            let description = format!("{verb} proxy {}", toggle.name);
+            ("proxy", description, bounded(DEFAULT_TIMEOUT, network.set_enabled(&toggle.name, toggle.enabled)).await)
+        }
+        Action::ClearNetwork(_) => {
+            ("clear_network", "clear every toxic and proxy".to_owned(), bounded(DEFAULT_TIMEOUT, network.clear()).await)
+        }
+        Action::Process(process) => {
+            let description = format!("{} {}", process.signal.name(), process.name);
+            let result = match processes {
+                Some(processes) => bounded(Duration::from_secs(60), processes.signal(process)).await,
+                None => Err("process actions were not prepared for this run".to_owned()),
+            };
+            ("process", description, result)
+        }
     };
+    log(stage, kind, description, started, run_started, result)
+}
+
+/// The log of an action that started at `started`.
+pub fn log(
+    stage: &str,
+    kind: &str,
+    description: String,
+    started: Instant,
+    run_started: Instant,
+    result: Result<String, String>,
+) -> ActionLog {
     let (ok, message) = match result {
         Ok(message) => (true, message),
         Err(message) => (false, message),
@@ -97,6 +143,25 @@ pub async fn run(action: &Action, target: &Target, stage: &str, run_started: Ins
         ok,
         message,
     }
+}
+
+/// Undoes every fault the run left behind, whatever the scenario's own rollback did: every
+/// proxy reset, every paused process resumed, every killed one restarted.
+pub async fn restore(context: Context<'_>, run_started: Instant) -> Vec<ActionLog> {
+    let mut logs = Vec::new();
+    if !context.network.addresses().is_empty() {
+        let started = Instant::now();
+        let result = bounded(DEFAULT_TIMEOUT, context.network.clear()).await;
+        logs.push(log("rollback", "clear_network", "reset every proxy".into(), started, run_started, result));
+    }
+    if let Some(processes) = context.processes {
+        let started = Instant::now();
+        for (description, result) in processes.restore().await {
+            let result = result.map_err(|e| e.to_string());
+            logs.push(log("rollback", "process", description, started, run_started, result));
+        }
+    }
+    logs
 }
 
 fn timeout_of(text: Option<&str>, default: Duration) -> Duration {

@@ -13,6 +13,8 @@ pub mod client;
 pub mod comparison;
 pub mod fault;
 pub mod measure;
+pub mod network;
+pub mod process;
 pub mod prometheus;
 pub mod proxy;
 pub mod redact;

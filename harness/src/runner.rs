@@ -14,13 +14,17 @@ use tokio::sync::watch;
 use crate::actions;
 use crate::attack::{self, PhasePlan};
 use crate::checks::breaker::{BreakerState, StateChange};
-use crate::checks::{Observed, Scoped};
+use crate::checks::probe::{Probe, Readings};
+use crate::checks::{Expectation, Observed, Scoped};
 use crate::measure::{PhaseStats, Recorder};
+use crate::network::Network;
+use crate::process::Processes;
 use crate::redact::Redactor;
 use crate::report::model::{
     ActionLog, ExpectationResult, Measures, PhaseReport, RequestReport, RunReport, SCHEMA_VERSION, Schedule, Verdict,
 };
-use crate::scenario::{Action, LoadModel, LoadedScenario, Phase};
+use crate::scenario::action::ProcessAction;
+use crate::scenario::{Action, LoadModel, LoadedScenario, Phase, Scenario};
 use crate::target::{ResourceSample, Target};
 
 /// Options from the command line.
@@ -73,6 +77,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         phases: Vec::new(),
         rollback: Vec::new(),
         resources: Vec::new(),
+        proxies: Vec::new(),
         target_log: None,
         baseline: None,
     };
@@ -84,12 +89,28 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         .chain(&scenario.rollback)
         .any(|a| matches!(a, Action::Chaos(_) | Action::ClearChaos(_)));
     let allow_remote = options.allow_remote || scenario.allow_remote;
+    let network = match Network::start(&scenario.proxies).await {
+        Ok(network) => network,
+        Err(error) => {
+            report.verdict = Verdict::SetupFailed;
+            report.problems.push(error.to_string());
+            return finish(report, run_started, &redactor, directory);
+        }
+    };
+    report.proxies = network.addresses().to_vec();
+    if !options.quiet {
+        for proxy in network.addresses() {
+            let wired = if report.self_hosted { "" } else { " (point your service at it)" };
+            eprintln!("proxy {}: {} -> {}{wired}", proxy.name, proxy.listen, proxy.upstream);
+        }
+    }
     let opened = Target::open(
         &scenario.target,
         options.target.as_deref(),
         allow_remote,
         options.target_bin.as_deref(),
         uses_chaos,
+        &network.target_env(),
         &directory,
     )
     .await;
@@ -104,6 +125,16 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
     redactor.add(target.chaos_token());
     report.target = target.url.clone();
     report.target_version = target.version().await;
+    let processes = match prepare_processes(scenario, &target).await {
+        Ok(processes) => processes,
+        Err(problem) => {
+            report.verdict = Verdict::SetupFailed;
+            report.problems.push(problem);
+            report.target_log = target.stop().await;
+            return finish(report, run_started, &redactor, directory);
+        }
+    };
+    let faults = actions::Context { target: &target, network: &network, processes: processes.as_ref() };
     let unhealthy = target.unhealthy(&scenario.requires).await;
     if !unhealthy.is_empty() {
         report.skipped = Some(format!("requires {}", unhealthy.join("; ")));
@@ -116,7 +147,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
 
     let mut history = History { earlier: BTreeMap::new(), fault_cleared_at: None };
     for index in 0..scenario.phases.len() {
-        let context = PhaseContext { loaded, index, target: &target, options, run_started, seed };
+        let context = PhaseContext { loaded, index, faults, options, run_started, seed };
         let outcome = run_phase(&context, &mut history, interrupted.clone()).await;
         report.problems.extend(outcome.problems);
         report.verdict = report.verdict.max(outcome.ending);
@@ -127,14 +158,17 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         }
     }
 
-    // Rollback always runs, whatever happened above.
+    // Rollback always runs, whatever happened above, and then undoes every network and process
+    // fault left.
+    let mut rollback = Vec::new();
     for action in &scenario.rollback {
-        let log = actions::run(action, &target, "rollback", run_started).await;
-        if !log.ok {
-            report.problems.push(format!("rollback {:?} failed: {}", log.description, log.message));
-        }
-        report.rollback.push(log);
+        rollback.push(actions::run(action, faults, "rollback", run_started).await);
     }
+    rollback.extend(actions::restore(faults, run_started).await);
+    for log in rollback.iter().filter(|log| !log.ok) {
+        report.problems.push(format!("rollback {:?} failed: {}", log.description, log.message));
+    }
+    report.rollback = rollback;
     sampler.abort();
     report.resources = resources.lock().expect("resources").clone();
     report.target_log = target.stop().await;
@@ -183,11 +217,29 @@ pub fn decide(report: &RunReport) -> Verdict {
     }
 }
 
+/// The dev-stack processes and the self-hosted target a scenario's `process:` actions may
+/// signal, checked against the names they use; `None` when it has none.
+async fn prepare_processes(scenario: &Scenario, target: &Target) -> Result<Option<Processes>, String> {
+    let actions = scenario.phases.iter().flat_map(|p| p.before.iter().chain(&p.after)).chain(&scenario.rollback);
+    let wanted: Vec<&ProcessAction> = actions
+        .filter_map(|action| match action {
+            Action::Process(process) => Some(process),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let processes = Processes::discover(target.pid()).await.map_err(|e| format!("process actions: {e:#}"))?;
+    processes.check(&wanted)?;
+    Ok(Some(processes))
+}
+
 /// What one phase reads.
 struct PhaseContext<'a> {
     loaded: &'a LoadedScenario,
     index: usize,
-    target: &'a Target,
+    faults: actions::Context<'a>,
     options: &'a RunOptions,
     run_started: Instant,
     seed: u64,
@@ -197,7 +249,7 @@ struct PhaseContext<'a> {
 struct History {
     /// Each finished phase's statistics, by name (recovery baselines).
     earlier: BTreeMap<String, PhaseStats>,
-    /// When chaos was last cleared.
+    /// When faults were last cleared (chaos, network or a resumed process).
     fault_cleared_at: Option<Instant>,
 }
 
@@ -239,15 +291,26 @@ async fn run_phase(
     history: &mut History,
     interrupted: watch::Receiver<bool>,
 ) -> PhaseOutcome {
-    let PhaseContext { loaded, index, target, options, run_started, seed } = *context;
+    let PhaseContext { loaded, index, faults, options, run_started, seed } = *context;
+    let target = faults.target;
     let phase = &loaded.scenario.phases[index];
+    let expectations = &loaded.expectations[index];
+    // Probes read before the phase's faults and again after its `after` actions.
+    let probes: Vec<&Probe> = expectations
+        .iter()
+        .filter_map(|scoped| match &scoped.expectation {
+            Expectation::Probe(probe) => Some(probe),
+            _ => None,
+        })
+        .collect();
+    let probes_before = read_probes(target, &probes).await;
     let mut action_logs = Vec::new();
     for action in &phase.before {
         let log = tokio::select! {
-            log = actions::run(action, target, "before", run_started) => log,
+            log = actions::run(action, faults, "before", run_started) => log,
             _ = wait_for(interrupted.clone()) => return PhaseOutcome::aborted("interrupted (Ctrl-C)".into()),
         };
-        note_clear(&log, history);
+        note_clear(action, &log, history);
         if !log.ok {
             return PhaseOutcome::aborted(format!(
                 "phase {}: before action {:?} failed: {}",
@@ -257,7 +320,6 @@ async fn run_phase(
         action_logs.push(log);
     }
 
-    let expectations = &loaded.expectations[index];
     let load = loaded.loads[index].clone();
     let rules = expectations
         .iter()
@@ -311,8 +373,8 @@ async fn run_phase(
     };
     if !stop_run {
         for action in &phase.after {
-            let log = actions::run(action, target, "after", run_started).await;
-            note_clear(&log, history);
+            let log = actions::run(action, faults, "after", run_started).await;
+            note_clear(action, &log, history);
             if !log.ok {
                 problems
                     .push(format!("phase {}: after action {:?} failed: {}", phase.name, log.description, log.message));
@@ -321,6 +383,12 @@ async fn run_phase(
         }
     }
 
+    let probes_after = read_probes(target, &probes).await;
+    let readings: Readings = probes
+        .iter()
+        .zip(probes_before.into_iter().zip(probes_after))
+        .map(|(probe, (before, after))| (probe.key(), before.and_then(|before| Ok((before, after?)))))
+        .collect();
     let breakers = breakers.lock().expect("breaker timeline").changes.clone();
     let observed = Observed {
         stats: &stats,
@@ -331,10 +399,11 @@ async fn run_phase(
         since_fault_cleared: history
             .fault_cleared_at
             .map(|at| recorder.started().saturating_duration_since(at).as_secs_f64()),
+        probes: &readings,
     };
     let results = expectations.iter().map(|scoped| judge(scoped, &observed)).collect();
     let time_to_recover_s = expectations.iter().find_map(|scoped| match &scoped.expectation {
-        crate::checks::Expectation::Recovery(recovery) => recovery.time_to_recover(&observed),
+        Expectation::Recovery(recovery) => recovery.time_to_recover(&observed),
         _ => None,
     });
     let schedule = schedule_of(&load, &stats, options.schedule_budget);
@@ -349,6 +418,16 @@ async fn run_phase(
     PhaseOutcome { report: Some(report), problems, ending, stop_run, time_to_recover_s }
 }
 
+/// Each probe's number as the target reports it now.
+async fn read_probes(target: &Target, probes: &[&Probe]) -> Vec<Result<f64, String>> {
+    let mut readings = Vec::new();
+    for probe in probes {
+        let answer = target.get_json(probe.path()).await.map_err(|e| format!("GET {}: {e}", probe.path()));
+        readings.push(answer.and_then(|answer| probe.read(&answer)));
+    }
+    readings
+}
+
 fn judge(scoped: &Scoped, observed: &Observed<'_>) -> ExpectationResult {
     let outcome = scoped.evaluate(observed);
     ExpectationResult {
@@ -359,8 +438,8 @@ fn judge(scoped: &Scoped, observed: &Observed<'_>) -> ExpectationResult {
     }
 }
 
-fn note_clear(log: &ActionLog, history: &mut History) {
-    if log.kind == "clear_chaos" && log.ok {
+fn note_clear(action: &Action, log: &ActionLog, history: &mut History) {
+    if action.clears_faults() && log.ok {
         history.fault_cleared_at = Some(Instant::now());
     }
 }

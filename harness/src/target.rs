@@ -98,6 +98,7 @@ impl Target {
         allow_remote: bool,
         target_bin: Option<&Path>,
         uses_chaos: bool,
+        proxy_env: &[(String, String)],
         log_dir: &Path,
     ) -> Result<Self, TargetError> {
         match url_override.or(spec.url.as_deref()) {
@@ -111,7 +112,7 @@ impl Target {
                     .map_err(|e| TargetError::Unreachable { url: target.url.clone(), reason: e.to_string() })?;
                 Ok(target)
             }
-            None => Self::start(spec, target_bin, uses_chaos, log_dir).await,
+            None => Self::start(spec, target_bin, uses_chaos, proxy_env, log_dir).await,
         }
     }
 
@@ -133,10 +134,16 @@ impl Target {
         self.token.as_deref()
     }
 
+    /// The self-hosted target's PID.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(tokio::process::Child::id)
+    }
+
     async fn start(
         spec: &TargetSpec,
         target_bin: Option<&Path>,
         uses_chaos: bool,
+        proxy_env: &[(String, String)],
         log_dir: &Path,
     ) -> Result<Self, TargetError> {
         let binary = target_bin.map(Path::to_path_buf).or_else(default_binary).ok_or_else(|| {
@@ -161,6 +168,8 @@ impl Target {
             env.insert("CHAOS_TOKEN".into(), chosen);
         }
         env.extend(spec.env.clone());
+        // Validation refused a scenario whose env sets what its proxies set.
+        env.extend(proxy_env.iter().cloned());
         if token.is_none() {
             token = env.get("CHAOS_TOKEN").cloned();
         }
@@ -247,6 +256,11 @@ impl Target {
     pub async fn clear(&self, id: Option<&str>) -> anyhow::Result<Value> {
         let path = id.map_or_else(|| "/chaos/faults".to_owned(), |id| format!("/chaos/faults/{id}"));
         expect_ok(self.chaos(reqwest::Method::DELETE, &path).send().await?).await
+    }
+
+    /// A GET of `path` that must answer 2xx with JSON.
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+        expect_ok(self.client.get(format!("{}{path}", self.url)).send().await?).await
     }
 
     /// A `/metrics` scrape, or `None` if the target has none.

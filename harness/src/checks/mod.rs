@@ -21,6 +21,7 @@ pub mod cache;
 pub mod error_rate;
 pub mod latency;
 pub mod metrics;
+pub mod probe;
 pub mod rate_limit;
 pub mod recovery;
 pub mod response;
@@ -85,6 +86,8 @@ pub struct ExpectSpec {
     pub metrics: Vec<metrics::MetricSpec>,
     /// Time until success rate and p95 are back near a baseline phase.
     pub recovery: Option<recovery::RecoverySpec>,
+    /// A number the target reports must grow by the count of responses with a status.
+    pub probe: Option<probe::ProbeSpec>,
 }
 
 /// A status code (`503`) or class (`5xx`) as a map key.
@@ -126,9 +129,11 @@ pub struct Observed<'a> {
     pub breaker_states: &'a BTreeMap<String, Vec<breaker::StateChange>>,
     /// Measurements of each earlier phase, by name (for recovery baselines).
     pub earlier: &'a BTreeMap<String, PhaseStats>,
-    /// Seconds from the last `clear_chaos` to the start of this phase's recorder (the zero of
+    /// Seconds from the last cleared fault (chaos, network, process) to the start of this phase's recorder (the zero of
     /// its sample times).
     pub since_fault_cleared: Option<f64>,
+    /// Readings of the phase's probes, before the load and after the phase.
+    pub probes: &'a probe::Readings,
 }
 
 /// A check's verdict and what it measured.
@@ -211,6 +216,8 @@ pub enum Expectation {
     Metric(metrics::MetricDelta),
     /// `recovery`.
     Recovery(recovery::Recovery),
+    /// `probe`.
+    Probe(probe::Probe),
 }
 
 impl Expectation {
@@ -227,6 +234,7 @@ impl Expectation {
             Self::Cache(_) => "cache",
             Self::Metric(_) => "metrics",
             Self::Recovery(_) => "recovery",
+            Self::Probe(_) => "probe",
         }
     }
 
@@ -243,6 +251,7 @@ impl Expectation {
             Self::Cache(c) => c.describe(),
             Self::Metric(c) => c.describe(),
             Self::Recovery(c) => c.describe(),
+            Self::Probe(c) => c.describe(),
         }
     }
 
@@ -259,6 +268,7 @@ impl Expectation {
             Self::Cache(c) => c.evaluate(observed),
             Self::Metric(c) => c.evaluate(observed),
             Self::Recovery(c) => c.evaluate(observed),
+            Self::Probe(c) => c.evaluate(observed),
         }
     }
 
@@ -312,6 +322,7 @@ fn check_scope(spec: &ExpectSpec, name: &str, requests: &[String]) -> Result<(),
         ("cache", spec.cache.is_some()),
         ("metrics", !spec.metrics.is_empty()),
         ("recovery", spec.recovery.is_some()),
+        ("probe", spec.probe.is_some()),
     ];
     match whole_phase.iter().find(|(_, set)| *set) {
         Some((kind, _)) => Err(format!(
@@ -349,6 +360,9 @@ fn compile_block(spec: &ExpectSpec, phases: &[Phase]) -> Result<Vec<Expectation>
     }
     for metric in &spec.metrics {
         compiled.push(Expectation::Metric(metrics::MetricDelta::compile(metric)?));
+    }
+    if let Some(probe) = &spec.probe {
+        compiled.push(Expectation::Probe(probe::Probe::compile(probe)?));
     }
     if let Some(recovery) = &spec.recovery {
         compiled.push(Expectation::Recovery(recovery::Recovery::compile(recovery, phases)?));
@@ -396,6 +410,7 @@ pub(crate) mod test_support {
             breaker_states: &empty,
             earlier: &earlier,
             since_fault_cleared: None,
+            probes: &BTreeMap::new(),
         })
     }
 }
@@ -421,6 +436,7 @@ mod tests {
             breaker_states: &states,
             earlier: &earlier,
             since_fault_cleared: None,
+            probes: &BTreeMap::new(),
         })
     }
 

@@ -1,4 +1,5 @@
-//! `status: {200: ">= 99%", 5xx: "< 1%"}`: the share of responses with a status or class.
+//! `status: {200: ">= 99%", 5xx: "< 1%", 200|503: "== 100%"}`: the share of responses with a
+//! status or class, or with any of several.
 
 use crate::checks::{Observed, Outcome};
 use crate::comparison::{Comparison, Unit};
@@ -11,23 +12,26 @@ pub struct StatusShare {
 }
 
 impl StatusShare {
-    /// Compiles `key: comparison`; the key is a code (`503`) or class (`5xx`), the value a share.
+    /// Compiles `key: comparison`; the key is a code (`503`), a class (`5xx`) or several joined
+    /// by `|`, the value a share.
     pub fn compile(key: &str, comparison: &str) -> Result<Self, String> {
-        let valid_code = key.parse::<u16>().is_ok_and(|c| (100..600).contains(&c));
-        let valid_class =
-            key.len() == 3 && key.ends_with("xx") && ('1'..='5').contains(&key.chars().next().unwrap_or('0'));
-        if !valid_code && !valid_class {
-            return Err(format!("status key {key:?} must be a code like 200 or a class like 5xx"));
+        for part in key.split('|') {
+            let valid_code = part.parse::<u16>().is_ok_and(|c| (100..600).contains(&c));
+            let valid_class =
+                part.len() == 3 && part.ends_with("xx") && ('1'..='5').contains(&part.chars().next().unwrap_or('0'));
+            if !valid_code && !valid_class {
+                return Err(format!("status key {key:?} must be a code like 200, a class like 5xx, or 200|503"));
+            }
         }
         let comparison = Comparison::parse_as(comparison, &[Unit::Ratio], &format!("status.{key}"))?;
         Ok(Self { key: key.to_owned(), comparison })
     }
 
     fn matches(&self, status: u16) -> bool {
-        match self.key.strip_suffix("xx") {
+        self.key.split('|').any(|part| match part.strip_suffix("xx") {
             Some(class) => status / 100 == class.parse::<u16>().unwrap_or(0),
-            None => self.key.parse() == Ok(status),
-        }
+            None => part.parse() == Ok(status),
+        })
     }
 
     /// In words.
@@ -64,12 +68,15 @@ mod tests {
         assert!(!evaluate(&check("200", ">= 99%"), &s).passed);
         assert!(evaluate(&check("5xx", "<= 25%"), &s).passed);
         assert!(!evaluate(&check("5xx", "< 25%"), &s).passed);
+        assert!(evaluate(&check("200|503", "== 100%"), &stats(&[200, 503, 503])).passed);
+        assert!(!evaluate(&check("200|503", "== 100%"), &stats(&[200, 503, 500])).passed);
     }
 
     #[test]
     fn zero_samples_fail_closed_and_bad_keys_are_rejected() {
         assert!(!evaluate(&check("200", ">= 0%"), &stats(&[])).passed);
         assert!(StatusShare::compile("ok", ">= 1%").is_err());
+        assert!(StatusShare::compile("200|", ">= 1%").is_err());
         assert!(StatusShare::compile("200", "< 250ms").is_err());
     }
 }

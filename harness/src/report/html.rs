@@ -44,6 +44,11 @@ pub fn render(report: &RunReport) -> String {
                     div.card { "target" b style="font-size:13px" { (report.target) @if report.self_hosted { " (self-hosted)" } } }
                 }
                 p.muted { "Started " (report.started_at) " · exit code " (report.verdict.exit_code()) }
+                @if !report.proxies.is_empty() {
+                    p.muted { "Fault proxies: " @for (i, proxy) in report.proxies.iter().enumerate() {
+                        @if i > 0 { " · " } (proxy.name) " " (proxy.listen) " → " (proxy.upstream)
+                    } }
+                }
                 @if let Some(reason) = &report.skipped {
                     h2 { "Skipped" } p { "Nothing was sent: this scenario " (reason) "." }
                 }
@@ -365,8 +370,12 @@ fn markers(report: &RunReport) -> Vec<Marker> {
                 at_s: a.at_s,
                 label: a.description.clone(),
                 color: match a.kind.as_str() {
-                    "chaos" => "#c62f2f",
-                    "clear_chaos" => "#1f8f4e",
+                    "proxy" if a.description.starts_with("enable") => "#1f8f4e",
+                    "process" if a.description.starts_with("resume") || a.description.starts_with("restart") => {
+                        "#1f8f4e"
+                    }
+                    "chaos" | "network" | "proxy" | "process" => "#c62f2f",
+                    "clear_chaos" | "clear_network" => "#1f8f4e",
                     _ => "#6b3fa0",
                 },
             });

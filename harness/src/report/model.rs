@@ -101,6 +101,9 @@ pub struct RunReport {
     pub rollback: Vec<ActionLog>,
     /// Target CPU and memory over the run.
     pub resources: Vec<ResourceSample>,
+    /// The fault proxies the run started, with their bound addresses.
+    #[serde(default)]
+    pub proxies: Vec<crate::network::ProxyAddress>,
     /// The self-hosted target's log file and how it was bounded.
     #[serde(default)]
     pub target_log: Option<TargetLog>,
@@ -206,7 +209,7 @@ impl Measures {
 pub struct ActionLog {
     /// `before`, `after` or `rollback`.
     pub stage: String,
-    /// The YAML key: chaos, clear_chaos, wait, http, exec.
+    /// The YAML key: chaos, clear_chaos, wait, http, exec, network, proxy, clear_network, process.
     pub kind: String,
     /// What it did.
     pub description: String,

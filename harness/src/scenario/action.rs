@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{Dependency, default_method, parse_duration};
+use crate::proxy::toxic::{Kind, Stream, Toxic};
 
 /// A step run before or after a phase, or at rollback: a one-key mapping such as
 /// `- chaos: {...}` or `- wait: 3s`.
@@ -19,8 +20,28 @@ pub enum Action {
     Wait(String),
     /// Any one-off request, e.g. `/demo/memory?mb=200`.
     Http(HttpAction),
-    /// A shell command with a timeout, e.g. stop a Redis Cluster master.
+    /// A shell command with a timeout.
     Exec(ExecAction),
+    /// Add a toxic to one of the scenario's proxies.
+    Network(NetworkAction),
+    /// Turn a proxy off (refuse new connections, cut open ones) or back on.
+    Proxy(ProxyToggle),
+    /// Remove every toxic and re-enable every proxy.
+    ClearNetwork(ClearNetworkAction),
+    /// Send a signal to a process the project started.
+    Process(ProcessAction),
+}
+
+impl Action {
+    /// Whether it ends faults, so a later phase's recovery is timed from it.
+    pub fn clears_faults(&self) -> bool {
+        match self {
+            Self::ClearChaos(_) | Self::ClearNetwork(_) => true,
+            Self::Proxy(toggle) => toggle.enabled,
+            Self::Process(process) => matches!(process.signal, Signal::Resume | Signal::Restart),
+            _ => false,
+        }
+    }
 }
 
 /// The YAML form of an [`Action`]: exactly one key set.
@@ -32,6 +53,10 @@ struct ActionSpec {
     wait: Option<String>,
     http: Option<HttpAction>,
     exec: Option<ExecAction>,
+    network: Option<NetworkAction>,
+    proxy: Option<ProxyToggle>,
+    clear_network: Option<ClearNetworkAction>,
+    process: Option<ProcessAction>,
 }
 
 impl TryFrom<ActionSpec> for Action {
@@ -44,9 +69,15 @@ impl TryFrom<ActionSpec> for Action {
         actions.extend(spec.wait.map(Action::Wait));
         actions.extend(spec.http.map(Action::Http));
         actions.extend(spec.exec.map(Action::Exec));
+        actions.extend(spec.network.map(Action::Network));
+        actions.extend(spec.proxy.map(Action::Proxy));
+        actions.extend(spec.clear_network.map(Action::ClearNetwork));
+        actions.extend(spec.process.map(Action::Process));
         match actions.len() {
             1 => Ok(actions.remove(0)),
-            _ => Err("an action has exactly one of the keys chaos, clear_chaos, wait, http, exec".into()),
+            _ => Err("an action has exactly one of the keys chaos, clear_chaos, wait, http, exec, network, proxy, \
+                      clear_network, process"
+                .into()),
         }
     }
 }
@@ -111,6 +142,153 @@ pub struct ExecAction {
     pub timeout: Option<String>,
 }
 
+/// `network:` fields: a toxic on one proxy, with the attributes its type takes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkAction {
+    /// The proxy, by its name under `proxies:`.
+    pub proxy: String,
+    /// latency, bandwidth, slow_close, timeout, reset_peer, limit_data or slicer.
+    pub toxic: String,
+    /// Toxic name; default `<toxic>_<stream>`.
+    pub name: Option<String>,
+    /// upstream (client to server) or downstream (the default).
+    #[serde(default = "downstream")]
+    pub stream: Stream,
+    /// Share of connections it applies to, 0 to 1 (default 1).
+    #[serde(default = "always")]
+    pub toxicity: f32,
+    /// Removed again after this long, e.g. `30s`; stays until cleared when absent.
+    pub duration: Option<String>,
+    /// latency: delay per chunk.
+    pub latency_ms: Option<u64>,
+    /// latency: plus or minus this much.
+    pub jitter_ms: Option<u64>,
+    /// bandwidth: KB/s.
+    pub rate_kbps: Option<u64>,
+    /// slow_close: delay before the close.
+    pub delay_ms: Option<u64>,
+    /// timeout: close after this long (0 or absent: never, a blackhole); reset_peer: RST after it.
+    pub timeout_ms: Option<u64>,
+    /// limit_data: close after this many bytes.
+    pub bytes: Option<u64>,
+    /// slicer: average slice size in bytes.
+    pub average_size: Option<usize>,
+    /// slicer: slice sizes vary by up to this many bytes.
+    pub size_variation: Option<usize>,
+    /// slicer: pause between slices.
+    pub delay_us: Option<u64>,
+}
+
+fn downstream() -> Stream {
+    Stream::Downstream
+}
+
+fn always() -> f32 {
+    1.0
+}
+
+impl NetworkAction {
+    /// The toxic it adds; an attribute its type does not take is an error.
+    pub fn toxic(&self) -> Result<Toxic, String> {
+        let given: Vec<(&str, bool)> = vec![
+            ("latency_ms", self.latency_ms.is_some()),
+            ("jitter_ms", self.jitter_ms.is_some()),
+            ("rate_kbps", self.rate_kbps.is_some()),
+            ("delay_ms", self.delay_ms.is_some()),
+            ("timeout_ms", self.timeout_ms.is_some()),
+            ("bytes", self.bytes.is_some()),
+            ("average_size", self.average_size.is_some()),
+            ("size_variation", self.size_variation.is_some()),
+            ("delay_us", self.delay_us.is_some()),
+        ];
+        let (kind, takes): (Kind, &[&str]) = match self.toxic.as_str() {
+            "latency" => (
+                Kind::Latency { latency: self.latency_ms.unwrap_or(0), jitter: self.jitter_ms.unwrap_or(0) },
+                &["latency_ms", "jitter_ms"],
+            ),
+            "bandwidth" => (Kind::Bandwidth { rate: self.rate_kbps.unwrap_or(0) }, &["rate_kbps"]),
+            "slow_close" => (Kind::SlowClose { delay: self.delay_ms.unwrap_or(0) }, &["delay_ms"]),
+            "timeout" => (Kind::Timeout { timeout: self.timeout_ms.unwrap_or(0) }, &["timeout_ms"]),
+            "reset_peer" => (Kind::ResetPeer { timeout: self.timeout_ms.unwrap_or(0) }, &["timeout_ms"]),
+            "limit_data" => (Kind::LimitData { bytes: self.bytes.unwrap_or(0) }, &["bytes"]),
+            "slicer" => (
+                Kind::Slicer {
+                    average_size: self.average_size.unwrap_or(0),
+                    size_variation: self.size_variation.unwrap_or(0),
+                    delay: self.delay_us.unwrap_or(0),
+                },
+                &["average_size", "size_variation", "delay_us"],
+            ),
+            other => {
+                return Err(format!(
+                    "network.toxic {other:?} is not one of latency, bandwidth, slow_close, timeout, reset_peer, \
+                     limit_data, slicer"
+                ));
+            }
+        };
+        if let Some((field, _)) = given.iter().find(|(field, set)| *set && !takes.contains(field)) {
+            return Err(format!("network: a {} toxic takes {}, not {field}", self.toxic, takes.join(", ")));
+        }
+        if !(0.0..=1.0).contains(&self.toxicity) {
+            return Err(format!("network.toxicity must be between 0 and 1, not {}", self.toxicity));
+        }
+        let name = self.name.clone().unwrap_or_else(|| format!("{}_{}", self.toxic, self.stream.name()));
+        Ok(Toxic { name, stream: self.stream, toxicity: self.toxicity, kind })
+    }
+}
+
+/// `proxy:` fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyToggle {
+    /// The proxy, by its name under `proxies:`.
+    pub name: String,
+    /// false: refuse new connections and cut open ones; true: accept again.
+    pub enabled: bool,
+}
+
+/// `clear_network:` fields (none).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClearNetworkAction {}
+
+/// `process:` fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessAction {
+    /// A name from `scripts/services.sh status` (`redis-7002`, `vault`) or `target-app`.
+    pub name: String,
+    /// What to do to it.
+    pub signal: Signal,
+}
+
+/// What a process action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signal {
+    /// SIGSTOP: it stays alive but answers nothing.
+    Pause,
+    /// SIGCONT.
+    Resume,
+    /// SIGKILL.
+    Kill,
+    /// SIGKILL if alive, then start it again as the dev stack does.
+    Restart,
+}
+
+impl Signal {
+    /// The YAML name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Kill => "kill",
+            Self::Restart => "restart",
+        }
+    }
+}
+
 /// Checks an action's values that its types cannot.
 pub fn validate_action(action: &Action) -> Result<(), String> {
     let timeout = match action {
@@ -125,6 +303,12 @@ pub fn validate_action(action: &Action) -> Result<(), String> {
         Action::ClearChaos(clear) => &clear.timeout,
         Action::Http(http) => &http.timeout,
         Action::Exec(exec) => &exec.timeout,
+        Action::Network(network) => {
+            network.toxic()?;
+            let duration = network.duration.as_deref().map(parse_duration).transpose();
+            return duration.map(drop).map_err(|e| format!("network.duration: {e}"));
+        }
+        Action::Proxy(_) | Action::ClearNetwork(_) | Action::Process(_) => &None,
     };
     timeout.as_deref().map(parse_duration).transpose().map(|_| ()).map_err(|e| format!("timeout: {e}"))
 }

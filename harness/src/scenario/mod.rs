@@ -16,6 +16,7 @@ pub mod action;
 pub mod files;
 pub mod interpolate;
 pub mod load;
+pub mod proxies;
 pub mod suggest;
 
 use action::validate_action;
@@ -55,6 +56,9 @@ pub struct Scenario {
     /// Actions that always run at the end, even after a failure or Ctrl-C.
     #[serde(default)]
     pub rollback: Vec<Action>,
+    /// TCP fault proxies the run starts, by name; `network:` and `proxy:` actions act on them.
+    #[serde(default)]
+    pub proxies: proxies::Proxies,
 }
 
 /// A dependency of the target, named as its chaos API and `/health/{name}` name it.
@@ -86,6 +90,18 @@ impl Dependency {
             Self::Redis => "redis",
             Self::Rabbitmq => "rabbitmq",
         }
+    }
+}
+
+impl std::str::FromStr for Dependency {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        use Dependency::*;
+        [Vault, Postgres, Mysql, Mongodb, Redis, Rabbitmq]
+            .into_iter()
+            .find(|d| d.name() == name)
+            .ok_or_else(|| format!("{name:?} is not a dependency"))
     }
 }
 
@@ -321,6 +337,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
     for action in &scenario.rollback {
         validate_action(action).map_err(|m| error(find_line(text, "rollback:"), None, format!("rollback: {m}")))?;
     }
+    proxies::validate(&scenario).map_err(|m| error(find_line(text, "proxies:"), None, m))?;
     let secrets = written_secrets(&scenario);
     Ok(LoadedScenario { scenario, path: path.to_owned(), text: text.to_owned(), secrets, loads, expectations })
 }

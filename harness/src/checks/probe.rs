@@ -1,0 +1,127 @@
+//! `probe: {path: /examples/messaging/queue/q/info, json: /message_count, equals_responses: 200}`:
+//! a number the target reports (a JSON field of a GET), read before the load and again after
+//! the phase, whose growth must equal the phase's count of responses with a status. It proves
+//! "nothing lost, nothing duplicated": exactly one queued message per 200 answer.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::checks::{Observed, Outcome};
+
+/// The YAML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// Path on the target to GET.
+    pub path: String,
+    /// JSON pointer to a number in its answer.
+    pub json: String,
+    /// The status whose responses the number must grow by.
+    pub equals_responses: u16,
+}
+
+/// Each probe's readings (before, after) by [`Probe::key`], or why one could not be read.
+pub type Readings = BTreeMap<String, Result<(f64, f64), String>>;
+
+/// The compiled check.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    spec: ProbeSpec,
+}
+
+impl Probe {
+    /// Compiles the spec.
+    pub fn compile(spec: &ProbeSpec) -> Result<Self, String> {
+        if !spec.path.starts_with('/') {
+            return Err(format!("probe.path {:?} must start with /", spec.path));
+        }
+        if !spec.json.starts_with('/') {
+            return Err(format!("probe.json {:?} must be a JSON pointer like /message_count", spec.json));
+        }
+        Ok(Self { spec: spec.clone() })
+    }
+
+    /// The path to read.
+    pub fn path(&self) -> &str {
+        &self.spec.path
+    }
+
+    /// Where its readings are kept.
+    pub fn key(&self) -> String {
+        format!("{}#{}", self.spec.path, self.spec.json)
+    }
+
+    /// The number in one answer; a missing or non-numeric field is an error.
+    pub fn read(&self, answer: &Value) -> Result<f64, String> {
+        answer
+            .pointer(&self.spec.json)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| format!("{} has no number at {} (answered {answer})", self.spec.path, self.spec.json))
+    }
+
+    /// In words.
+    pub fn describe(&self) -> String {
+        format!("{} {} grows by the number of {} responses", self.spec.path, self.spec.json, self.spec.equals_responses)
+    }
+
+    /// The growth against the count of responses with the status.
+    pub fn evaluate(&self, observed: &Observed<'_>) -> Outcome {
+        let (before, after) = match observed.probes.get(&self.key()) {
+            Some(Ok(readings)) => *readings,
+            Some(Err(why)) => return Outcome::new(false, why.clone()),
+            None => return Outcome::new(false, "not read"),
+        };
+        if observed.stats.requests == 0 {
+            return Outcome::no_samples();
+        }
+        let wanted = observed.stats.status_counts.get(&self.spec.equals_responses).copied().unwrap_or(0);
+        let grown = after - before;
+        Outcome::new(
+            grown == wanted as f64,
+            format!("grew by {grown} ({before} → {after}); {wanted} responses were {}", self.spec.equals_responses),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::test_support::stats;
+
+    fn probe() -> Probe {
+        Probe::compile(&ProbeSpec { path: "/q".into(), json: "/message_count".into(), equals_responses: 200 }).unwrap()
+    }
+
+    fn evaluate(readings: Result<(f64, f64), String>, statuses: &[u16]) -> Outcome {
+        let probe = probe();
+        let probes = Readings::from([(probe.key(), readings)]);
+        let (stats, empty, earlier) = (stats(statuses), BTreeMap::new(), BTreeMap::new());
+        probe.evaluate(&Observed {
+            stats: &stats,
+            metrics_before: None,
+            metrics_after: None,
+            breaker_states: &empty,
+            earlier: &earlier,
+            since_fault_cleared: None,
+            probes: &probes,
+        })
+    }
+
+    #[test]
+    fn growth_must_equal_the_count_of_the_status() {
+        assert!(evaluate(Ok((5.0, 7.0)), &[200, 503, 200]).passed);
+        let lost = evaluate(Ok((5.0, 6.0)), &[200, 503, 200]);
+        assert!(!lost.passed && lost.measured.contains("grew by 1"), "{}", lost.measured);
+        assert!(!evaluate(Ok((5.0, 8.0)), &[200, 503, 200]).passed, "a duplicate fails too");
+    }
+
+    #[test]
+    fn unread_probes_and_empty_phases_fail() {
+        assert!(!evaluate(Err("503".into()), &[200]).passed);
+        assert!(!evaluate(Ok((0.0, 0.0)), &[]).passed);
+        assert!(probe().read(&serde_json::json!({"message_count": null})).is_err());
+        assert_eq!(probe().read(&serde_json::json!({"message_count": 4})), Ok(4.0));
+    }
+}

@@ -1,0 +1,115 @@
+//! A run's network faults: the scenario's `proxies:` started before the target (so a
+//! self-hosted target connects through them), changed by `network:`, `proxy:` and
+//! `clear_network:` actions, and reset by rollback whatever happened.
+
+use serde::{Deserialize, Serialize};
+
+use crate::proxy::{NewProxy, Proxies, ProxyUpdate};
+use crate::scenario::action::NetworkAction;
+use crate::scenario::proxies::{self, ProxySpec};
+use crate::scenario::{Dependency, parse_duration};
+
+/// Where one proxy listens and what it forwards to, for the report and the console.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProxyAddress {
+    /// The name under `proxies:`.
+    pub name: String,
+    /// The bound `ip:port`.
+    pub listen: String,
+    /// `host:port` it forwards to.
+    pub upstream: String,
+}
+
+/// The running proxies of one run (none when the scenario declares none).
+#[derive(Default)]
+pub struct Network {
+    proxies: Proxies,
+    addresses: Vec<ProxyAddress>,
+}
+
+impl Network {
+    /// Starts every proxy the scenario declares.
+    pub async fn start(specs: &proxies::Proxies) -> anyhow::Result<Self> {
+        let proxies = Proxies::default();
+        let mut addresses = Vec::new();
+        for (name, ProxySpec { upstream, listen }) in specs {
+            let new = NewProxy {
+                name: name.clone(),
+                upstream: upstream.clone(),
+                listen: listen.clone().unwrap_or_else(|| "127.0.0.1:0".into()),
+                enabled: true,
+            };
+            let view = proxies.create(new).await.map_err(|e| anyhow::anyhow!("proxy {name}: {e}"))?;
+            addresses.push(ProxyAddress { name: view.name, listen: view.listen, upstream: view.upstream });
+        }
+        Ok(Self { proxies, addresses })
+    }
+
+    /// Every proxy's address.
+    pub fn addresses(&self) -> &[ProxyAddress] {
+        &self.addresses
+    }
+
+    /// The self-hosted target's variables for the proxies named after a dependency.
+    pub fn target_env(&self) -> Vec<(String, String)> {
+        self.addresses
+            .iter()
+            .filter_map(|address| {
+                let dependency: Dependency = address.name.parse().ok()?;
+                proxies::target_env(dependency, &address.listen).ok()
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// Adds the action's toxic; with a `duration`, removes it again after that long.
+    pub async fn add_toxic(&self, action: &NetworkAction) -> anyhow::Result<String> {
+        let toxic = action.toxic().map_err(anyhow::Error::msg)?;
+        let name = toxic.name.clone();
+        self.proxies.add_toxic(&action.proxy, toxic).await?;
+        let Some(duration) = action.duration.as_deref().map(parse_duration).transpose().map_err(anyhow::Error::msg)?
+        else {
+            return Ok(format!("toxic {name} added"));
+        };
+        let (proxies, proxy, toxic) = (self.proxies.clone(), action.proxy.clone(), name.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            // Already gone when cleared or rolled back first.
+            let _ = proxies.remove_toxic(&proxy, &toxic).await;
+        });
+        Ok(format!("toxic {name} added for {duration:?}"))
+    }
+
+    /// Turns a proxy off (refusing and cutting connections) or on.
+    pub async fn set_enabled(&self, name: &str, enabled: bool) -> anyhow::Result<String> {
+        let view = self.proxies.update(name, ProxyUpdate { enabled: Some(enabled), ..ProxyUpdate::default() }).await?;
+        Ok(format!("{} {}", view.listen, if view.enabled { "accepting" } else { "refusing connections" }))
+    }
+
+    /// Removes every toxic and re-enables every proxy.
+    pub async fn clear(&self) -> anyhow::Result<String> {
+        self.proxies.reset().await?;
+        Ok(format!("{} proxies reset", self.addresses.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dependency_proxies_point_the_target_at_themselves() {
+        let specs: proxies::Proxies = serde_yaml::from_str(
+            "{postgres: {upstream: '127.0.0.1:5432'}, vault: {upstream: '127.0.0.1:8200'}, other: {upstream: 'localhost:1'}}",
+        )
+        .unwrap();
+        let network = Network::start(&specs).await.unwrap();
+        let port = |name: &str| network.addresses().iter().find(|a| a.name == name).unwrap().listen.clone();
+        let env = network.target_env();
+        let postgres = port("postgres");
+        assert!(env.contains(&("POSTGRES_PORT".into(), postgres.rsplit_once(':').unwrap().1.into())), "{env:?}");
+        assert!(env.contains(&("VAULT_ADDR".into(), format!("http://{}", port("vault")))), "{env:?}");
+        assert_eq!(env.len(), 3, "the proxy not named after a dependency sets nothing: {env:?}");
+        assert!(!postgres.ends_with(":0"), "a bound port is reported: {postgres}");
+    }
+}

@@ -1,0 +1,188 @@
+//! Process faults: signals to the dev stack's own processes (named by `scripts/services.sh
+//! status`, which lists only what it started, by PID file and process name) and to the target-app
+//! the harness started. Nothing else is ever signalled. What a run paused is resumed, and what it
+//! killed is restarted, at rollback.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::scenario::action::{ProcessAction, Signal};
+
+/// The name of the self-hosted target in `process:` actions.
+pub const TARGET_APP: &str = "target-app";
+
+/// The processes a run may signal, and what it did to them.
+pub struct Processes {
+    script: PathBuf,
+    /// Dev-stack processes by name, with their PIDs when the run started.
+    services: BTreeMap<String, u32>,
+    /// The self-hosted target's PID.
+    target: Option<u32>,
+    /// What still needs undoing: name → the last signal that left it paused or dead.
+    changed: Mutex<BTreeMap<String, Signal>>,
+}
+
+impl Processes {
+    /// Reads the dev stack's processes from `services.sh status` (found by [`services_script`]);
+    /// `target` is the self-hosted target's PID.
+    pub async fn discover(target: Option<u32>) -> anyhow::Result<Self> {
+        let script = services_script().ok_or_else(|| {
+            anyhow::anyhow!("scripts/services.sh not found above the current directory; set GAUNTLET_ROOT")
+        })?;
+        let services = status(&script).await?;
+        Ok(Self { script, services, target, changed: Mutex::default() })
+    }
+
+    /// Every name a `process:` action may use.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.services.keys().cloned().collect();
+        if self.target.is_some() {
+            names.push(TARGET_APP.to_owned());
+        }
+        names
+    }
+
+    /// Checks that every action names a known process and asks for what it supports.
+    pub fn check(&self, actions: &[&ProcessAction]) -> Result<(), String> {
+        for action in actions {
+            if action.name == TARGET_APP {
+                if self.target.is_none() {
+                    return Err(
+                        "process target-app: the harness did not start the target (a --target URL was given)".into()
+                    );
+                }
+                if action.signal == Signal::Restart {
+                    return Err("process target-app: restart is not supported; pause, resume or kill it".into());
+                }
+            } else if !self.services.contains_key(&action.name) {
+                return Err(format!(
+                    "process {:?} is not one the project started; known: {}",
+                    action.name,
+                    self.names().join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the action's signal (or restarts the process) and remembers what to undo.
+    pub async fn signal(&self, action: &ProcessAction) -> anyhow::Result<String> {
+        let name = action.name.as_str();
+        let message = match action.signal {
+            Signal::Restart => {
+                self.restart(name).await?;
+                format!("{name} restarted")
+            }
+            signal => {
+                let pid = self.pid(name).await?;
+                let flag = match signal {
+                    Signal::Pause => "-STOP",
+                    Signal::Resume => "-CONT",
+                    _ => "-KILL",
+                };
+                let status = tokio::process::Command::new("kill").arg(flag).arg(pid.to_string()).status().await?;
+                anyhow::ensure!(status.success(), "kill {flag} {pid} failed ({status})");
+                format!("{} {name} (pid {pid})", signal.name())
+            }
+        };
+        let mut changed = self.changed.lock().expect("process changes");
+        match action.signal {
+            Signal::Pause | Signal::Kill => changed.insert(name.to_owned(), action.signal),
+            Signal::Resume | Signal::Restart => changed.remove(name),
+        };
+        Ok(message)
+    }
+
+    /// Resumes what the run paused and restarts what it killed; one line per process.
+    pub async fn restore(&self) -> Vec<(String, anyhow::Result<String>)> {
+        let changed = std::mem::take(&mut *self.changed.lock().expect("process changes"));
+        let mut done = Vec::new();
+        for (name, signal) in changed {
+            let undo = match signal {
+                Signal::Pause => Signal::Resume,
+                _ => Signal::Restart,
+            };
+            let action = ProcessAction { name: name.clone(), signal: undo };
+            done.push((format!("{} {name}", undo.name()), self.signal(&action).await));
+        }
+        done
+    }
+
+    /// The current PID: the target's, or the dev stack's as `status` lists it now.
+    async fn pid(&self, name: &str) -> anyhow::Result<u32> {
+        if name == TARGET_APP {
+            return self.target.ok_or_else(|| anyhow::anyhow!("no self-hosted target"));
+        }
+        status(&self.script)
+            .await?
+            .get(name)
+            .copied()
+            .ok_or_else(|| anyhow::anyhow!("{name} is not running (services.sh status lists no pid)"))
+    }
+
+    async fn restart(&self, name: &str) -> anyhow::Result<()> {
+        let output = tokio::process::Command::new("bash").arg(&self.script).arg("restart").arg(name).output().await?;
+        anyhow::ensure!(
+            output.status.success(),
+            "services.sh restart {name} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Ok(())
+    }
+}
+
+/// `scripts/services.sh`: under `$GAUNTLET_ROOT`, or in the nearest directory above the current
+/// one that has it.
+pub fn services_script() -> Option<PathBuf> {
+    let relative = Path::new("scripts/services.sh");
+    if let Some(root) = std::env::var_os("GAUNTLET_ROOT") {
+        return Some(Path::new(&root).join(relative)).filter(|p| p.is_file());
+    }
+    let here = std::env::current_dir().ok()?;
+    here.ancestors().map(|dir| dir.join(relative)).find(|p| p.is_file())
+}
+
+async fn status(script: &Path) -> anyhow::Result<BTreeMap<String, u32>> {
+    let output = tokio::process::Command::new("bash").arg(script).arg("status").output().await?;
+    anyhow::ensure!(output.status.success(), "services.sh status failed: {}", String::from_utf8_lossy(&output.stderr));
+    Ok(parse_status(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The `name: up pid N` lines of `services.sh status`.
+fn parse_status(text: &str) -> BTreeMap<String, u32> {
+    text.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.split_once(": up pid ")?;
+            Some((name.trim().to_owned(), rest.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lines_with_a_pid_name_processes() {
+        let names = parse_status(
+            "postgres: up\nredis-cluster: up\nredis-7001: up pid 41\nredis-7002: down\nopenbao: up pid 7\n",
+        );
+        assert_eq!(names, BTreeMap::from([("openbao".to_owned(), 7), ("redis-7001".to_owned(), 41)]));
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_the_known_ones() {
+        let processes = Processes {
+            script: PathBuf::from("scripts/services.sh"),
+            services: BTreeMap::from([("redis-7001".to_owned(), 41)]),
+            target: Some(9),
+            changed: Mutex::default(),
+        };
+        let action = |name: &str, signal| ProcessAction { name: name.into(), signal };
+        let error = processes.check(&[&action("postgres", Signal::Pause)]).unwrap_err();
+        assert!(error.contains("known: redis-7001, target-app"), "{error}");
+        assert!(processes.check(&[&action("target-app", Signal::Restart)]).unwrap_err().contains("not supported"));
+        assert!(processes.check(&[&action("redis-7001", Signal::Kill), &action("target-app", Signal::Pause)]).is_ok());
+    }
+}

@@ -1,0 +1,80 @@
+//! The scenario's `proxies:`: TCP fault proxies the harness runs for the length of the run. A
+//! proxy named after a dependency (`postgres`, `mysql`, `rabbitmq`, `vault`, `mongodb`) gets
+//! the self-hosted target's address variables for that dependency pointed at it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{Action, Dependency, Scenario};
+
+/// One proxy: where it forwards, and optionally where it listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySpec {
+    /// `host:port` to forward to.
+    pub upstream: String,
+    /// `ip:port` to listen on; a free loopback port when absent.
+    pub listen: Option<String>,
+}
+
+/// The self-hosted target's variables that point `dependency` at a proxy listening on `listen`,
+/// or why that dependency cannot be proxied faithfully.
+pub fn target_env(dependency: Dependency, listen: &str) -> Result<Vec<(String, String)>, String> {
+    let (host, port) = listen.rsplit_once(':').ok_or_else(|| format!("{listen:?} is not host:port"))?;
+    let pair = |prefix: &str| {
+        Ok(vec![(format!("{prefix}_HOST"), host.to_owned()), (format!("{prefix}_PORT"), port.to_owned())])
+    };
+    match dependency {
+        Dependency::Postgres => pair("POSTGRES"),
+        Dependency::Mysql => pair("MYSQL"),
+        Dependency::Rabbitmq => pair("RABBITMQ"),
+        Dependency::Mongodb => pair("MONGODB"),
+        Dependency::Vault => Ok(vec![("VAULT_ADDR".to_owned(), format!("http://{listen}"))]),
+        Dependency::Redis => Err("the Redis Cluster cannot sit behind one proxy: its nodes announce their own \
+                                  addresses, so the client's MOVED redirects would go around it; use process \
+                                  faults on its nodes instead (process: {name: redis-7002, signal: pause})"
+            .into()),
+    }
+}
+
+/// Checks the proxies and the actions that name them.
+pub fn validate(scenario: &Scenario) -> Result<(), String> {
+    for (name, spec) in &scenario.proxies {
+        let (host, port) = spec.upstream.rsplit_once(':').unwrap_or_default();
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(format!("proxies.{name}.upstream: {:?} is not host:port", spec.upstream));
+        }
+        if let Some(listen) = &spec.listen {
+            listen.parse::<std::net::SocketAddr>().map_err(|_| {
+                format!("proxies.{name}.listen: {listen:?} is not ip:port (127.0.0.1:0 picks a free port)")
+            })?;
+        }
+        let Ok(dependency) = name.parse::<Dependency>() else { continue };
+        let env = target_env(dependency, "127.0.0.1:0").map_err(|why| format!("proxies.{name}: {why}"))?;
+        if let Some((variable, _)) = env.iter().find(|(variable, _)| scenario.target.env.contains_key(variable)) {
+            return Err(format!(
+                "target.env sets {variable}, which the {name} proxy sets for the self-hosted target; drop one"
+            ));
+        }
+    }
+    let actions = scenario.phases.iter().flat_map(|p| p.before.iter().chain(&p.after)).chain(&scenario.rollback);
+    let known = || scenario.proxies.keys().cloned().collect::<Vec<_>>().join(", ");
+    for action in actions {
+        let named = match action {
+            Action::Network(network) => &network.proxy,
+            Action::Proxy(toggle) => &toggle.name,
+            _ => continue,
+        };
+        if !scenario.proxies.contains_key(named) {
+            return Err(match scenario.proxies.is_empty() {
+                true => format!("proxy {named:?} is not declared; add it under proxies: with its upstream"),
+                false => format!("proxy {named:?} is not one of this scenario's proxies ({})", known()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every proxy by name, as the scenario declares them.
+pub type Proxies = BTreeMap<String, ProxySpec>;
