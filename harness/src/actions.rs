@@ -156,7 +156,7 @@ pub async fn restore(context: Context<'_>, run_started: Instant) -> Vec<ActionLo
     }
     if let Some(processes) = context.processes {
         let started = Instant::now();
-        for (description, result) in processes.restore().await {
+        for (description, result) in processes.restore(Duration::from_secs(60)).await {
             let result = result.map_err(|e| e.to_string());
             logs.push(log("rollback", "process", description, started, run_started, result));
         }

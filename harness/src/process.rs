@@ -15,8 +15,9 @@ pub const TARGET_APP: &str = "target-app";
 /// The processes a run may signal, and what it did to them.
 pub struct Processes {
     script: PathBuf,
-    /// Dev-stack processes by name, with their PIDs when the run started.
-    services: BTreeMap<String, u32>,
+    /// Dev-stack processes by name, with their PIDs: read once (a paused node makes `status`
+    /// slower) and again after a restart.
+    services: Mutex<BTreeMap<String, u32>>,
     /// The self-hosted target's PID.
     target: Option<u32>,
     /// What still needs undoing: name → the last signal that left it paused or dead.
@@ -30,13 +31,13 @@ impl Processes {
         let script = services_script().ok_or_else(|| {
             anyhow::anyhow!("scripts/services.sh not found above the current directory; set GAUNTLET_ROOT")
         })?;
-        let services = status(&script).await?;
+        let services = Mutex::new(status(&script).await?);
         Ok(Self { script, services, target, changed: Mutex::default() })
     }
 
     /// Every name a `process:` action may use.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.services.keys().cloned().collect();
+        let mut names: Vec<String> = self.services.lock().expect("services").keys().cloned().collect();
         if self.target.is_some() {
             names.push(TARGET_APP.to_owned());
         }
@@ -55,7 +56,7 @@ impl Processes {
                 if action.signal == Signal::Restart {
                     return Err("process target-app: restart is not supported; pause, resume or kill it".into());
                 }
-            } else if !self.services.contains_key(&action.name) {
+            } else if !self.services.lock().expect("services").contains_key(&action.name) {
                 return Err(format!(
                     "process {:?} is not one the project started; known: {}",
                     action.name,
@@ -72,6 +73,8 @@ impl Processes {
         let message = match action.signal {
             Signal::Restart => {
                 self.restart(name).await?;
+                let services = status(&self.script).await?;
+                *self.services.lock().expect("services") = services;
                 format!("{name} restarted")
             }
             signal => {
@@ -94,8 +97,9 @@ impl Processes {
         Ok(message)
     }
 
-    /// Resumes what the run paused and restarts what it killed; one line per process.
-    pub async fn restore(&self) -> Vec<(String, anyhow::Result<String>)> {
+    /// Resumes what the run paused and restarts what it killed, each within `limit`; one line per
+    /// process.
+    pub async fn restore(&self, limit: std::time::Duration) -> Vec<(String, anyhow::Result<String>)> {
         let changed = std::mem::take(&mut *self.changed.lock().expect("process changes"));
         let mut done = Vec::new();
         for (name, signal) in changed {
@@ -104,25 +108,31 @@ impl Processes {
                 _ => Signal::Restart,
             };
             let action = ProcessAction { name: name.clone(), signal: undo };
-            done.push((format!("{} {name}", undo.name()), self.signal(&action).await));
+            let result = tokio::time::timeout(limit, self.signal(&action))
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out after {limit:?}")));
+            done.push((format!("{} {name}", undo.name()), result));
         }
         done
     }
 
-    /// The current PID: the target's, or the dev stack's as `status` lists it now.
+    /// The PID: the target's, or the dev stack's as `status` listed it.
     async fn pid(&self, name: &str) -> anyhow::Result<u32> {
         if name == TARGET_APP {
             return self.target.ok_or_else(|| anyhow::anyhow!("no self-hosted target"));
         }
-        status(&self.script)
-            .await?
-            .get(name)
-            .copied()
-            .ok_or_else(|| anyhow::anyhow!("{name} is not running (services.sh status lists no pid)"))
+        let pid = self.services.lock().expect("services").get(name).copied();
+        pid.ok_or_else(|| anyhow::anyhow!("{name} is not running (services.sh status lists no pid)"))
     }
 
     async fn restart(&self, name: &str) -> anyhow::Result<()> {
-        let output = tokio::process::Command::new("bash").arg(&self.script).arg("restart").arg(name).output().await?;
+        let output = tokio::process::Command::new("bash")
+            .arg(&self.script)
+            .arg("restart")
+            .arg(name)
+            .kill_on_drop(true)
+            .output()
+            .await?;
         anyhow::ensure!(
             output.status.success(),
             "services.sh restart {name} failed: {}",
@@ -144,7 +154,7 @@ pub fn services_script() -> Option<PathBuf> {
 }
 
 async fn status(script: &Path) -> anyhow::Result<BTreeMap<String, u32>> {
-    let output = tokio::process::Command::new("bash").arg(script).arg("status").output().await?;
+    let output = tokio::process::Command::new("bash").arg(script).arg("status").kill_on_drop(true).output().await?;
     anyhow::ensure!(output.status.success(), "services.sh status failed: {}", String::from_utf8_lossy(&output.stderr));
     Ok(parse_status(&String::from_utf8_lossy(&output.stdout)))
 }
@@ -175,7 +185,7 @@ mod tests {
     fn unknown_names_are_refused_with_the_known_ones() {
         let processes = Processes {
             script: PathBuf::from("scripts/services.sh"),
-            services: BTreeMap::from([("redis-7001".to_owned(), 41)]),
+            services: Mutex::new(BTreeMap::from([("redis-7001".to_owned(), 41)])),
             target: Some(9),
             changed: Mutex::default(),
         };

@@ -158,13 +158,12 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         }
     }
 
-    // Rollback always runs, whatever happened above, and then undoes every network and process
-    // fault left.
-    let mut rollback = Vec::new();
+    // Rollback always runs, whatever happened above: first every network and process fault left
+    // is undone, then the scenario's own rollback actions run against a whole stack.
+    let mut rollback = actions::restore(faults, run_started).await;
     for action in &scenario.rollback {
         rollback.push(actions::run(action, faults, "rollback", run_started).await);
     }
-    rollback.extend(actions::restore(faults, run_started).await);
     for log in rollback.iter().filter(|log| !log.ok) {
         report.problems.push(format!("rollback {:?} failed: {}", log.description, log.message));
     }
@@ -523,11 +522,22 @@ pub fn slug(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
 }
 
-/// A receiver that turns true on the first Ctrl-C.
+/// A receiver that turns true on the first Ctrl-C or SIGTERM (what `timeout` and CI runners
+/// send), so rollback still runs.
 fn listen_for_ctrl_c() -> watch::Receiver<bool> {
     let (sender, receiver) = watch::channel(false);
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => signal.recv().await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let stopped = tokio::select! {
+            result = tokio::signal::ctrl_c() => result.is_ok(),
+            _ = terminate => true,
+        };
+        if stopped {
             let _ = sender.send(true);
             // Keep the sender so receivers never see a closed channel as a signal.
             std::future::pending::<()>().await;

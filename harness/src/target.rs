@@ -82,10 +82,14 @@ pub fn is_loopback(url: &str) -> bool {
 /// never count against the per-IP rate limits the load (from 127.0.0.1) is testing.
 pub const OBSERVER_ADDRESS: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
 
-/// The harness's own client; calls to a loopback target come from [`OBSERVER_ADDRESS`].
-fn client(url: &str) -> reqwest::Client {
+/// The address the harness's background scrapes (`/metrics` every 100 ms, `/api/info` every
+/// second) come from, so they never use up the budget its actions and probes need.
+pub const SCRAPER_ADDRESS: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 3));
+
+/// The harness's own client; calls to a loopback target come from `source`.
+fn client(url: &str, source: std::net::IpAddr) -> reqwest::Client {
     let builder = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30));
-    let builder = if is_loopback(url) { builder.local_address(OBSERVER_ADDRESS) } else { builder };
+    let builder = if is_loopback(url) { builder.local_address(source) } else { builder };
     builder.build().expect("HTTP client builds")
 }
 
@@ -116,9 +120,10 @@ impl Target {
         }
     }
 
-    /// A handle for read-only calls (scrapes) to an already running target.
+    /// A handle for read-only calls (scrapes) to an already running target, from
+    /// [`SCRAPER_ADDRESS`].
     pub fn observer(url: String) -> Self {
-        Self { client: client(&url), url, token: None, process: None, log: None }
+        Self { client: client(&url, SCRAPER_ADDRESS), url, token: None, process: None, log: None }
     }
 
     /// A handle for a running target at `url` with the chaos `token`; nothing is started. A
@@ -126,7 +131,7 @@ impl Target {
     pub fn at(url: &str, token: Option<String>, allow_remote: bool) -> Result<Self, TargetError> {
         check_allowed(url, allow_remote)?;
         let url = url.trim_end_matches('/').to_owned();
-        Ok(Self { client: client(&url), url, token, process: None, log: None })
+        Ok(Self { client: client(&url, OBSERVER_ADDRESS), url, token, process: None, log: None })
     }
 
     /// The chaos token the harness uses (chosen by it for a self-hosted target), for redaction.
@@ -191,7 +196,8 @@ impl Target {
             }
         });
         let url = format!("http://127.0.0.1:{port}");
-        let target = Self { client: client(&url), url, token, process: Some(process), log: Some(log) };
+        let target =
+            Self { client: client(&url, OBSERVER_ADDRESS), url, token, process: Some(process), log: Some(log) };
         target.wait_ready(Duration::from_secs(60)).await?;
         Ok(target)
     }

@@ -20,7 +20,7 @@ fn valid_scenarios_validate_with_exit_0() {
     let output = harness(&["validate", "every-kind-passes.yaml", "every-kind-fails.yaml"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(
-        text(&output.stdout).contains("ok every-kind-passes.yaml (6 phases, 14 expectations)"),
+        text(&output.stdout).contains("ok every-kind-passes.yaml (7 phases, 15 expectations)"),
         "{}",
         text(&output.stdout)
     );

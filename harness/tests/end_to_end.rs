@@ -56,7 +56,7 @@ fn describe(output: &Output) -> String {
     )
 }
 
-const ALL_KINDS: [&str; 10] = [
+const ALL_KINDS: [&str; 11] = [
     "status",
     "latency",
     "error_rate",
@@ -67,6 +67,7 @@ const ALL_KINDS: [&str; 10] = [
     "cache",
     "metrics",
     "recovery",
+    "probe",
 ];
 
 #[test]
@@ -90,6 +91,8 @@ fn every_kind_passes_against_the_real_target_with_exit_0() {
     assert!(report["time_to_recover_s"].as_f64().unwrap() >= 1.5, "headline time to recover");
     let steady = &report["phases"][0];
     assert_eq!(steady["requests"], 5);
+    let probe = all.iter().find(|e| e["kind"] == "probe").unwrap();
+    assert!(probe["measured"].as_str().unwrap().starts_with("grew by 3 "), "{probe}");
     assert!(steady["latency"]["p50"].as_f64().unwrap() > 0.0);
     assert!(steady["latency"]["p50"].as_f64().unwrap().fract() != 0.0, "microsecond precision, not whole ms");
     for file in ["index.html", "junit.xml", "target.log"] {

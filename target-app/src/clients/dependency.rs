@@ -49,6 +49,11 @@ impl Dependency {
         self.call_within(operation, self.timeout, call).await
     }
 
+    /// The longest any call may take (`DEPENDENCY_TIMEOUT_MS`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// [`Dependency::call`] with a tighter time budget, for calls on every request's hot path
     /// (rate-limit leases, response-cache reads); running over it is a recorded failure.
     pub async fn call_within<T, F>(&self, operation: &'static str, budget: Duration, call: F) -> ApiResult<T>
@@ -112,6 +117,6 @@ impl Dependency {
 }
 
 /// Whether an error says the dependency itself is failing.
-fn counts_as_failure(error: &ApiError) -> bool {
+pub fn counts_as_failure(error: &ApiError) -> bool {
     error.status().is_server_error() && !matches!(error, ApiError::CircuitBreaker { .. })
 }

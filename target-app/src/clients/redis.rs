@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use redis::cluster::ClusterClientBuilder;
@@ -13,7 +14,7 @@ use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::clients::dependency::Dependency;
+use crate::clients::dependency::{Dependency, counts_as_failure};
 use crate::clients::lazy::Lazy;
 use crate::clients::vault::SecretSource;
 use crate::config::RedisSettings;
@@ -23,6 +24,9 @@ use crate::error::{ApiError, ApiResult};
 /// entries): slower than this is a recorded failure, and the caller carries on without Redis.
 pub const HOT_PATH_BUDGET: Duration = Duration::from_millis(250);
 
+/// How often a failing connection may be replaced to relearn the cluster's topology.
+const TOPOLOGY_RETRY: Duration = Duration::from_secs(1);
+
 /// The Redis Cluster; cheap to clone.
 #[derive(Clone)]
 pub struct RedisCluster {
@@ -30,6 +34,8 @@ pub struct RedisCluster {
     secrets: SecretSource,
     dependency: Dependency,
     connection: Lazy<ClusterConnection>,
+    /// When the connection was last dropped for failing (see [`RedisCluster::run_within`]).
+    replaced_at: Arc<Mutex<Option<Instant>>>,
 }
 
 /// A value read with its remaining lifetime.
@@ -44,7 +50,13 @@ pub struct Entry {
 impl RedisCluster {
     /// Prepares the connection; nothing connects until the first command.
     pub fn connect(settings: &RedisSettings, secrets: SecretSource, dependency: Dependency) -> Self {
-        Self { settings: settings.clone(), secrets, dependency, connection: Lazy::default() }
+        Self {
+            settings: settings.clone(),
+            secrets,
+            dependency,
+            connection: Lazy::default(),
+            replaced_at: Arc::default(),
+        }
     }
 
     /// The namespace every key the app writes starts with.
@@ -178,17 +190,44 @@ impl RedisCluster {
     }
 
     /// [`RedisCluster::run`] within a time budget, for the calls every request makes.
+    ///
+    /// A failing call drops the connection (at most once per [`TOPOLOGY_RETRY`]) so the next one
+    /// reconnects and reads the slot map afresh: redis-rs retries a timed-out command on the same
+    /// node and refreshes slots only on `MOVED`, which a paused master never sends, so without
+    /// this the app would keep asking the old master after its replica took over.
     async fn run_within<T, F, Fut>(&self, operation: &'static str, budget: Duration, op: F) -> ApiResult<T>
     where
         F: FnOnce(ClusterConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let connection = self.connection.get_or_connect(|| self.open()).await?;
-        self.dependency
-            .call_within(operation, budget, async {
+        // Waiting for a connection (another caller may be reconnecting) counts against the budget.
+        let limit = budget.min(self.dependency.timeout());
+        let started = Instant::now();
+        let connection = tokio::time::timeout(limit, self.connection.get_or_connect(|| self.open()))
+            .await
+            .map_err(|_| self.dependency.unavailable(operation, "no connection within the time budget".into()))??;
+        let result = self
+            .dependency
+            .call_within(operation, limit.saturating_sub(started.elapsed()), async {
                 op(connection).await.map_err(|e| self.dependency.unavailable(operation, e.to_string()))
             })
-            .await
+            .await;
+        if matches!(&result, Err(error) if counts_as_failure(error)) && self.may_replace() {
+            tracing::info!(operation, "dropping the Redis Cluster connection to relearn its topology");
+            self.connection.reset().await;
+        }
+        result
+    }
+
+    /// Whether [`TOPOLOGY_RETRY`] has passed since the connection was last dropped (and if so,
+    /// notes now).
+    fn may_replace(&self) -> bool {
+        let mut replaced_at = self.replaced_at.lock().expect("replaced_at");
+        if replaced_at.is_some_and(|at| at.elapsed() < TOPOLOGY_RETRY) {
+            return false;
+        }
+        *replaced_at = Some(Instant::now());
+        true
     }
 
     async fn open(&self) -> ApiResult<ClusterConnection> {
