@@ -3,9 +3,11 @@
 
 SHELL := /bin/bash
 SCENARIOS ?= scenarios
-# The resilience set `make ci-gate` runs: breakers, rate limits, caching.
+# The resilience set `make ci-gate` runs: breakers, rate limits, caching, network and process
+# faults.
 RESILIENCE := scenarios/postgres-breaker.yaml $(wildcard scenarios/breaker-*.yaml) \
-              scenarios/rate-limits.yaml scenarios/caching.yaml
+              scenarios/rate-limits.yaml scenarios/caching.yaml $(wildcard scenarios/network-*.yaml) \
+              scenarios/vault-down.yaml scenarios/redis-failover.yaml
 CHAOS_TOKEN ?= dev-token
 
 .PHONY: help tools services services-down services-status build build-release test lint \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the tests and benchmarks use, when missing: curl, wrk
 # (benchmarks) and Chromium (the report screenshot test) from Debian's packages; schemathesis
-# (`make contract`) and toxiproxy-python (the proxy API's client test) from PyPI.
+# (`make contract`), toxiproxy-python and chaostoolkit-toxiproxy (the proxy API's client tests)
+# from PyPI.
 set -euo pipefail
 missing=()
 command -v curl >/dev/null || missing+=(curl)
@@ -20,4 +21,8 @@ command -v st >/dev/null || {
 python3 -c 'import toxiproxy' 2>/dev/null || {
   echo "[tools] installing toxiproxy-python (pip)" >&2
   python3 -m pip install -q --disable-pip-version-check toxiproxy-python==0.1.1
+}
+python3 -c 'import chaostoxi' 2>/dev/null || {
+  echo "[tools] installing chaostoolkit-toxiproxy (pip)" >&2
+  python3 -m pip install -q --disable-pip-version-check chaostoolkit-toxiproxy==0.3.1
 }

@@ -2,59 +2,14 @@
 //! the harness itself, or by the test when it must outlive the run) on the real dev stack, and
 //! the tests assert on exit codes and `report.json`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).display().to_string()
-}
-
-fn report_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gauntlet-e2e-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// Runs the harness from the workspace root (where `.services/` lives).
-fn harness(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness")).args(args).current_dir(workspace()).output().expect("harness runs")
-}
-
-fn run(scenario: &str, reports: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["run", scenario, "--quiet", "--report-dir", reports.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    harness(&args)
-}
-
-/// The report.json of the only run in `reports`.
-fn report(reports: &Path) -> (Value, PathBuf) {
-    let run = std::fs::read_dir(reports)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.join("report.json").is_file())
-        .expect("a run directory with report.json");
-    (serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap(), run)
-}
-
-fn expectations(report: &Value) -> Vec<&Value> {
-    report["phases"].as_array().unwrap().iter().flat_map(|p| p["expectations"].as_array().unwrap()).collect()
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+mod common;
+use common::*;
 
 const ALL_KINDS: [&str; 11] = [
     "status",

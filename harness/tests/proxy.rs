@@ -84,6 +84,28 @@ async fn the_toxiproxy_python_client_adds_latency_and_removes_it() {
     assert!(ms("cleared_ms") < 50.0, "latency gone once the toxic is removed: {seen}");
 }
 
+#[tokio::test]
+async fn chaos_toolkits_toxiproxy_extension_works_unchanged() {
+    let upstream = echo_server().await;
+    let served = Served::start();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proxy/chaos_toolkit.py");
+    let output = tokio::process::Command::new("python3")
+        .args([script, &served.1.to_string(), &upstream.port().to_string()])
+        .output()
+        .await
+        .expect("python3 runs (scripts/install-tools.sh installs chaostoolkit-toxiproxy)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for key in ["created", "exists", "toxic_created", "refused_while_disabled"] {
+        assert_eq!(seen[key], true, "{key}: {seen}");
+    }
+    assert_eq!(seen["enabled_after_disable"], false, "{seen}");
+    assert_eq!(seen["exists_after_delete"], false, "{seen}");
+    let added = seen["toxic_ms"].as_f64().unwrap() - seen["direct_ms"].as_f64().unwrap();
+    assert!((190.0..400.0).contains(&added), "a 200 ms latency toxic added {added:.1} ms: {seen}");
+    assert!(seen["cleared_ms"].as_f64().unwrap() < 50.0, "{seen}");
+}
+
 /// Creates a proxy named `name` to `upstream` through the API and returns its listen address.
 async fn proxy_to(served: &Served, name: &str, upstream: SocketAddr) -> String {
     let client = reqwest::Client::new();

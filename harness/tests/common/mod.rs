@@ -1,0 +1,57 @@
+//! What the end-to-end test files share: running the harness binary from the workspace root and
+//! reading the report it wrote.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub(crate) fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub(crate) fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).display().to_string()
+}
+
+pub(crate) fn report_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gauntlet-e2e-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs the harness from the workspace root (where `.services/` lives).
+pub(crate) fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness")).args(args).current_dir(workspace()).output().expect("harness runs")
+}
+
+pub(crate) fn run(scenario: &str, reports: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["run", scenario, "--quiet", "--report-dir", reports.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    harness(&args)
+}
+
+/// The report.json of the only run in `reports`.
+pub(crate) fn report(reports: &Path) -> (Value, PathBuf) {
+    let run = std::fs::read_dir(reports)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.join("report.json").is_file())
+        .expect("a run directory with report.json");
+    (serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap(), run)
+}
+
+pub(crate) fn expectations(report: &Value) -> Vec<&Value> {
+    report["phases"].as_array().unwrap().iter().flat_map(|p| p["expectations"].as_array().unwrap()).collect()
+}
+
+pub(crate) fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
