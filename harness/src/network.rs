@@ -25,6 +25,17 @@ pub struct ProxyAddress {
 pub struct Network {
     proxies: Proxies,
     addresses: Vec<ProxyAddress>,
+    /// The tasks that remove toxics with a `duration`; aborted with the run, so none keeps the
+    /// proxies listening after it.
+    timers: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for timer in self.timers.get_mut().map(std::mem::take).unwrap_or_default() {
+            timer.abort();
+        }
+    }
 }
 
 impl Network {
@@ -42,7 +53,7 @@ impl Network {
             let view = proxies.create(new).await.map_err(|e| anyhow::anyhow!("proxy {name}: {e}"))?;
             addresses.push(ProxyAddress { name: view.name, listen: view.listen, upstream: view.upstream });
         }
-        Ok(Self { proxies, addresses })
+        Ok(Self { proxies, addresses, timers: Default::default() })
     }
 
     /// Every proxy's address.
@@ -72,11 +83,12 @@ impl Network {
             return Ok(format!("toxic {name} added"));
         };
         let (proxies, proxy, toxic) = (self.proxies.clone(), action.proxy.clone(), name.clone());
-        tokio::spawn(async move {
+        let timer = tokio::spawn(async move {
             tokio::time::sleep(duration).await;
             // Already gone when cleared or rolled back first.
             let _ = proxies.remove_toxic(&proxy, &toxic).await;
         });
+        self.timers.lock().expect("timers").push(timer);
         Ok(format!("toxic {name} added for {duration:?}"))
     }
 
@@ -111,5 +123,22 @@ mod tests {
         assert!(env.contains(&("VAULT_ADDR".into(), format!("http://{}", port("vault")))), "{env:?}");
         assert_eq!(env.len(), 3, "the proxy not named after a dependency sets nothing: {env:?}");
         assert!(!postgres.ends_with(":0"), "a bound port is reported: {postgres}");
+    }
+
+    #[tokio::test]
+    async fn a_toxic_with_a_duration_removes_itself_and_clear_resets_the_rest() {
+        let specs: proxies::Proxies = serde_yaml::from_str("{db: {upstream: '127.0.0.1:1'}}").unwrap();
+        let network = Network::start(&specs).await.unwrap();
+        let action = |yaml: &str| serde_yaml::from_str::<NetworkAction>(yaml).unwrap();
+        network.add_toxic(&action("{proxy: db, toxic: latency, latency_ms: 5, duration: 50ms}")).await.unwrap();
+        network.add_toxic(&action("{proxy: db, toxic: timeout, stream: upstream}")).await.unwrap();
+        assert_eq!(network.proxies.toxics("db").await.unwrap().len(), 2);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let left: Vec<String> = network.proxies.toxics("db").await.unwrap().into_iter().map(|t| t.name).collect();
+        assert_eq!(left, ["timeout_upstream"]);
+        network.set_enabled("db", false).await.unwrap();
+        network.clear().await.unwrap();
+        let db = network.proxies.get("db").await.unwrap();
+        assert!(db.enabled && db.toxics.is_empty(), "{db:?}");
     }
 }

@@ -100,17 +100,21 @@ impl Proxy {
         Ok(())
     }
 
-    /// Closes the listener and every open connection; the toxics stay.
-    fn disable(&mut self) {
+    /// Closes the listener and every open connection; the toxics stay. Returns once the accept
+    /// loop is gone, so the port can be bound again at once.
+    async fn disable(&mut self) {
         if let Some(task) = self.running.take() {
             task.abort();
+            let _ = task.await;
         }
     }
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        self.disable();
+        if let Some(task) = self.running.take() {
+            task.abort();
+        }
     }
 }
 
@@ -221,7 +225,7 @@ impl Proxies {
             restart = true;
         }
         if restart || !enable {
-            proxy.disable();
+            proxy.disable().await;
         }
         if enable {
             proxy.enable(name).await?;
@@ -231,7 +235,9 @@ impl Proxies {
 
     /// Removes a proxy, closing its connections.
     pub async fn delete(&self, name: &str) -> Result<(), ProxyError> {
-        self.0.lock().await.remove(name).map(drop).ok_or(ProxyError::NotFound("proxy"))
+        let mut proxy = self.0.lock().await.remove(name).ok_or(ProxyError::NotFound("proxy"))?;
+        proxy.disable().await;
+        Ok(())
     }
 
     /// Creates the proxies that do not exist yet and updates the others; returns them all.
