@@ -21,6 +21,12 @@ STATE=${SERVICES_DIR:-$ROOT/.services}
 VAULT_PORT=${VAULT_PORT:-8200}
 VAULT_ROOT_TOKEN=${VAULT_ROOT_TOKEN:-dev-root-token}
 REDIS_PORTS=(7001 7002 7003 7004 7005 7006)
+# A second cluster whose nodes announce their port + 100 (7201-7206) to clients: a scenario's
+# fault proxies listen there, so every client connection, MOVED redirects included, goes
+# through them (scenarios/network-redis-latency.yaml). Replicas reach their masters through the
+# announced ports too, so they sync only while proxies run.
+REDIS_PROXIED_PORTS=(7101 7102 7103 7104 7105 7106)
+REDIS_ANNOUNCE_OFFSET=100
 # A short node timeout, so a paused master fails over in a few seconds (redis-failover).
 REDIS_NODE_TIMEOUT_MS=2000
 export VAULT_ADDR="http://127.0.0.1:$VAULT_PORT"
@@ -116,44 +122,58 @@ rabbitmq_up() {
 # Bounded: a paused node (process faults) never answers.
 redis_cli() { timeout 5 redis-cli -p "$1" -a "$REDIS_PASSWORD" --no-auth-warning "${@:2}"; }
 
-redis_cluster_up() {
+redis_cluster_up() { cluster_up 0 "${REDIS_PORTS[@]}"; }
+redis_proxied_up() { cluster_up "$REDIS_ANNOUNCE_OFFSET" "${REDIS_PROXIED_PORTS[@]}"; }
+
+# cluster_up ANNOUNCE_OFFSET PORT...: starts (or reuses) a 3-master + 3-replica cluster.
+cluster_up() {
+  local offset=$1; shift
+  local ports=("$@") port
   have redis-server || apt_install redis-server
-  if redis_cli 7001 cluster info 2>/dev/null | grep 'cluster_state:ok' >/dev/null; then
-    for port in "${REDIS_PORTS[@]}"; do
+  if redis_cli "${ports[0]}" cluster info 2>/dev/null | grep 'cluster_state:ok' >/dev/null; then
+    for port in "${ports[@]}"; do
       redis_cli "$port" config set cluster-node-timeout "$REDIS_NODE_TIMEOUT_MS" >/dev/null 2>&1 || true
     done
     return 0
   fi
-  log "starting Redis Cluster on ${REDIS_PORTS[*]}"
-  redis_cluster_down
-  for port in "${REDIS_PORTS[@]}"; do
+  log "starting a Redis Cluster on ${ports[*]}"
+  cluster_down "${ports[@]}"
+  for port in "${ports[@]}"; do
     if port_open "$port"; then
       log "port $port is held by a process this checkout did not start (another checkout's cluster?); stop it first"
       return 1
     fi
   done
-  for port in "${REDIS_PORTS[@]}"; do
+  for port in "${ports[@]}"; do
     rm -rf "$STATE/redis/$port"
     redis_node_start "$port"
   done
-  for port in "${REDIS_PORTS[@]}"; do wait_port "$port" 10; done
+  for port in "${ports[@]}"; do wait_port "$port" 10; done
   local nodes=()
-  for port in "${REDIS_PORTS[@]}"; do nodes+=("127.0.0.1:$port"); done
-  redis_cli 7001 --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
+  for port in "${ports[@]}"; do nodes+=("127.0.0.1:$port"); done
+  # With announced ports, redis-cli's closing check cannot reach the nodes (no proxy yet) and
+  # fails; the state check below decides.
+  redis_cli "${ports[0]}" --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null 2>&1 ||
+    [ "$offset" -gt 0 ] || return 1
   for _ in $(seq 1 50); do
-    redis_cli 7001 cluster info | grep 'cluster_state:ok' >/dev/null && return 0
+    redis_cli "${ports[0]}" cluster info | grep 'cluster_state:ok' >/dev/null && return 0
     sleep 0.2
   done
-  log "Redis Cluster did not reach cluster_state:ok"; return 1
+  log "Redis Cluster on ${ports[*]} did not reach cluster_state:ok"; return 1
 }
 
-# Starts one node; its nodes.conf (kept across restarts) lets it rejoin the cluster.
+# Starts one node; its nodes.conf (kept across restarts) lets it rejoin the cluster. Nodes of
+# the proxied cluster announce their port + REDIS_ANNOUNCE_OFFSET.
 redis_node_start() {
-  local dir="$STATE/redis/$1"
+  local dir="$STATE/redis/$1" announce=()
+  case " ${REDIS_PROXIED_PORTS[*]} " in
+    *" $1 "*) announce=(--cluster-announce-port $(($1 + REDIS_ANNOUNCE_OFFSET)) --cluster-announce-bus-port $(($1 + 10000))) ;;
+  esac
   mkdir -p "$dir"
   redis-server --port "$1" --bind 127.0.0.1 --dir "$dir" --daemonize yes \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
     --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout "$REDIS_NODE_TIMEOUT_MS" \
+    "${announce[@]}" \
     --save "" --appendonly no --requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD"
 }
 
@@ -176,12 +196,15 @@ redis_masters() {
   log "Redis Cluster did not reach cluster_state:ok"; return 1
 }
 
-redis_cluster_down() {
-  for port in "${REDIS_PORTS[@]}"; do
+redis_cluster_down() { cluster_down "${REDIS_PORTS[@]}" "${REDIS_PROXIED_PORTS[@]}"; }
+
+cluster_down() {
+  local port
+  for port in "$@"; do
     local pidfile="$STATE/redis/$port/redis.pid"
     if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi
   done
-  for port in "${REDIS_PORTS[@]}"; do
+  for port in "$@"; do
     for _ in $(seq 1 25); do port_open "$port" || break; sleep 0.2; done
   done
 }
@@ -230,9 +253,10 @@ up() {
   postgres_up
   mariadb_up
   redis_cluster_up
+  redis_proxied_up
   vault_up
   rabbitmq_up
-  log "ready: postgres 5432, mariadb 3306, redis cluster 7001-7006, vault $VAULT_ADDR, rabbitmq 5672"
+  log "ready: postgres 5432, mariadb 3306, redis cluster 7001-7006 (and 7101-7106 announcing 7201-7206, for proxies), vault $VAULT_ADDR, rabbitmq 5672"
   log "mongodb: not installable here; the app reports it unhealthy (docker compose runs it)"
 }
 
@@ -262,7 +286,7 @@ started_pid() { # pidfile comm
 restart() {
   load_passwords
   case "$1" in
-    redis-700[1-6])
+    redis-700[1-6] | redis-710[1-6])
       local port=${1#redis-} pid
       pid=$(started_pid "$STATE/redis/$port/redis.pid" redis-server) && kill -KILL "$pid" 2>/dev/null || true
       for _ in $(seq 1 25); do port_open "$port" || break; sleep 0.2; done
@@ -272,7 +296,7 @@ restart() {
       vault_down
       for _ in $(seq 1 25); do port_open "$VAULT_PORT" || break; sleep 0.2; done
       vault_up ;;
-    *) log "unknown process $1; restart takes redis-7001..redis-7006 or openbao"; return 2 ;;
+    *) log "unknown process $1; restart takes redis-7001..redis-7006, redis-7101..redis-7106 or openbao"; return 2 ;;
   esac
 }
 
@@ -290,8 +314,14 @@ status() {
     fi
   done
   echo "redis-cluster: $state"
+  state=down
+  if timeout 1 redis-cli -p "${REDIS_PROXIED_PORTS[0]}" -a "$REDIS_PASSWORD" --no-auth-warning cluster info 2>/dev/null |
+    grep 'cluster_state:ok' >/dev/null; then
+    state=up
+  fi
+  echo "redis-cluster-proxied: $state"
   local pid
-  for port in "${REDIS_PORTS[@]}"; do
+  for port in "${REDIS_PORTS[@]}" "${REDIS_PROXIED_PORTS[@]}"; do
     if pid=$(started_pid "$STATE/redis/$port/redis.pid" redis-server); then
       echo "redis-$port: up pid $pid"
     else

@@ -72,6 +72,16 @@ fn network_rabbitmq_reset() {
 }
 
 #[test]
+fn network_redis_latency_through_announced_proxy_ports() {
+    passes_and_fails_when_tightened(
+        "network-redis-latency",
+        r#"p50: ">= 200ms", p95: "< 600ms""#,
+        r#"p50: ">= 200ms", p95: "< 150ms""#,
+        "p95 < 150",
+    );
+}
+
+#[test]
 fn vault_down() {
     passes_and_fails_when_tightened(
         "vault-down",

@@ -32,8 +32,9 @@ pub fn target_env(dependency: Dependency, listen: &str) -> Result<Vec<(String, S
         Dependency::Mongodb => pair("MONGODB"),
         Dependency::Vault => Ok(vec![("VAULT_ADDR".to_owned(), format!("http://{listen}"))]),
         Dependency::Redis => Err("the Redis Cluster cannot sit behind one proxy: its nodes announce their own \
-                                  addresses, so the client's MOVED redirects would go around it; use process \
-                                  faults on its nodes instead (process: {name: redis-7002, signal: pause})"
+                                  addresses, so the client's MOVED redirects would go around it; proxy each node \
+                                  of the dev stack's second cluster, which announces the proxies' ports (see \
+                                  scenarios/network-redis-latency.yaml), or use process faults on its nodes"
             .into()),
     }
 }
@@ -78,3 +79,30 @@ pub fn validate(scenario: &Scenario) -> Result<(), String> {
 
 /// Every proxy by name, as the scenario declares them.
 pub type Proxies = BTreeMap<String, ProxySpec>;
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn parse(yaml: &str) -> Result<crate::scenario::LoadedScenario, String> {
+        let text =
+            format!("name: s\n{yaml}\nphases: [{{name: p, load: {{iterations: 1}}, requests: [{{path: /}}]}}]\n");
+        crate::scenario::parse(&text, Path::new("s.yaml")).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn proxies_and_the_actions_naming_them_are_checked() {
+        assert!(parse("proxies: {postgres: {upstream: '127.0.0.1:5432'}}").is_ok());
+        let redis = parse("proxies: {redis: {upstream: '127.0.0.1:7001'}}").unwrap_err();
+        assert!(redis.contains("MOVED") && redis.contains("network-redis-latency"), "{redis}");
+        let clash =
+            parse("proxies: {vault: {upstream: '127.0.0.1:8200'}}\ntarget: {env: {VAULT_ADDR: x}}").unwrap_err();
+        assert!(clash.contains("VAULT_ADDR"), "{clash}");
+        assert!(parse("proxies: {db: {upstream: nowhere}}").unwrap_err().contains("host:port"));
+        let unknown = parse("proxies: {db: {upstream: 'h:1'}}\nrollback: [{proxy: {name: dv, enabled: true}}]");
+        assert!(unknown.unwrap_err().contains("(db)"));
+        let wrong =
+            parse("proxies: {db: {upstream: 'h:1'}}\nrollback: [{network: {proxy: db, toxic: latency, bytes: 5}}]");
+        assert!(wrong.unwrap_err().contains("takes latency_ms, jitter_ms, not bytes"));
+    }
+}
