@@ -112,7 +112,7 @@ pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started
         Action::Process(process) => {
             let description = format!("{} {}", process.signal.name(), process.name);
             let result = match processes {
-                Some(processes) => bounded(Duration::from_secs(60), processes.signal(process)).await,
+                Some(processes) => bounded(Duration::from_secs(90), processes.signal(process, target)).await,
                 None => Err("process actions were not prepared for this run".to_owned()),
             };
             ("process", description, result)
@@ -156,7 +156,7 @@ pub async fn restore(context: Context<'_>, run_started: Instant) -> Vec<ActionLo
     }
     if let Some(processes) = context.processes {
         let started = Instant::now();
-        for (description, result) in processes.restore(Duration::from_secs(60)).await {
+        for (description, result) in processes.restore(Duration::from_secs(90), context.target).await {
             let result = result.map_err(|e| e.to_string());
             logs.push(log("rollback", "process", description, started, run_started, result));
         }

@@ -104,6 +104,14 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
             return EXIT_INVALID_SCENARIO;
         }
     }
+    // So is a process action naming a process the dev stack did not start.
+    for loaded in &scenarios {
+        let self_hosted = args.target.is_none() && loaded.scenario.target.url.is_none();
+        if let Err(error) = process::check_scenario(&loaded.scenario, self_hosted).await {
+            eprintln!("error: {}: {error}", loaded.path.display());
+            return EXIT_INVALID_SCENARIO;
+        }
+    }
     let options = runner::RunOptions {
         target: args.target.clone(),
         allow_remote: args.allow_remote,

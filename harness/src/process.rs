@@ -1,6 +1,6 @@
 //! Process faults: signals to the dev stack's own processes (named by `scripts/services.sh
 //! status`, which lists only what it started, by PID file and process name) and to the target-app
-//! the harness started. Nothing else is ever signalled. What a run paused is resumed, and what it
+//! the harness started (restarted on its port with its env). Nothing else is ever signalled. What a run paused is resumed, and what it
 //! killed is restarted, at rollback.
 
 use std::collections::BTreeMap;
@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::scenario::action::{ProcessAction, Signal};
+use crate::scenario::{Action, Scenario};
+use crate::target::Target;
 
 /// The name of the self-hosted target in `process:` actions.
 pub const TARGET_APP: &str = "target-app";
@@ -18,59 +20,36 @@ pub struct Processes {
     /// Dev-stack processes by name, with their PIDs: read once (a paused node makes `status`
     /// slower) and again after a restart.
     services: Mutex<BTreeMap<String, u32>>,
-    /// The self-hosted target's PID.
-    target: Option<u32>,
+    /// Whether the harness started the target (so `target-app` may be signalled).
+    self_hosted: bool,
     /// What still needs undoing: name → the last signal that left it paused or dead.
     changed: Mutex<BTreeMap<String, Signal>>,
 }
 
 impl Processes {
-    /// Reads the dev stack's processes from `services.sh status` (found by [`services_script`]);
-    /// `target` is the self-hosted target's PID.
-    pub async fn discover(target: Option<u32>) -> anyhow::Result<Self> {
+    /// Reads the dev stack's processes from `services.sh status` (found by [`services_script`]).
+    pub async fn discover(self_hosted: bool) -> anyhow::Result<Self> {
         let script = services_script().ok_or_else(|| {
             anyhow::anyhow!("scripts/services.sh not found above the current directory; set GAUNTLET_ROOT")
         })?;
         let services = Mutex::new(status(&script).await?);
-        Ok(Self { script, services, target, changed: Mutex::default() })
-    }
-
-    /// Every name a `process:` action may use.
-    pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.services.lock().expect("services").keys().cloned().collect();
-        if self.target.is_some() {
-            names.push(TARGET_APP.to_owned());
-        }
-        names
+        Ok(Self { script, services, self_hosted, changed: Mutex::default() })
     }
 
     /// Checks that every action names a known process and asks for what it supports.
     pub fn check(&self, actions: &[&ProcessAction]) -> Result<(), String> {
-        for action in actions {
-            if action.name == TARGET_APP {
-                if self.target.is_none() {
-                    return Err(
-                        "process target-app: the harness did not start the target (a --target URL was given)".into()
-                    );
-                }
-                if action.signal == Signal::Restart {
-                    return Err("process target-app: restart is not supported; pause, resume or kill it".into());
-                }
-            } else if !self.services.lock().expect("services").contains_key(&action.name) {
-                return Err(format!(
-                    "process {:?} is not one the project started; known: {}",
-                    action.name,
-                    self.names().join(", ")
-                ));
-            }
-        }
-        Ok(())
+        check_names(&self.services.lock().expect("services"), self.self_hosted, actions)
     }
 
-    /// Sends the action's signal (or restarts the process) and remembers what to undo.
-    pub async fn signal(&self, action: &ProcessAction) -> anyhow::Result<String> {
+    /// Sends the action's signal (or restarts the process) and remembers what to undo; `target`
+    /// is the run's target, for `target-app`.
+    pub async fn signal(&self, action: &ProcessAction, target: &Target) -> anyhow::Result<String> {
         let name = action.name.as_str();
         let message = match action.signal {
+            Signal::Restart if name == TARGET_APP => {
+                target.restart().await?;
+                format!("{name} restarted (pid {})", target.pid().unwrap_or_default())
+            }
             Signal::Restart => {
                 self.restart(name).await?;
                 let services = status(&self.script).await?;
@@ -78,7 +57,7 @@ impl Processes {
                 format!("{name} restarted")
             }
             signal => {
-                let pid = self.pid(name).await?;
+                let pid = self.pid(name, target)?;
                 let flag = match signal {
                     Signal::Pause => "-STOP",
                     Signal::Resume => "-CONT",
@@ -99,7 +78,7 @@ impl Processes {
 
     /// Resumes what the run paused and restarts what it killed, each within `limit`; one line per
     /// process.
-    pub async fn restore(&self, limit: std::time::Duration) -> Vec<(String, anyhow::Result<String>)> {
+    pub async fn restore(&self, limit: std::time::Duration, target: &Target) -> Vec<(String, anyhow::Result<String>)> {
         let changed = std::mem::take(&mut *self.changed.lock().expect("process changes"));
         let mut done = Vec::new();
         for (name, signal) in changed {
@@ -108,7 +87,7 @@ impl Processes {
                 _ => Signal::Restart,
             };
             let action = ProcessAction { name: name.clone(), signal: undo };
-            let result = tokio::time::timeout(limit, self.signal(&action))
+            let result = tokio::time::timeout(limit, self.signal(&action, target))
                 .await
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out after {limit:?}")));
             done.push((format!("{} {name}", undo.name()), result));
@@ -116,10 +95,10 @@ impl Processes {
         done
     }
 
-    /// The PID: the target's, or the dev stack's as `status` listed it.
-    async fn pid(&self, name: &str) -> anyhow::Result<u32> {
+    /// The PID: the target's now, or the dev stack's as `status` listed it.
+    fn pid(&self, name: &str, target: &Target) -> anyhow::Result<u32> {
         if name == TARGET_APP {
-            return self.target.ok_or_else(|| anyhow::anyhow!("no self-hosted target"));
+            return target.pid().ok_or_else(|| anyhow::anyhow!("no self-hosted target"));
         }
         let pid = self.services.lock().expect("services").get(name).copied();
         pid.ok_or_else(|| anyhow::anyhow!("{name} is not running (services.sh status lists no pid)"))
@@ -140,6 +119,52 @@ impl Processes {
         );
         Ok(())
     }
+}
+
+/// The scenario's `process:` actions, in any stage.
+pub fn actions_of(scenario: &Scenario) -> Vec<&ProcessAction> {
+    let actions = scenario.phases.iter().flat_map(|p| p.before.iter().chain(&p.after)).chain(&scenario.rollback);
+    actions
+        .filter_map(|action| match action {
+            Action::Process(process) => Some(process),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks a scenario's process names against the dev stack before anything runs (`harness run`
+/// exits 2 on an unknown one); `self_hosted` says whether `target-app` will exist.
+pub async fn check_scenario(scenario: &Scenario, self_hosted: bool) -> Result<(), String> {
+    let wanted = actions_of(scenario);
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let script = services_script().ok_or("scripts/services.sh not found above the current directory")?;
+    let services = status(&script).await.map_err(|e| format!("{e:#}"))?;
+    check_names(&services, self_hosted, &wanted)
+}
+
+fn check_names(services: &BTreeMap<String, u32>, self_hosted: bool, actions: &[&ProcessAction]) -> Result<(), String> {
+    for action in actions {
+        if action.name == TARGET_APP {
+            if !self_hosted {
+                return Err(
+                    "process target-app: the harness did not start the target (a --target URL was given)".into()
+                );
+            }
+        } else if !services.contains_key(&action.name) {
+            let mut known: Vec<&str> = services.keys().map(String::as_str).collect();
+            if self_hosted {
+                known.push(TARGET_APP);
+            }
+            return Err(format!(
+                "process {:?} is not one the project started; known (scripts/services.sh status): {}",
+                action.name,
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `scripts/services.sh`: under `$GAUNTLET_ROOT`, or in the nearest directory above the current
@@ -186,13 +211,14 @@ mod tests {
         let processes = Processes {
             script: PathBuf::from("scripts/services.sh"),
             services: Mutex::new(BTreeMap::from([("redis-7001".to_owned(), 41)])),
-            target: Some(9),
+            self_hosted: true,
             changed: Mutex::default(),
         };
         let action = |name: &str, signal| ProcessAction { name: name.into(), signal };
         let error = processes.check(&[&action("postgres", Signal::Pause)]).unwrap_err();
-        assert!(error.contains("known: redis-7001, target-app"), "{error}");
-        assert!(processes.check(&[&action("target-app", Signal::Restart)]).unwrap_err().contains("not supported"));
+        assert!(error.contains("known (scripts/services.sh status): redis-7001, target-app"), "{error}");
+        let external = Processes { self_hosted: false, ..processes };
+        assert!(external.check(&[&action("target-app", Signal::Pause)]).unwrap_err().contains("did not start"));
         assert!(processes.check(&[&action("redis-7001", Signal::Kill), &action("target-app", Signal::Pause)]).is_ok());
     }
 }

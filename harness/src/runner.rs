@@ -23,7 +23,6 @@ use crate::redact::Redactor;
 use crate::report::model::{
     ActionLog, ExpectationResult, Measures, PhaseReport, RequestReport, RunReport, SCHEMA_VERSION, Schedule, Verdict,
 };
-use crate::scenario::action::ProcessAction;
 use crate::scenario::{Action, LoadModel, LoadedScenario, Phase, Scenario};
 use crate::target::{ResourceSample, Target};
 
@@ -219,17 +218,11 @@ pub fn decide(report: &RunReport) -> Verdict {
 /// The dev-stack processes and the self-hosted target a scenario's `process:` actions may
 /// signal, checked against the names they use; `None` when it has none.
 async fn prepare_processes(scenario: &Scenario, target: &Target) -> Result<Option<Processes>, String> {
-    let actions = scenario.phases.iter().flat_map(|p| p.before.iter().chain(&p.after)).chain(&scenario.rollback);
-    let wanted: Vec<&ProcessAction> = actions
-        .filter_map(|action| match action {
-            Action::Process(process) => Some(process),
-            _ => None,
-        })
-        .collect();
+    let wanted = crate::process::actions_of(scenario);
     if wanted.is_empty() {
         return Ok(None);
     }
-    let processes = Processes::discover(target.pid()).await.map_err(|e| format!("process actions: {e:#}"))?;
+    let processes = Processes::discover(target.pid().is_some()).await.map_err(|e| format!("process actions: {e:#}"))?;
     processes.check(&wanted)?;
     Ok(Some(processes))
 }

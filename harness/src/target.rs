@@ -22,9 +22,67 @@ pub struct Target {
     pub url: String,
     token: Option<String>,
     client: reqwest::Client,
-    process: Option<tokio::process::Child>,
-    log: Option<tokio::task::JoinHandle<std::io::Result<TargetLog>>>,
+    /// The self-hosted process and its log recorder; behind a lock so a `process` action can
+    /// restart it.
+    hosted: std::sync::Mutex<Option<Hosted>>,
 }
+
+/// A self-hosted target-app: how it was launched, the process, and the task recording its log.
+struct Hosted {
+    binary: PathBuf,
+    env: BTreeMap<String, String>,
+    log_path: PathBuf,
+    process: tokio::process::Child,
+    log: tokio::task::JoinHandle<std::io::Result<TargetLog>>,
+}
+
+impl Hosted {
+    /// Starts `binary` with `env`, its output recorded into `log_path` (after `previous`'s lines).
+    fn launch(
+        binary: PathBuf,
+        env: BTreeMap<String, String>,
+        log_path: PathBuf,
+        previous: Option<TargetLog>,
+    ) -> Result<Self, TargetError> {
+        let mut process = tokio::process::Command::new(&binary)
+            .envs(&env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| TargetError::Start(format!("{}: {e}", binary.display())))?;
+        let (stdout, stderr) = (process.stdout.take(), process.stderr.take());
+        let path = log_path.clone();
+        let log = tokio::spawn(async move {
+            match (stdout, stderr) {
+                (Some(stdout), Some(stderr)) => crate::target_log::record(stdout, stderr, &path, previous).await,
+                _ => Err(std::io::Error::other("target-app's output was not piped")),
+            }
+        });
+        Ok(Self { binary, env, log_path, process, log })
+    }
+
+    /// Ends the process (SIGTERM and up to `grace` to drain, then SIGKILL) and its log.
+    async fn end(mut self, grace: Duration) -> (Launch, Option<TargetLog>) {
+        if !grace.is_zero()
+            && let Some(pid) = self.process.id()
+        {
+            let _ = tokio::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+        }
+        if tokio::time::timeout(grace, self.process.wait()).await.is_err() {
+            let _ = self.process.kill().await;
+        }
+        let log = match tokio::time::timeout(Duration::from_secs(5), self.log).await {
+            Ok(Ok(Ok(summary))) => Some(summary),
+            _ => None,
+        };
+        ((self.binary, self.env, self.log_path), log)
+    }
+}
+
+/// What launching target-app again takes: binary, env and log file.
+type Launch = (PathBuf, BTreeMap<String, String>, PathBuf);
 
 /// One sample of the target's resource use (from its `/api/info`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -123,7 +181,7 @@ impl Target {
     /// A handle for read-only calls (scrapes) to an already running target, from
     /// [`SCRAPER_ADDRESS`].
     pub fn observer(url: String) -> Self {
-        Self { client: client(&url, SCRAPER_ADDRESS), url, token: None, process: None, log: None }
+        Self { client: client(&url, SCRAPER_ADDRESS), url, token: None, hosted: Default::default() }
     }
 
     /// A handle for a running target at `url` with the chaos `token`; nothing is started. A
@@ -131,7 +189,7 @@ impl Target {
     pub fn at(url: &str, token: Option<String>, allow_remote: bool) -> Result<Self, TargetError> {
         check_allowed(url, allow_remote)?;
         let url = url.trim_end_matches('/').to_owned();
-        Ok(Self { client: client(&url, OBSERVER_ADDRESS), url, token, process: None, log: None })
+        Ok(Self { client: client(&url, OBSERVER_ADDRESS), url, token, hosted: Default::default() })
     }
 
     /// The chaos token the harness uses (chosen by it for a self-hosted target), for redaction.
@@ -141,7 +199,18 @@ impl Target {
 
     /// The self-hosted target's PID.
     pub fn pid(&self) -> Option<u32> {
-        self.process.as_ref().and_then(tokio::process::Child::id)
+        self.hosted.lock().expect("hosted").as_ref().and_then(|hosted| hosted.process.id())
+    }
+
+    /// Kills the self-hosted target and starts it again on the same port with the same env, its
+    /// log appended to the same file; returns once it is ready.
+    pub async fn restart(&self) -> Result<(), TargetError> {
+        let hosted = self.hosted.lock().expect("hosted").take();
+        let hosted = hosted.ok_or_else(|| TargetError::Start("the harness did not start this target".into()))?;
+        let ((binary, env, log_path), log) = hosted.end(Duration::ZERO).await;
+        let relaunched = Hosted::launch(binary, env, log_path, log)?;
+        *self.hosted.lock().expect("hosted") = Some(relaunched);
+        self.wait_ready(Duration::from_secs(60)).await
     }
 
     async fn start(
@@ -179,25 +248,10 @@ impl Target {
             token = env.get("CHAOS_TOKEN").cloned();
         }
         std::fs::create_dir_all(log_dir).map_err(|e| TargetError::Start(e.to_string()))?;
-        let mut process = tokio::process::Command::new(&binary)
-            .envs(&env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| TargetError::Start(format!("{}: {e}", binary.display())))?;
-        let (stdout, stderr) = (process.stdout.take(), process.stderr.take());
-        let path = log_dir.join("target.log");
-        let log = tokio::spawn(async move {
-            match (stdout, stderr) {
-                (Some(stdout), Some(stderr)) => crate::target_log::record(stdout, stderr, &path).await,
-                _ => Err(std::io::Error::other("target-app's output was not piped")),
-            }
-        });
+        let hosted = Hosted::launch(binary, env, log_dir.join("target.log"), None)?;
         let url = format!("http://127.0.0.1:{port}");
         let target =
-            Self { client: client(&url, OBSERVER_ADDRESS), url, token, process: Some(process), log: Some(log) };
+            Self { client: client(&url, OBSERVER_ADDRESS), url, token, hosted: std::sync::Mutex::new(Some(hosted)) };
         target.wait_ready(Duration::from_secs(60)).await?;
         Ok(target)
     }
@@ -219,19 +273,8 @@ impl Target {
     /// Stops a self-hosted target: SIGTERM (graceful drain), then SIGKILL after 5 s; returns
     /// how its log was written.
     pub async fn stop(&mut self) -> Option<TargetLog> {
-        if let Some(mut child) = self.process.take() {
-            if let Some(pid) = child.id() {
-                let _ = tokio::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
-            }
-            if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
-                let _ = child.kill().await;
-            }
-        }
-        let log = self.log.take()?;
-        match tokio::time::timeout(Duration::from_secs(5), log).await {
-            Ok(Ok(Ok(summary))) => Some(summary),
-            _ => None,
-        }
+        let hosted = self.hosted.get_mut().expect("hosted").take()?;
+        hosted.end(Duration::from_secs(5)).await.1
     }
 
     /// The HTTP client the harness uses for everything but the load.
@@ -318,8 +361,8 @@ impl Target {
 impl Drop for Target {
     fn drop(&mut self) {
         // `kill_on_drop` ends a self-hosted target the harness could not stop gracefully.
-        if let Some(child) = self.process.as_mut() {
-            let _ = child.start_kill();
+        if let Some(hosted) = self.hosted.get_mut().ok().and_then(Option::as_mut) {
+            let _ = hosted.process.start_kill();
         }
     }
 }

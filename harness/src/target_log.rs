@@ -80,6 +80,12 @@ impl LogFilter {
         true
     }
 
+    /// A filter continuing `previous` (a restarted target's earlier process), whose file holds
+    /// `bytes` already.
+    pub fn resume(previous: TargetLog, bytes: u64) -> Self {
+        Self { routine: previous.lines, log: previous, bytes }
+    }
+
     /// What was written and dropped.
     pub fn summary(self) -> TargetLog {
         self.log
@@ -99,15 +105,23 @@ fn always_kept(line: &str) -> bool {
         .is_some_and(|status| status >= 400)
 }
 
-/// Copies the target's stdout and stderr into `path` through a [`LogFilter`] until both close.
+/// Copies the target's stdout and stderr into `path` through a [`LogFilter`] until both close;
+/// with `previous` (a restarted target), appends and goes on counting from it.
 pub async fn record(
     stdout: impl AsyncRead + Unpin,
     stderr: impl AsyncRead + Unpin,
     path: &Path,
+    previous: Option<TargetLog>,
 ) -> std::io::Result<TargetLog> {
     let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let mut filter = LogFilter::new(&name);
-    let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(path).await?);
+    let (mut filter, file) = match previous {
+        Some(previous) => {
+            let file = tokio::fs::OpenOptions::new().append(true).open(path).await?;
+            (LogFilter::resume(previous, file.metadata().await?.len()), file)
+        }
+        None => (LogFilter::new(&name), tokio::fs::File::create(path).await?),
+    };
+    let mut file = tokio::io::BufWriter::new(file);
     let (mut out, mut err) = (BufReader::new(stdout).lines(), BufReader::new(stderr).lines());
     let (mut out_open, mut err_open) = (true, true);
     while out_open || err_open {

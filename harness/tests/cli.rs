@@ -92,6 +92,15 @@ fn run_refuses_an_invalid_scenario_with_exit_2_before_sending_anything() {
 }
 
 #[test]
+fn a_process_the_dev_stack_did_not_start_is_refused_with_exit_2_and_the_known_names() {
+    let output = harness(&["run", "unknown-process.yaml", "--quiet"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("\"redis-9999\" is not one the project started"), "{stderr}");
+    assert!(stderr.contains("redis-7001") && stderr.contains("target-app"), "the known names are listed: {stderr}");
+}
+
+#[test]
 fn missing_files_and_bad_usage_exit_2() {
     assert_eq!(harness(&["validate", "no-such.yaml"]).status.code(), Some(2));
     assert_eq!(harness(&["explode"]).status.code(), Some(2));

@@ -533,6 +533,21 @@ fn a_failing_smoke_run_names_each_failing_request_with_status_and_body_and_hides
 }
 
 #[test]
+fn a_killed_target_app_is_restarted_on_its_port_by_a_process_action() {
+    let reports = report_dir("restart");
+    let output = run(&fixture("target-app-restart.yaml"), &reports, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let (report, run_dir) = report(&reports);
+    let actions: Vec<&Value> =
+        report["phases"].as_array().unwrap().iter().flat_map(|p| p["actions"].as_array().unwrap()).collect();
+    assert!(actions.iter().all(|a| a["kind"] == "process" && a["ok"] == true), "{actions:?}");
+    assert_eq!(report["phases"][1]["errors"], 3, "the killed target answered nothing");
+    // Both processes' lines are in the one log file.
+    let log = std::fs::read_to_string(run_dir.join("target.log")).unwrap();
+    assert_eq!(log.matches("target-app listening").count(), 2, "{log}");
+}
+
+#[test]
 fn a_remote_target_needs_the_opt_in() {
     let output =
         run(&fixture("every-kind-passes.yaml"), &report_dir("remote-refused"), &["--target", "http://192.0.2.1:80"]);
