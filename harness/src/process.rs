@@ -123,7 +123,7 @@ impl Processes {
 
 /// The scenario's `process:` actions, in any stage.
 pub fn actions_of(scenario: &Scenario) -> Vec<&ProcessAction> {
-    let actions = scenario.phases.iter().flat_map(|p| p.before.iter().chain(&p.after)).chain(&scenario.rollback);
+    let actions = scenario.actions();
     actions
         .filter_map(|action| match action {
             Action::Process(process) => Some(process),

@@ -81,12 +81,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         baseline: None,
     };
 
-    let uses_chaos = scenario
-        .phases
-        .iter()
-        .flat_map(|p| p.before.iter().chain(&p.after))
-        .chain(&scenario.rollback)
-        .any(|a| matches!(a, Action::Chaos(_) | Action::ClearChaos(_)));
+    let uses_chaos = scenario.actions().any(|a| matches!(a, Action::Chaos(_) | Action::ClearChaos(_)));
     let allow_remote = options.allow_remote || scenario.allow_remote;
     let network = match Network::start(&scenario.proxies).await {
         Ok(network) => network,

@@ -53,12 +53,22 @@ impl Probe {
         format!("{}#{}", self.spec.path, self.spec.json)
     }
 
-    /// The number in one answer; a missing or non-numeric field is an error.
+    /// The number in one answer; a missing or non-numeric field is an error that names what was
+    /// there by kind only (the answer may hold secrets).
     pub fn read(&self, answer: &Value) -> Result<f64, String> {
-        answer
-            .pointer(&self.spec.json)
-            .and_then(Value::as_f64)
-            .ok_or_else(|| format!("{} has no number at {} (answered {answer})", self.spec.path, self.spec.json))
+        let found = answer.pointer(&self.spec.json);
+        found.and_then(Value::as_f64).ok_or_else(|| {
+            let kind = match found {
+                None => "nothing",
+                Some(Value::Null) => "null",
+                Some(Value::Bool(_)) => "a boolean",
+                Some(Value::String(_)) => "a string",
+                Some(Value::Array(_)) => "an array",
+                Some(Value::Object(_)) => "an object",
+                Some(Value::Number(_)) => "a number out of range",
+            };
+            format!("{} has no number at {}: found {kind}", self.spec.path, self.spec.json)
+        })
     }
 
     /// In words.
@@ -121,7 +131,8 @@ mod tests {
     fn unread_probes_and_empty_phases_fail() {
         assert!(!evaluate(Err("503".into()), &[200]).passed);
         assert!(!evaluate(Ok((0.0, 0.0)), &[]).passed);
-        assert!(probe().read(&serde_json::json!({"message_count": null})).is_err());
+        let null = probe().read(&serde_json::json!({"message_count": null, "password": "s3cr3t"})).unwrap_err();
+        assert!(null.ends_with("found null") && !null.contains("s3cr3t"), "{null}");
         assert_eq!(probe().read(&serde_json::json!({"message_count": 4})), Ok(4.0));
     }
 }

@@ -61,6 +61,13 @@ pub struct Scenario {
     pub proxies: proxies::Proxies,
 }
 
+impl Scenario {
+    /// Every action of every phase (before, then after) and of rollback, in that order.
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.phases.iter().flat_map(|p| p.before.iter().chain(&p.after)).chain(&self.rollback)
+    }
+}
+
 /// A dependency of the target, named as its chaos API and `/health/{name}` name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -280,7 +287,7 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
 /// chaos token, and target env values named like secrets.
 fn written_secrets(scenario: &Scenario) -> Vec<String> {
     let requests = scenario.phases.iter().flat_map(|p| p.requests.iter().flat_map(|r| &r.headers));
-    let actions = scenario.phases.iter().flat_map(|p| p.before.iter().chain(&p.after)).chain(&scenario.rollback);
+    let actions = scenario.actions();
     let action_headers = actions.filter_map(|a| match a {
         Action::Http(http) => Some(&http.headers),
         _ => None,

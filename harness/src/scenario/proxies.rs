@@ -59,7 +59,7 @@ pub fn validate(scenario: &Scenario) -> Result<(), String> {
             ));
         }
     }
-    let actions = scenario.phases.iter().flat_map(|p| p.before.iter().chain(&p.after)).chain(&scenario.rollback);
+    let actions = scenario.actions();
     let known = || scenario.proxies.keys().cloned().collect::<Vec<_>>().join(", ");
     for action in actions {
         let named = match action {
