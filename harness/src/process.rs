@@ -1,7 +1,8 @@
 //! Process faults: signals to the dev stack's own processes (named by `scripts/services.sh
-//! status`, which lists only what it started, by PID file and process name) and to the target-app
-//! the harness started (restarted on its port with its env). Nothing else is ever signalled. What a run paused is resumed, and what it
-//! killed is restarted, at rollback.
+//! status`, which lists only what it started, by PID file and process name) and to the
+//! target-app the harness started (restarted on its port with its env). Nothing else is ever
+//! signalled: a PID whose process name changed since it was listed is refused. What a run paused
+//! is resumed, and what it killed is restarted, at rollback.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,12 +15,25 @@ use crate::target::Target;
 /// The name of the self-hosted target in `process:` actions.
 pub const TARGET_APP: &str = "target-app";
 
+/// A dev-stack process as `status` listed it.
+#[derive(Debug, Clone, PartialEq)]
+struct Service {
+    pid: u32,
+    /// Its program name (`/proc/<pid>/comm`) when listed.
+    program: Option<String>,
+}
+
+/// A process's program name, if it runs.
+fn program(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|comm| comm.trim().to_owned())
+}
+
 /// The processes a run may signal, and what it did to them.
 pub struct Processes {
     script: PathBuf,
     /// Dev-stack processes by name, with their PIDs: read once (a paused node makes `status`
     /// slower) and again after a restart.
-    services: Mutex<BTreeMap<String, u32>>,
+    services: Mutex<BTreeMap<String, Service>>,
     /// Whether the harness started the target (so `target-app` may be signalled).
     self_hosted: bool,
     /// What still needs undoing: name → the last signal that left it paused or dead.
@@ -95,13 +109,23 @@ impl Processes {
         done
     }
 
-    /// The PID: the target's now, or the dev stack's as `status` listed it.
+    /// The PID: the target's now, or the dev stack's as `status` listed it, if that PID still
+    /// runs the program it ran then.
     fn pid(&self, name: &str, target: &Target) -> anyhow::Result<u32> {
         if name == TARGET_APP {
             return target.pid().ok_or_else(|| anyhow::anyhow!("no self-hosted target"));
         }
-        let pid = self.services.lock().expect("services").get(name).copied();
-        pid.ok_or_else(|| anyhow::anyhow!("{name} is not running (services.sh status lists no pid)"))
+        let services = self.services.lock().expect("services");
+        let Some(service) = services.get(name) else {
+            anyhow::bail!("{name} is not running (services.sh status lists no pid)");
+        };
+        anyhow::ensure!(
+            program(service.pid) == service.program,
+            "{name}'s pid {} no longer runs {:?}; not signalling it",
+            service.pid,
+            service.program
+        );
+        Ok(service.pid)
     }
 
     async fn restart(&self, name: &str) -> anyhow::Result<()> {
@@ -144,7 +168,11 @@ pub async fn check_scenario(scenario: &Scenario, self_hosted: bool) -> Result<()
     check_names(&services, self_hosted, &wanted)
 }
 
-fn check_names(services: &BTreeMap<String, u32>, self_hosted: bool, actions: &[&ProcessAction]) -> Result<(), String> {
+fn check_names(
+    services: &BTreeMap<String, Service>,
+    self_hosted: bool,
+    actions: &[&ProcessAction],
+) -> Result<(), String> {
     for action in actions {
         if action.name == TARGET_APP {
             if !self_hosted {
@@ -178,10 +206,11 @@ pub fn services_script() -> Option<PathBuf> {
     here.ancestors().map(|dir| dir.join(relative)).find(|p| p.is_file())
 }
 
-async fn status(script: &Path) -> anyhow::Result<BTreeMap<String, u32>> {
+async fn status(script: &Path) -> anyhow::Result<BTreeMap<String, Service>> {
     let output = tokio::process::Command::new("bash").arg(script).arg("status").kill_on_drop(true).output().await?;
     anyhow::ensure!(output.status.success(), "services.sh status failed: {}", String::from_utf8_lossy(&output.stderr));
-    Ok(parse_status(&String::from_utf8_lossy(&output.stdout)))
+    let listed = parse_status(&String::from_utf8_lossy(&output.stdout));
+    Ok(listed.into_iter().map(|(name, pid)| (name, Service { pid, program: program(pid) })).collect())
 }
 
 /// The `name: up pid N` lines of `services.sh status`.
@@ -210,7 +239,7 @@ mod tests {
     fn unknown_names_are_refused_with_the_known_ones() {
         let processes = Processes {
             script: PathBuf::from("scripts/services.sh"),
-            services: Mutex::new(BTreeMap::from([("redis-7001".to_owned(), 41)])),
+            services: Mutex::new(BTreeMap::from([("redis-7001".to_owned(), Service { pid: 41, program: None })])),
             self_hosted: true,
             changed: Mutex::default(),
         };
@@ -222,5 +251,20 @@ mod tests {
         );
         let external = Processes { self_hosted: false, ..processes };
         assert!(external.check(&[&action("target-app", Signal::Pause)]).unwrap_err().contains("did not start"));
+    }
+
+    #[test]
+    fn a_pid_that_now_runs_another_program_is_never_signalled() {
+        let me = std::process::id();
+        let processes = |recorded: Option<String>| Processes {
+            script: PathBuf::from("scripts/services.sh"),
+            services: Mutex::new(BTreeMap::from([("redis-7001".to_owned(), Service { pid: me, program: recorded })])),
+            self_hosted: false,
+            changed: Mutex::default(),
+        };
+        let target = Target::at("http://127.0.0.1:9", None, false).unwrap();
+        assert_eq!(processes(program(me)).pid("redis-7001", &target).unwrap(), me);
+        let refused = processes(Some("redis-server".into())).pid("redis-7001", &target).unwrap_err();
+        assert!(refused.to_string().contains("no longer runs"), "{refused}");
     }
 }
