@@ -1,5 +1,15 @@
 //! `${VAR}` and `${VAR:-default}` expansion of scenario text, remembering secret values.
 
+/// The variable every run of one harness process shares, unique to that process: names for
+/// things a run creates (queues, keys) that runs side by side must not share.
+pub const RUN_ID: &str = "GAUNTLET_RUN_ID";
+
+/// A variable the harness defines itself when the environment does not: [`RUN_ID`].
+pub fn built_in(name: &str) -> Option<String> {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    (name == RUN_ID).then(|| ID.get_or_init(|| format!("{:08x}", rand::random::<u32>())).clone())
+}
+
 /// Expands `${VAR}` and `${VAR:-default}` from `lookup`; an unset variable without default is an
 /// error. The values of variables named like secrets ([`crate::redact::is_secret_name`]) are
 /// pushed to `secrets`.
@@ -44,6 +54,14 @@ pub fn interpolate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_run_id_is_built_in_and_the_same_within_one_process() {
+        let id = built_in(RUN_ID).unwrap();
+        assert_eq!(id.len(), 8);
+        assert_eq!(built_in(RUN_ID), Some(id));
+        assert_eq!(built_in("HOME_MADE"), None);
+    }
 
     #[test]
     fn interpolation_expands_defaults_and_rejects_unset() {

@@ -274,7 +274,8 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let error = |line, column, message: String| ScenarioError { file: path.to_owned(), line, column, message };
     let raw = std::fs::read_to_string(path).map_err(|e| error(None, None, format!("cannot read: {e}")))?;
     let mut secrets = Vec::new();
-    let text = interpolate(&raw, |name| std::env::var(name).ok(), &mut secrets).map_err(|(at, message)| {
+    let lookup = |name: &str| std::env::var(name).ok().or_else(|| interpolate::built_in(name));
+    let text = interpolate(&raw, lookup, &mut secrets).map_err(|(at, message)| {
         let (line, column) = line_column(&raw, at);
         error(Some(line), Some(column), message)
     })?;
