@@ -300,26 +300,27 @@ restart() {
   esac
 }
 
+# `up` when any of the cluster's nodes reports cluster_state:ok: one may be paused by a process
+# fault, so each gets a second at most.
+cluster_state() { # PORT...
+  local port
+  for port in "$@"; do
+    if timeout 1 redis-cli -p "$port" -a "$REDIS_PASSWORD" --no-auth-warning cluster info 2>/dev/null |
+      grep 'cluster_state:ok' >/dev/null; then
+      echo up; return
+    fi
+  done
+  echo down
+}
+
 status() {
   for entry in postgres:5432 mariadb:3306 rabbitmq:5672 vault:$VAULT_PORT mongodb:27017; do
     if port_open "${entry#*:}"; then echo "${entry%%:*}: up"; else echo "${entry%%:*}: down"; fi
   done
   load_passwords >/dev/null 2>&1 || true
   # Any node that answers will do: one of them may be paused by a process fault.
-  local port state=down
-  for port in "${REDIS_PORTS[@]}"; do
-    if timeout 1 redis-cli -p "$port" -a "$REDIS_PASSWORD" --no-auth-warning cluster info 2>/dev/null |
-      grep 'cluster_state:ok' >/dev/null; then
-      state=up; break
-    fi
-  done
-  echo "redis-cluster: $state"
-  state=down
-  if timeout 1 redis-cli -p "${REDIS_PROXIED_PORTS[0]}" -a "$REDIS_PASSWORD" --no-auth-warning cluster info 2>/dev/null |
-    grep 'cluster_state:ok' >/dev/null; then
-    state=up
-  fi
-  echo "redis-cluster-proxied: $state"
+  echo "redis-cluster: $(cluster_state "${REDIS_PORTS[@]}")"
+  echo "redis-cluster-proxied: $(cluster_state "${REDIS_PROXIED_PORTS[@]}")"
   local pid
   for port in "${REDIS_PORTS[@]}" "${REDIS_PROXIED_PORTS[@]}"; do
     if pid=$(started_pid "$STATE/redis/$port/redis.pid" redis-server); then

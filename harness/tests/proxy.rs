@@ -62,18 +62,24 @@ impl Drop for Served {
     }
 }
 
-#[tokio::test]
-async fn the_toxiproxy_python_client_adds_latency_and_removes_it() {
+/// Runs a third-party client's script from `tests/fixtures/proxy/` (installed by
+/// scripts/install-tools.sh) against a served API and an echo upstream; returns what it printed.
+async fn run_client(script: &str) -> serde_json::Value {
     let upstream = echo_server().await;
     let served = Served::start();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proxy/toxiproxy_client.py");
+    let script = format!("{}/tests/fixtures/proxy/{script}", env!("CARGO_MANIFEST_DIR"));
     let output = tokio::process::Command::new("python3")
-        .args([script, &served.1.to_string(), &upstream.port().to_string()])
+        .args([&script, &served.1.to_string(), &upstream.port().to_string()])
         .output()
         .await
-        .expect("python3 runs (scripts/install-tools.sh installs toxiproxy-python)");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        .expect("python3 runs");
+    assert!(output.status.success(), "{script}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_toxiproxy_python_client_adds_latency_and_removes_it() {
+    let seen = run_client("toxiproxy_client.py").await;
     let ms = |key: &str| seen[key].as_f64().unwrap();
     assert!(seen["version"].as_str().unwrap().contains("gauntlet"), "{seen}");
     assert_eq!(seen["toxics"], serde_json::json!(["lag"]), "{seen}");
@@ -86,16 +92,7 @@ async fn the_toxiproxy_python_client_adds_latency_and_removes_it() {
 
 #[tokio::test]
 async fn chaos_toolkits_toxiproxy_extension_works_unchanged() {
-    let upstream = echo_server().await;
-    let served = Served::start();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proxy/chaos_toolkit.py");
-    let output = tokio::process::Command::new("python3")
-        .args([script, &served.1.to_string(), &upstream.port().to_string()])
-        .output()
-        .await
-        .expect("python3 runs (scripts/install-tools.sh installs chaostoolkit-toxiproxy)");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen = run_client("chaos_toolkit.py").await;
     for key in ["created", "exists", "toxic_created", "refused_while_disabled"] {
         assert_eq!(seen[key], true, "{key}: {seen}");
     }
