@@ -85,6 +85,22 @@ pub enum ApiError {
         /// What was wrong.
         message: String,
     },
+    /// The request conflicts with the current state (a duplicate, or not enough stock).
+    #[error("{message}")]
+    Conflict {
+        /// What conflicts.
+        message: String,
+        /// With what.
+        details: Value,
+    },
+    /// An upstream service answered nothing usable (refused, reset, malformed).
+    #[error("Upstream service {service} is unavailable")]
+    BadGateway {
+        /// The upstream.
+        service: &'static str,
+        /// Why.
+        details: Value,
+    },
     /// The client is over its rate limit.
     #[error("Rate limit exceeded: {limit}")]
     RateLimit {
@@ -140,6 +156,8 @@ impl ApiError {
             Self::Validation { .. } => "ValidationError",
             Self::ResourceNotFound(_) => "ResourceNotFoundError",
             Self::Authentication { .. } => "AuthenticationError",
+            Self::Conflict { .. } => "ConflictError",
+            Self::BadGateway { .. } => "BadGatewayError",
             Self::RateLimit { .. } => "RateLimitError",
             Self::Timeout => "TimeoutError",
             Self::MethodNotAllowed => "MethodNotAllowedError",
@@ -160,6 +178,8 @@ impl ApiError {
             Self::Configuration(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Validation { status, .. } | Self::Authentication { status, .. } => *status,
             Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Self::RateLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -174,7 +194,15 @@ impl ApiError {
             | Self::DatabaseConnection { details, .. }
             | Self::CacheConnection { details }
             | Self::MessageQueue { details }
+            | Self::Conflict { details, .. }
             | Self::Validation { details, .. } => details.clone(),
+            Self::BadGateway { service, details } => {
+                let mut details = details.clone();
+                if let Value::Object(map) = &mut details {
+                    map.insert("service".into(), json!(service));
+                }
+                details
+            }
             Self::CircuitBreaker { service, retry_after } => {
                 json!({ "service": service, "retry_after": retry_after.as_secs().max(1) })
             }

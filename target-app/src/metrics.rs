@@ -117,6 +117,12 @@ impl Metrics {
         }))
     }
 
+    /// Registers a family a program built on this crate adds (the shop's `upstream_*`), so one
+    /// `/metrics` renders both.
+    pub fn register(&self, collector: impl prometheus::core::Collector + 'static) -> prometheus::Result<()> {
+        self.registry.register(Box::new(collector))
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();

@@ -142,18 +142,7 @@ impl EventPublisher {
     }
 
     async fn open(&self) -> ApiResult<Arc<Connection>> {
-        let secret = self.secrets.secret("rabbitmq").await?;
-        let user = text_field(&secret, "user").unwrap_or_else(|| "guest".into());
-        let password = text_field(&secret, "password").unwrap_or_default();
-        let vhost = text_field(&secret, "vhost").unwrap_or_else(|| "dev_vhost".into());
-        let uri = format!(
-            "amqp://{}:{}@{}:{}/{}",
-            encode(&user),
-            encode(&password),
-            self.settings.host,
-            self.settings.port,
-            encode(&vhost)
-        );
+        let uri = amqp_uri(&self.settings, &self.secrets).await?;
         self.dependency
             .call("connect", async {
                 Connection::connect(&uri, ConnectionProperties::default())
@@ -163,6 +152,16 @@ impl EventPublisher {
             })
             .await
     }
+}
+
+/// The broker's `amqp://` URI with the user, password and vhost Vault's `rabbitmq` secret holds.
+/// It carries the password: never log it.
+pub async fn amqp_uri(settings: &RabbitSettings, secrets: &SecretSource) -> ApiResult<String> {
+    let secret = secrets.secret("rabbitmq").await?;
+    let user = text_field(&secret, "user").unwrap_or_else(|| "guest".into());
+    let password = text_field(&secret, "password").unwrap_or_default();
+    let vhost = text_field(&secret, "vhost").unwrap_or_else(|| "dev_vhost".into());
+    Ok(format!("amqp://{}:{}@{}:{}/{}", encode(&user), encode(&password), settings.host, settings.port, encode(&vhost)))
 }
 
 fn is_not_found(error: &lapin::Error) -> bool {

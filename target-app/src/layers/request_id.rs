@@ -27,6 +27,11 @@ pub fn current() -> Option<String> {
     CONTEXT.try_with(|ctx| ctx.id.as_str().to_owned()).ok()
 }
 
+/// The id of the request being served, to carry it into a spawned task with [`RequestId::scope`].
+pub fn current_id() -> Option<RequestId> {
+    CONTEXT.try_with(|ctx| ctx.id.clone()).ok()
+}
+
 /// Whether the app runs with `DEBUG=true` (error bodies then carry causes).
 pub fn debug_enabled() -> bool {
     CONTEXT.try_with(|ctx| ctx.debug).unwrap_or(false)

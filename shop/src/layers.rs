@@ -1,0 +1,45 @@
+//! The one middleware every shop service runs: the request id (echoed, in every log line and
+//! error body), metrics and the access log, a panic caught as a documented 500, and the overall
+//! request deadline. The same steps, in the same order, as target-app's pipeline.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
+use target_app::error::ApiError;
+use target_app::layers::metrics::Recording;
+use target_app::layers::request_id::RequestId;
+use target_app::metrics::Metrics;
+
+/// What the middleware needs; cheap to clone.
+#[derive(Clone)]
+pub struct Observe {
+    /// Where requests are counted.
+    pub metrics: Metrics,
+    /// `DEBUG`: 5xx bodies carry their cause.
+    pub debug: bool,
+    /// `REQUEST_TIMEOUT_MS`: 504 beyond it.
+    pub timeout: Duration,
+}
+
+/// Runs `next` inside the request's id scope, counted, deadline-bound and panic-safe.
+pub async fn observe(State(observe): State<Observe>, request: Request, next: Next) -> Response {
+    let id = RequestId::of(&request);
+    let recording = Recording::start(&observe.metrics, &request);
+    let handled = tokio::time::timeout(observe.timeout, AssertUnwindSafe(next.run(request)).catch_unwind());
+    let steps = handled.map(|outcome| {
+        let response = match outcome {
+            Ok(Ok(response)) => response,
+            Ok(Err(_)) => ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response(),
+            Err(_) => ApiError::Timeout.into_response(),
+        };
+        recording.finish(&response);
+        response
+    });
+    let mut response = id.scope(observe.debug, steps).await;
+    id.echo(&mut response);
+    response
+}

@@ -1,0 +1,16 @@
+//! The e-commerce microservices of seed 001: a gateway and five services that call each other
+//! through breakers, the multi-service target where one slow service cascades into the others.
+//!
+//! Start at [`server::build`]: it picks a [`role::Role`]'s router from [`services`] and wraps it
+//! in [`layers`]. Calls between services go through [`upstream`]; tokens are [`auth`]'s;
+//! PostgreSQL is [`store`]'s and RabbitMQ [`events`]'.
+
+pub mod auth;
+pub mod config;
+pub mod events;
+pub mod layers;
+pub mod role;
+pub mod server;
+pub mod services;
+pub mod store;
+pub mod upstream;

@@ -1,0 +1,71 @@
+//! [`Role`]: which of the shop's services a process runs, with its default port and the
+//! variables that locate it.
+
+use std::fmt;
+
+/// One of the shop's services; `shop <role>` runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The single entry point: forwards `/api/*`, aggregates health, limits clients.
+    Gateway,
+    /// Accounts and tokens.
+    Users,
+    /// The catalogue.
+    Products,
+    /// Stock and reservations.
+    Inventory,
+    /// Orders: validates, reserves, stores, publishes `order.created`.
+    Orders,
+    /// Consumes `order.created` and records one notification per order.
+    Notifications,
+}
+
+impl Role {
+    /// Every role, in start order: leaves first, then orders, then the gateway.
+    pub const ALL: [Role; 6] =
+        [Role::Users, Role::Products, Role::Inventory, Role::Notifications, Role::Orders, Role::Gateway];
+
+    /// The services behind the gateway, in the order its health lists them.
+    pub const UPSTREAMS: [Role; 5] = [Role::Users, Role::Products, Role::Orders, Role::Inventory, Role::Notifications];
+
+    /// The name used in metrics, logs, schemas and process names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Gateway => "gateway",
+            Role::Users => "users",
+            Role::Products => "products",
+            Role::Inventory => "inventory",
+            Role::Orders => "orders",
+            Role::Notifications => "notifications",
+        }
+    }
+
+    /// The port it listens on unless `SHOP_<ROLE>_PORT` says otherwise.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Role::Gateway => 8100,
+            Role::Users => 8101,
+            Role::Products => 8102,
+            Role::Inventory => 8103,
+            Role::Orders => 8104,
+            Role::Notifications => 8105,
+        }
+    }
+
+    /// `SHOP_GATEWAY_PORT`, `SHOP_USERS_PORT`, ...
+    pub fn port_var(self) -> String {
+        format!("SHOP_{}_PORT", self.name().to_uppercase())
+    }
+
+    /// `USERS_URL`, `PRODUCTS_URL`, ...: where the other services reach it.
+    pub fn url_var(self) -> String {
+        format!("{}_URL", self.name().to_uppercase())
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,156 @@
+//! [`build`]: one shop service, ready to serve. It connects what the role needs (Vault for the
+//! token key and credentials, its PostgreSQL schema, RabbitMQ, the services it calls), adds
+//! `/metrics`, wraps every route in [`crate::layers::observe`] and binds the port.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use prometheus::IntCounter;
+use secrecy::ExposeSecret;
+use target_app::chaos::FaultRegistry;
+use target_app::clients::dependency::Dependency;
+use target_app::clients::rabbit::EventPublisher;
+use target_app::clients::vault::SecretSource;
+use target_app::error::ApiError;
+use target_app::metrics::Metrics;
+use target_app::resilience::circuit_breaker::CircuitBreaker;
+use tokio::net::TcpListener;
+
+use crate::auth::Keys;
+use crate::config::ShopSettings;
+use crate::events::Consumer;
+use crate::layers::{Observe, observe};
+use crate::role::Role;
+use crate::services::gateway::client_limit::ClientLimiter;
+use crate::services::{gateway, inventory, notifications, orders, products, users};
+use crate::store::Store;
+use crate::upstream::{Upstream, UpstreamMetrics};
+
+/// The Vault secret holding the token signing key (`jwt_secret`).
+pub const JWT_SECRET: &str = "shop";
+
+/// A bound service.
+pub struct Service {
+    /// Which one.
+    pub role: Role,
+    /// The port bound (useful with port 0).
+    pub port: u16,
+    listener: TcpListener,
+    router: Router,
+}
+
+/// Connects everything `role` needs and binds its port. Fails, naming the cause, when Vault or
+/// PostgreSQL cannot be reached at startup.
+pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service> {
+    let settings = Arc::new(settings);
+    let metrics = Metrics::new(&format!("shop-{role}"));
+    let upstream_metrics = UpstreamMetrics::register(&metrics)?;
+    let upstream = |to: Role| Upstream::new(to, settings.url(to), &settings.upstream, &metrics, &upstream_metrics);
+    let routes = match role {
+        Role::Gateway => {
+            let upstreams: HashMap<Role, Upstream> =
+                Role::UPSTREAMS.iter().map(|&r| upstream(r).map(|u| (r, u))).collect::<anyhow::Result<_>>()?;
+            let overflow = IntCounter::new(
+                "gateway_rate_limit_overflow_total",
+                "Requests from clients beyond GATEWAY_MAX_CLIENTS, limited in one shared bucket",
+            )?;
+            metrics.register(overflow.clone())?;
+            gateway::router(gateway::GatewayState {
+                upstreams: Arc::new(upstreams),
+                limiter: Arc::new(ClientLimiter::new(settings.client_rate.clone(), settings.max_clients, overflow)),
+                health_http: reqwest::Client::builder().no_proxy().build()?,
+                settings: settings.clone(),
+            })
+        }
+        _ => {
+            let dependency = |name: &'static str| dependency(name, &settings, &metrics);
+            let secrets = SecretSource::connect(&settings.base.vault, dependency("vault"))?;
+            let jwt = secrets
+                .field(JWT_SECRET, "jwt_secret")
+                .await
+                .map_err(|e| anyhow::anyhow!("reading the token key from Vault (secret/{JWT_SECRET}): {e}"))?;
+            let keys = Keys::new(jwt.as_bytes(), settings.token_ttl)?;
+            let store = Store::connect(&settings, &secrets, role).await?;
+            match role {
+                Role::Users => {
+                    users::keep_admin(&store, &settings).await?;
+                    users::router(users::UsersState { store, keys, settings: settings.clone() })
+                }
+                Role::Products => products::router(products::ProductsState { store, keys }),
+                Role::Inventory => inventory::router(inventory::InventoryState { store, keys }),
+                Role::Orders => orders::router(orders::OrdersState {
+                    store,
+                    keys,
+                    users: upstream(Role::Users)?,
+                    products: upstream(Role::Products)?,
+                    inventory: upstream(Role::Inventory)?,
+                    events: Arc::new(EventPublisher::connect(
+                        &settings.base.rabbitmq,
+                        secrets.clone(),
+                        dependency("rabbitmq"),
+                    )),
+                    queue: settings.events_queue.clone(),
+                    debug: settings.base.app.debug,
+                }),
+                Role::Notifications => {
+                    let recorder = notifications::Recorder(store.clone());
+                    let consumer = Consumer::start(
+                        settings.base.rabbitmq.clone(),
+                        secrets.clone(),
+                        settings.events_queue.clone(),
+                        settings.prefetch,
+                        recorder,
+                    );
+                    notifications::router(notifications::NotificationsState { store, keys, consumer })
+                }
+                Role::Gateway => unreachable!("handled above"),
+            }
+        }
+    };
+    let rendered = metrics.clone();
+    let observed = Observe { metrics, debug: settings.base.app.debug, timeout: settings.base.app.request_timeout };
+    let router = routes
+        .route("/metrics", get(move || async move { rendered.render() }))
+        .fallback(|| async { ApiError::ResourceNotFound("No such endpoint".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(settings.base.app.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(observed, observe));
+    let address = SocketAddr::new(settings.host, settings.port(role));
+    let listener =
+        TcpListener::bind(address).await.map_err(|e| anyhow::anyhow!("{role}: cannot bind {address}: {e}"))?;
+    let port = listener.local_addr()?.port();
+    if let Some(password) = &settings.admin_password {
+        // Only its length: the value never reaches a log.
+        tracing::debug!(length = password.expose_secret().len(), "administrator password set");
+    }
+    Ok(Service { role, port, listener, router })
+}
+
+/// A breaker-guarded, time-bounded dependency named `name` (`vault`, `rabbitmq`).
+fn dependency(name: &'static str, settings: &ShopSettings, metrics: &Metrics) -> Dependency {
+    let breaker = CircuitBreaker::new(name, settings.upstream.breaker.clone(), metrics.clone());
+    Dependency::new(breaker, FaultRegistry::new(metrics.clone()), settings.base.dependencies.timeout, metrics)
+}
+
+/// Drops `SHOP_DATABASE`, with credentials from Vault.
+pub async fn drop_database(settings: &ShopSettings) -> anyhow::Result<()> {
+    let metrics = Metrics::new("shop");
+    let secrets = SecretSource::connect(&settings.base.vault, dependency("vault", settings, &metrics))?;
+    crate::store::drop_database(settings, &secrets).await
+}
+
+impl Service {
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(service = %self.role, port = self.port, "shop service listening");
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        tracing::info!(service = %self.role, "shop service stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,124 @@
+//! Forwarding `/api/<service>/<rest>` to `<service>/<service>/<rest>`: method, path, query, body
+//! and headers, minus hop-by-hop ones, with the request id passed on (the [`Upstream`] adds it)
+//! and the client's address in `X-Forwarded-For`. An upstream that cannot be reached answers
+//! 502, one that runs out of time 504, one whose breaker is open 503, all with the documented
+//! body; whatever an upstream answers is passed back as it came.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use target_app::error::{ApiError, ApiResult};
+
+use super::GatewayState;
+use crate::role::Role;
+
+/// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1), plus `host`
+/// and `content-length`, which the outgoing request sets itself.
+const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+/// The service a first path segment names; `auth` is the users service's.
+fn service_of(segment: &str) -> Option<Role> {
+    match segment {
+        "users" | "auth" => Some(Role::Users),
+        "products" => Some(Role::Products),
+        "orders" => Some(Role::Orders),
+        "inventory" => Some(Role::Inventory),
+        "notifications" => Some(Role::Notifications),
+        _ => None,
+    }
+}
+
+/// Forwards one request.
+pub async fn forward(
+    State(state): State<GatewayState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> ApiResult<Response> {
+    if let Err(retry_after) = state.limiter.check(peer.ip()) {
+        return Err(ApiError::RateLimit { limit: state.limiter.describe(), retry_after });
+    }
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().strip_prefix("/api").unwrap_or_default();
+    let segment = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    let role =
+        service_of(segment).ok_or_else(|| ApiError::ResourceNotFound(format!("No service serves /api/{segment}")))?;
+    let target = match parts.uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let body = axum::body::to_bytes(body, state.settings.base.app.max_body_bytes)
+        .await
+        .map_err(|_| ApiError::bad_request(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"))?;
+    let mut headers = without_hop_by_hop(&parts.headers);
+    headers.remove(axum::http::header::CONTENT_LENGTH);
+    let forwarded = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded) {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
+    let reply = state.upstreams[&role].send(parts.method, &target, headers, body).await?;
+    let mut response = Response::new(Body::from(reply.body));
+    *response.status_mut() = reply.status;
+    *response.headers_mut() = without_hop_by_hop(&reply.headers);
+    Ok(response)
+}
+
+fn without_hop_by_hop(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = headers.clone();
+    // A `Connection` header can name more hop-by-hop headers.
+    let named: Vec<String> = headers
+        .get_all(axum::http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|name| name.trim().to_ascii_lowercase()))
+        .collect();
+    for name in HOP_BY_HOP.iter().copied().chain(named.iter().map(String::as_str)) {
+        kept.remove(name);
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "close, x-private"),
+            ("x-private", "1"),
+            ("te", "trailers"),
+            ("x-kept", "yes"),
+            ("host", "a"),
+        ] {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        let kept = without_hop_by_hop(&headers);
+        let names: Vec<&str> = kept.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
+    fn first_segments_name_services() {
+        assert_eq!(service_of("auth"), Some(Role::Users));
+        assert_eq!(service_of("orders"), Some(Role::Orders));
+        assert_eq!(service_of("admin"), None);
+    }
+}

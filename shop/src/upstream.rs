@@ -1,0 +1,250 @@
+//! [`Upstream`]: how one shop service calls another. Every call passes a circuit breaker (open:
+//! fail fast with 503), carries the request id, and is bounded by one time budget that retries
+//! share, so no call waits longer than `UPSTREAM_TIMEOUT_MS`. Idempotent calls (GET, HEAD, PUT,
+//! DELETE) are retried after a transport failure or a 502/503/504, with full-jitter exponential
+//! backoff; a POST is sent once, since its effect may have happened.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use target_app::error::{ApiError, ApiResult};
+use target_app::layers::request_id;
+use target_app::metrics::Metrics;
+use target_app::resilience::circuit_breaker::CircuitBreaker;
+
+use crate::config::UpstreamSettings;
+use crate::role::Role;
+
+/// The `upstream_*` families, registered once per service next to target-app's.
+#[derive(Clone)]
+pub struct UpstreamMetrics {
+    /// `upstream_requests_total{upstream,outcome}`: one per attempt; outcome is `ok`,
+    /// `client_error`, `server_error`, `transport_error`, `timeout` or `breaker_open`.
+    requests: IntCounterVec,
+    /// `upstream_request_duration_seconds{upstream}`: per attempt.
+    duration: HistogramVec,
+    /// `upstream_retries_total{upstream}`.
+    retries: IntCounterVec,
+}
+
+impl UpstreamMetrics {
+    /// Registers the families in `metrics`' registry.
+    pub fn register(metrics: &Metrics) -> anyhow::Result<Self> {
+        let requests = IntCounterVec::new(
+            Opts::new("upstream_requests_total", "Calls to other shop services, by outcome"),
+            &["upstream", "outcome"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new("upstream_request_duration_seconds", "Latency of calls to other shop services")
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["upstream"],
+        )?;
+        let retries = IntCounterVec::new(Opts::new("upstream_retries_total", "Retried upstream calls"), &["upstream"])?;
+        metrics.register(requests.clone())?;
+        metrics.register(duration.clone())?;
+        metrics.register(retries.clone())?;
+        Ok(Self { requests, duration, retries })
+    }
+}
+
+/// An answer from an upstream, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON, or a 502 naming the upstream when it is not what was expected.
+    pub fn json<T: DeserializeOwned>(&self, upstream: Role) -> ApiResult<T> {
+        serde_json::from_slice(&self.body).map_err(|e| ApiError::BadGateway {
+            service: upstream.name(),
+            details: json!({ "reason": format!("unexpected answer: {e}") }),
+        })
+    }
+}
+
+/// A client for one upstream service; cheap to clone.
+#[derive(Clone)]
+pub struct Upstream(Arc<Inner>);
+
+struct Inner {
+    role: Role,
+    base: String,
+    http: reqwest::Client,
+    breaker: CircuitBreaker,
+    settings: UpstreamSettings,
+    metrics: UpstreamMetrics,
+}
+
+impl Upstream {
+    /// A client for `role` at `base`, with its own breaker exported as `circuit_breaker_*{service}`.
+    pub fn new(
+        role: Role,
+        base: &str,
+        settings: &UpstreamSettings,
+        metrics: &Metrics,
+        upstream_metrics: &UpstreamMetrics,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(settings.timeout)
+            .pool_max_idle_per_host(64)
+            .build()?;
+        let breaker = CircuitBreaker::new(role.name(), settings.breaker.clone(), metrics.clone());
+        Ok(Self(Arc::new(Inner {
+            role,
+            base: base.to_owned(),
+            http,
+            breaker,
+            settings: settings.clone(),
+            metrics: upstream_metrics.clone(),
+        })))
+    }
+
+    /// The service this client calls.
+    pub fn role(&self) -> Role {
+        self.0.role
+    }
+
+    /// Its breaker, for health output.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.0.breaker
+    }
+
+    /// Where it is.
+    pub fn base(&self) -> &str {
+        &self.0.base
+    }
+
+    /// `GET path` with the caller's `Authorization`.
+    pub async fn get(&self, path: &str, authorization: &str) -> ApiResult<Reply> {
+        self.send(Method::GET, path, with_authorization(authorization), Bytes::new()).await
+    }
+
+    /// `POST path` with a JSON body and the caller's `Authorization`.
+    pub async fn post_json(&self, path: &str, authorization: &str, body: &serde_json::Value) -> ApiResult<Reply> {
+        let mut headers = with_authorization(authorization);
+        headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.send(Method::POST, path, headers, Bytes::from(body.to_string())).await
+    }
+
+    /// [`Upstream::post_json`] for a POST that is idempotent by design (a release by
+    /// reservation id), so it is retried like a GET.
+    pub async fn post_json_retried(
+        &self,
+        path: &str,
+        authorization: &str,
+        body: &serde_json::Value,
+    ) -> ApiResult<Reply> {
+        let mut headers = with_authorization(authorization);
+        headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.send_with(Method::POST, path, headers, Bytes::from(body.to_string()), true).await
+    }
+
+    /// Sends one request (retrying idempotent methods) within the time budget. A transport
+    /// failure is a 502, the budget running out a 504, an open breaker a 503; an answer,
+    /// whatever its status, is returned as it came.
+    pub async fn send(&self, method: Method, path: &str, headers: HeaderMap, body: Bytes) -> ApiResult<Reply> {
+        let idempotent = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE);
+        self.send_with(method, path, headers, body, idempotent).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        mut headers: HeaderMap,
+        body: Bytes,
+        idempotent: bool,
+    ) -> ApiResult<Reply> {
+        let inner = &self.0;
+        let name = inner.role.name();
+        if let Some(id) = request_id::current().and_then(|id| HeaderValue::from_str(&id).ok()) {
+            headers.entry(request_id::HEADER).or_insert(id);
+        }
+        let attempts = if idempotent { 1 + inner.settings.retries } else { 1 };
+        let deadline = Instant::now() + inner.settings.timeout;
+        let url = format!("{}{path}", inner.base);
+        let mut last = None;
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                let ceiling = inner.settings.backoff * 2u32.pow(attempt - 1);
+                let pause = ceiling.mul_f64(rand::rng().random::<f64>());
+                if Instant::now() + pause >= deadline {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+                inner.metrics.retries.with_label_values(&[name]).inc();
+            }
+            let permit = match inner.breaker.acquire() {
+                Ok(permit) => permit,
+                Err(retry_after) => {
+                    inner.metrics.requests.with_label_values(&[name, "breaker_open"]).inc();
+                    return Err(ApiError::CircuitBreaker { service: name, retry_after });
+                }
+            };
+            let started = Instant::now();
+            let request = inner.http.request(method.clone(), &url).headers(headers.clone()).body(body.clone());
+            let call = async {
+                let response = request.send().await?;
+                let (status, headers) = (response.status(), response.headers().clone());
+                Ok::<_, reqwest::Error>(Reply { status, headers, body: response.bytes().await? })
+            };
+            let outcome = tokio::time::timeout_at(deadline.into(), call).await;
+            inner.metrics.duration.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
+            let (label, result) = match outcome {
+                Err(_) => {
+                    permit.record(false);
+                    inner.metrics.requests.with_label_values(&[name, "timeout"]).inc();
+                    tracing::warn!(upstream = name, %path, "upstream call ran out of time");
+                    return Err(ApiError::Timeout);
+                }
+                Ok(Err(error)) => {
+                    permit.record(false);
+                    tracing::warn!(upstream = name, %path, %error, "upstream call failed");
+                    let details = json!({ "reason": error.to_string() });
+                    ("transport_error", Err(ApiError::BadGateway { service: name, details }))
+                }
+                Ok(Ok(reply)) if reply.status.is_server_error() => {
+                    permit.record(false);
+                    ("server_error", Ok(reply))
+                }
+                Ok(Ok(reply)) => {
+                    permit.record(true);
+                    let label = if reply.status.is_client_error() { "client_error" } else { "ok" };
+                    inner.metrics.requests.with_label_values(&[name, label]).inc();
+                    return Ok(reply);
+                }
+            };
+            inner.metrics.requests.with_label_values(&[name, label]).inc();
+            let retriable = match &result {
+                Ok(reply) => matches!(reply.status.as_u16(), 502..=504),
+                Err(_) => true,
+            };
+            last = Some(result);
+            if !retriable {
+                break;
+            }
+        }
+        last.unwrap_or(Err(ApiError::Timeout))
+    }
+}
+
+fn with_authorization(authorization: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(authorization) {
+        headers.insert(axum::http::header::AUTHORIZATION, value);
+    }
+    headers
+}
