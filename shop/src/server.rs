@@ -61,7 +61,7 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
             metrics.register(overflow.clone())?;
             gateway::router(gateway::GatewayState {
                 upstreams: Arc::new(upstreams),
-                limiter: Arc::new(ClientLimiter::new(settings.client_rate.clone(), settings.max_clients, overflow)),
+                limiter: Arc::new(ClientLimiter::new(settings.client_rate, settings.max_clients, overflow)),
                 health_http: reqwest::Client::builder().no_proxy().build()?,
                 settings: settings.clone(),
             })
@@ -69,11 +69,7 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
         _ => {
             let dependency = |name: &'static str| dependency(name, &settings, &metrics);
             let secrets = SecretSource::connect(&settings.base.vault, dependency("vault"))?;
-            let jwt = secrets
-                .field(JWT_SECRET, "jwt_secret")
-                .await
-                .map_err(|e| anyhow::anyhow!("reading the token key from Vault (secret/{JWT_SECRET}): {e}"))?;
-            let keys = Keys::new(jwt.as_bytes(), settings.token_ttl)?;
+            let keys = token_keys(&secrets, &settings).await?;
             let store = Store::connect(&settings, &secrets, role).await?;
             match role {
                 Role::Users => {
@@ -136,11 +132,24 @@ fn dependency(name: &'static str, settings: &ShopSettings, metrics: &Metrics) ->
     Dependency::new(breaker, FaultRegistry::new(metrics.clone()), settings.base.dependencies.timeout, metrics)
 }
 
+/// The token keys, from the signing key Vault holds at `secret/shop`.
+pub async fn token_keys(secrets: &SecretSource, settings: &ShopSettings) -> anyhow::Result<Keys> {
+    let jwt = secrets
+        .field(JWT_SECRET, "jwt_secret")
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the token key from Vault (secret/{JWT_SECRET}): {e}"))?;
+    Keys::new(jwt.as_bytes(), settings.token_ttl)
+}
+
+/// A Vault client for `settings`, as every service but the gateway makes one.
+pub fn vault(settings: &ShopSettings) -> anyhow::Result<SecretSource> {
+    let metrics = Metrics::new("shop");
+    SecretSource::connect(&settings.base.vault, dependency("vault", settings, &metrics))
+}
+
 /// Drops `SHOP_DATABASE`, with credentials from Vault.
 pub async fn drop_database(settings: &ShopSettings) -> anyhow::Result<()> {
-    let metrics = Metrics::new("shop");
-    let secrets = SecretSource::connect(&settings.base.vault, dependency("vault", settings, &metrics))?;
-    crate::store::drop_database(settings, &secrets).await
+    crate::store::drop_database(settings, &vault(settings)?).await
 }
 
 impl Service {
