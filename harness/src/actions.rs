@@ -8,6 +8,7 @@ use crate::process::Processes;
 use crate::report::model::ActionLog;
 use crate::scenario::{Action, parse_duration};
 use crate::target::{Target, is_loopback};
+use crate::variables::Variables;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -20,11 +21,13 @@ pub struct Context<'a> {
     pub network: &'a Network,
     /// The processes `process:` may signal; `None` when the scenario has no process actions.
     pub processes: Option<&'a Processes>,
+    /// The run's captures: `http` actions fill them and use them.
+    pub variables: &'a std::sync::Mutex<Variables>,
 }
 
 /// Runs one action; `run_started` anchors the log's timestamps.
 pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started: Instant) -> ActionLog {
-    let Context { target, network, processes } = context;
+    let Context { target, network, processes, variables } = context;
     let started = Instant::now();
     let (kind, description, result) = match action {
         Action::Chaos(fault) => {
@@ -49,30 +52,41 @@ pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started
         }
         Action::Http(http) => {
             let timeout = timeout_of(http.timeout.as_deref(), DEFAULT_TIMEOUT);
-            let url =
-                if http.path.starts_with('/') { format!("{}{}", target.url, http.path) } else { http.path.clone() };
             let description = format!("{} {}", http.method.to_uppercase(), http.path);
-            // A path goes to the target, already vetted (loopback, or allowed remote); a full URL
-            // must be on this machine.
-            let result = if !http.path.starts_with('/') && !is_loopback(&url) {
-                Err(format!("{url} is not a loopback address"))
-            } else {
-                bounded(timeout, async {
-                    let method = reqwest::Method::from_bytes(http.method.to_uppercase().as_bytes())?;
-                    let mut request = target.client().request(method, &url);
-                    for (name, value) in &http.headers {
-                        request = request.header(name, value);
-                    }
-                    if let Some(body) = &http.body {
-                        request = request.json(body);
-                    }
-                    let status = request.send().await?.status();
-                    let ok = http.expect_status.map_or(status.is_success(), |want| status.as_u16() == want);
-                    anyhow::ensure!(ok, "answered {status}");
-                    Ok(format!("answered {status}"))
-                })
-                .await
-            };
+            let result = bounded(timeout, async {
+                let known = variables.lock().expect("variables").clone();
+                let none = Variables::default();
+                let path = known.render(&http.path, &none).map_err(anyhow::Error::msg)?;
+                let url = if path.starts_with('/') { format!("{}{path}", target.url) } else { path.clone() };
+                // A path goes to the target, already vetted (loopback, or allowed remote); a
+                // full URL must be on this machine.
+                anyhow::ensure!(path.starts_with('/') || is_loopback(&url), "{url} is not a loopback address");
+                let method = reqwest::Method::from_bytes(http.method.to_uppercase().as_bytes())?;
+                let mut request = target.client().request(method, &url);
+                for (name, value) in &http.headers {
+                    request = request.header(name, known.render(value, &none).map_err(anyhow::Error::msg)?);
+                }
+                if let Some(body) = &http.body {
+                    let mut body = body.clone();
+                    known.render_json(&mut body, &none).map_err(anyhow::Error::msg)?;
+                    request = request.json(&body);
+                }
+                let response = request.send().await?;
+                let status = response.status();
+                let body = response.bytes().await?;
+                let ok = http.expect_status.map_or(status.is_success(), |want| status.as_u16() == want);
+                anyhow::ensure!(ok, "answered {status}");
+                let mut captured = known;
+                captured.capture(&http.capture, &body).map_err(anyhow::Error::msg)?;
+                *variables.lock().expect("variables") = captured;
+                let kept = if http.capture.is_empty() {
+                    String::new()
+                } else {
+                    format!("; captured {}", http.capture.keys().cloned().collect::<Vec<_>>().join(", "))
+                };
+                Ok(format!("answered {status}{kept}"))
+            })
+            .await;
             ("http", description, result)
         }
         Action::Exec(exec) => {

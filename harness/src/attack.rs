@@ -1,7 +1,9 @@
 //! One phase as a goose attack: each YAML request becomes a closure-backed goose
-//! [`Transaction`] sent on the user's own connection ([`crate::client`]); every response is
-//! timed in microseconds into the phase's [`Recorder`] and checked against the per-response
-//! rules, which counts every failure. Goose schedules the users and is configured in code:
+//! [`Transaction`] sent on the user's own connection ([`crate::client`]); `once` requests are
+//! goose on-start transactions, in file order. Every response is timed in microseconds into the
+//! phase's [`Recorder`] and checked against the per-response rules, which counts every failure.
+//! A request that uses `${name}`s is rendered per send from the user's captures and the run's
+//! ([`crate::variables`]); one whose values were never captured is recorded as a failure. Goose schedules the users and is configured in code:
 //! controllers, metrics and reports off, no argv parsing.
 
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::checks::response::ResponseRule;
 use crate::client::{Connection, Endpoint, Prepared};
 use crate::measure::{Recorder, RequestLabel, Response};
 use crate::scenario::{LoadModel, RequestSpec, parse_think_time};
+use crate::variables::{self, Variables};
 
 /// What a phase's transactions share.
 pub struct PhasePlan {
@@ -32,6 +35,10 @@ pub struct PhasePlan {
     pub rules: Vec<(Option<String>, ResponseRule)>,
     /// Seed for think time (each user derives its own stream).
     pub seed: u64,
+    /// The run's captures when the phase starts.
+    pub variables: Variables,
+    /// Prefix of each user's `${user}`, unique to the phase within the run.
+    pub user_prefix: String,
 }
 
 impl PhasePlan {
@@ -44,7 +51,14 @@ impl PhasePlan {
         seed: u64,
     ) -> Self {
         let think_time = think_time.and_then(|t| parse_think_time(t).ok());
-        Self { load, requests, think_time, rules, seed }
+        Self { load, requests, think_time, rules, seed, variables: Variables::default(), user_prefix: String::new() }
+    }
+
+    /// The plan with the run's captures and the phase's `${user}` prefix.
+    pub fn with_variables(mut self, variables: Variables, user_prefix: String) -> Self {
+        self.variables = variables;
+        self.user_prefix = user_prefix;
+        self
     }
 
     /// How reports name each request, and what it sends.
@@ -86,20 +100,21 @@ impl PhasePlan {
 }
 
 /// Per-user state kept in goose's session data: the user's connection, its seeded random
-/// stream (think time) and, in open-model phases, when its next request is due.
+/// stream (think time), its captures and, in open-model phases, when its next request is due.
 #[derive(Clone)]
 struct UserState {
     connection: Connection,
     rng: StdRng,
     next_send: Option<Instant>,
+    variables: Variables,
 }
 
-/// What every transaction of a phase reads: the plan, the prepared requests, each request's
-/// response rules and the recorder.
+/// What every transaction of a phase reads: the plan, the prepared requests (`None` for those
+/// rendered per send), each request's response rules and the recorder.
 struct Shared {
     plan: Arc<PhasePlan>,
     endpoint: Endpoint,
-    requests: Vec<Prepared>,
+    requests: Vec<Option<Prepared>>,
     rules: Vec<Vec<ResponseRule>>,
     recorder: Arc<Recorder>,
 }
@@ -107,7 +122,11 @@ struct Shared {
 /// Runs the phase against `host`, recording into `recorder`.
 pub async fn run_phase(plan: Arc<PhasePlan>, host: &str, recorder: Arc<Recorder>) -> anyhow::Result<()> {
     let endpoint = Endpoint::new(host)?;
-    let requests = plan.requests.iter().map(|spec| endpoint.prepare(spec)).collect::<anyhow::Result<_>>()?;
+    let requests = plan
+        .requests
+        .iter()
+        .map(|spec| (!variables::uses_variables(spec)).then(|| endpoint.prepare(spec)).transpose())
+        .collect::<anyhow::Result<_>>()?;
     let rules = plan.rules_per_request();
     let shared = Arc::new(Shared { plan: plan.clone(), endpoint, requests, rules, recorder });
     let mut scenario = GooseScenario::new("phase");
@@ -117,8 +136,11 @@ pub async fn run_phase(plan: Arc<PhasePlan>, host: &str, recorder: Arc<Recorder>
             let shared = shared.clone();
             Box::pin(async move { send(user, &shared, index).await })
         }))
-        .set_name(&request.display_name())
-        .set_weight(request.weight)?;
+        .set_name(&request.display_name());
+        let transaction = match request.once {
+            true => transaction.set_on_start().set_sequence(index + 1),
+            false => transaction.set_weight(request.weight)?,
+        };
         scenario = scenario.register_transaction(transaction);
     }
     // goose builds a reqwest client per user unless given a shared one; the users send on their
@@ -186,7 +208,9 @@ async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> Transactio
     if user.get_session_data::<UserState>().is_none() {
         let seed = plan.seed ^ (user.weighted_users_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let rng = StdRng::seed_from_u64(seed);
-        user.set_session_data(UserState { connection: Connection::default(), rng, next_send: None });
+        let mut variables = Variables::default();
+        variables.set(variables::USER, format!("{}{}", plan.user_prefix, user.weighted_users_index));
+        user.set_session_data(UserState { connection: Connection::default(), rng, next_send: None, variables });
     }
     let user_index = user.weighted_users_index;
     let state = user.get_session_data_mut::<UserState>().expect("set above");
@@ -204,8 +228,29 @@ async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> Transactio
         let pause = if high > low { state.rng.random_range(low..=high) } else { low };
         tokio::time::sleep(pause).await;
     }
+    let spec = &plan.requests[index];
+    let rendered;
+    let prepared = match &shared.requests[index] {
+        Some(prepared) => prepared,
+        None => {
+            let prepared = state
+                .variables
+                .render_request(spec, &plan.variables)
+                .and_then(|spec| shared.endpoint.prepare(&spec).map_err(|e| e.to_string()));
+            match prepared {
+                Ok(prepared) => {
+                    rendered = prepared;
+                    &rendered
+                }
+                Err(why) => {
+                    unsent(shared, index, why);
+                    return Ok(());
+                }
+            }
+        }
+    };
     let started = Instant::now();
-    let reply = state.connection.send(&shared.endpoint, &shared.requests[index]).await;
+    let reply = state.connection.send(&shared.endpoint, prepared).await;
     let latency = started.elapsed();
     let rules = &shared.rules[index];
     match &reply {
@@ -214,11 +259,15 @@ async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> Transactio
                 true => serde_json::from_slice(&reply.body).ok(),
                 false => None,
             };
-            let broken: Vec<&str> = rules
+            let mut broken: Vec<&str> = rules
                 .iter()
                 .filter(|rule| !rule.check(&reply.headers, body.as_ref()))
                 .map(ResponseRule::name)
                 .collect();
+            // Values are kept from successful answers only; a 2xx without them is broken.
+            if (200..300).contains(&reply.status) && state.variables.capture(&spec.capture, &reply.body).is_err() {
+                broken.push("capture");
+            }
             let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
             shared.recorder.record(&Response {
                 request: index,
@@ -250,4 +299,20 @@ async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> Transactio
     }
     // A failure is the Recorder's to count; goose keeps no metrics (see `configuration`).
     Ok(())
+}
+
+/// Records a request that could not be sent because a value it uses was never captured.
+fn unsent(shared: &Shared, index: usize, why: String) {
+    let broken: Vec<&str> = shared.rules[index].iter().map(ResponseRule::name).collect();
+    shared.recorder.record(&Response {
+        request: index,
+        status: 0,
+        latency: Duration::ZERO,
+        x_cache: None,
+        retry_after: false,
+        broken_rules: &broken,
+        transport_error: Some(("unresolved", why)),
+        request_id: None,
+        body: &[],
+    });
 }

@@ -73,6 +73,10 @@ pub struct RunArgs {
     /// The target-app binary to self-host (default: next to this binary).
     #[arg(long, env = "GAUNTLET_TARGET_BIN")]
     pub target_bin: Option<PathBuf>,
+    /// The shop binary, for scenarios with `target: {topology: shop}` (default: next to this
+    /// binary).
+    #[arg(long, env = "GAUNTLET_SHOP_BIN")]
+    pub shop_bin: Option<PathBuf>,
     /// Where run directories are written.
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod comparison;
 pub mod fault;
+pub mod hosting;
 pub mod measure;
 pub mod network;
 pub mod process;
@@ -23,6 +24,7 @@ pub mod runner;
 pub mod scenario;
 pub mod target;
 pub mod target_log;
+pub mod variables;
 
 use cli::{Cli, Command, RunArgs};
 use report::model::{RunReport, Verdict};
@@ -106,8 +108,8 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
     }
     // So is a process action naming a process the dev stack did not start.
     for loaded in &scenarios {
-        let self_hosted = args.target.is_none() && loaded.scenario.target.url.is_none();
-        if let Err(error) = process::check_scenario(&loaded.scenario, self_hosted).await {
+        let hosted = target::hosted_names(&loaded.scenario.target, args.target.as_deref());
+        if let Err(error) = process::check_scenario(&loaded.scenario, &hosted).await {
             eprintln!("error: {}: {error}", loaded.path.display());
             return EXIT_INVALID_SCENARIO;
         }
@@ -115,7 +117,7 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
     let options = runner::RunOptions {
         target: args.target.clone(),
         allow_remote: args.allow_remote,
-        target_bin: args.target_bin.clone(),
+        binaries: target::Binaries { target_app: args.target_bin.clone(), shop: args.shop_bin.clone() },
         report_dir: args.report_dir.clone(),
         quiet: args.quiet,
         schedule_budget: args.schedule_budget / 100.0,

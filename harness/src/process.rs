@@ -1,6 +1,7 @@
 //! Process faults: signals to the dev stack's own processes (named by `scripts/services.sh
 //! status`, which lists only what it started, by PID file and process name) and to the
-//! target-app the harness started (restarted on its port with its env). Nothing else is ever
+//! processes the harness hosts as the target — `target-app`, or the shop's services by name —
+//! (restarted on their ports with their env). Nothing else is ever
 //! signalled: a PID whose process name changed since it was listed is refused. What a run paused
 //! is resumed, and what it killed is restarted, at rollback.
 
@@ -12,7 +13,7 @@ use crate::scenario::action::{ProcessAction, Signal};
 use crate::scenario::{Action, Scenario};
 use crate::target::Target;
 
-/// The name of the self-hosted target in `process:` actions.
+/// The name of the self-hosted target-app in `process:` actions.
 pub const TARGET_APP: &str = "target-app";
 
 /// A dev-stack process as `status` listed it.
@@ -34,35 +35,35 @@ pub struct Processes {
     /// Dev-stack processes by name, with their PIDs: read once (a paused node makes `status`
     /// slower) and again after a restart.
     services: Mutex<BTreeMap<String, Service>>,
-    /// Whether the harness started the target (so `target-app` may be signalled).
-    self_hosted: bool,
+    /// The processes the harness hosts as the target (`target-app`, or the shop's services).
+    hosted: Vec<String>,
     /// What still needs undoing: name → the last signal that left it paused or dead.
     changed: Mutex<BTreeMap<String, Signal>>,
 }
 
 impl Processes {
     /// Reads the dev stack's processes from `services.sh status` (found by [`services_script`]).
-    pub async fn discover(self_hosted: bool) -> anyhow::Result<Self> {
+    pub async fn discover(hosted: Vec<String>) -> anyhow::Result<Self> {
         let script = services_script().ok_or_else(|| {
             anyhow::anyhow!("scripts/services.sh not found above the current directory; set GAUNTLET_ROOT")
         })?;
         let services = Mutex::new(status(&script).await?);
-        Ok(Self { script, services, self_hosted, changed: Mutex::default() })
+        Ok(Self { script, services, hosted, changed: Mutex::default() })
     }
 
     /// Checks that every action names a known process and asks for what it supports.
     pub fn check(&self, actions: &[&ProcessAction]) -> Result<(), String> {
-        check_names(&self.services.lock().expect("services"), self.self_hosted, actions)
+        check_names(&self.services.lock().expect("services"), &self.hosted, actions)
     }
 
     /// Sends the action's signal (or restarts the process) and remembers what to undo; `target`
-    /// is the run's target, for `target-app`.
+    /// is the run's target, for the processes it hosts.
     pub async fn signal(&self, action: &ProcessAction, target: &Target) -> anyhow::Result<String> {
         let name = action.name.as_str();
         let message = match action.signal {
-            Signal::Restart if name == TARGET_APP => {
-                target.restart().await?;
-                format!("{name} restarted (pid {})", target.pid().unwrap_or_default())
+            Signal::Restart if self.hosted.iter().any(|h| h == name) => {
+                target.restart(name).await?;
+                format!("{name} restarted (pid {})", target.pid(name).unwrap_or_default())
             }
             Signal::Restart => {
                 self.restart(name).await?;
@@ -112,8 +113,8 @@ impl Processes {
     /// The PID: the target's now, or the dev stack's as `status` listed it, if that PID still
     /// runs the program it ran then.
     fn pid(&self, name: &str, target: &Target) -> anyhow::Result<u32> {
-        if name == TARGET_APP {
-            return target.pid().ok_or_else(|| anyhow::anyhow!("no self-hosted target"));
+        if self.hosted.iter().any(|h| h == name) {
+            return target.pid(name).ok_or_else(|| anyhow::anyhow!("{name} is not running"));
         }
         let services = self.services.lock().expect("services");
         let Some(service) = services.get(name) else {
@@ -156,35 +157,33 @@ pub fn actions_of(scenario: &Scenario) -> Vec<&ProcessAction> {
         .collect()
 }
 
-/// Checks a scenario's process names against the dev stack before anything runs (`harness run`
-/// exits 2 on an unknown one); `self_hosted` says whether `target-app` will exist.
-pub async fn check_scenario(scenario: &Scenario, self_hosted: bool) -> Result<(), String> {
+/// Checks a scenario's process names against the dev stack and the processes the harness will
+/// host (`hosted`) before anything runs (`harness run` exits 2 on an unknown one).
+pub async fn check_scenario(scenario: &Scenario, hosted: &[String]) -> Result<(), String> {
     let wanted = actions_of(scenario);
     if wanted.is_empty() {
         return Ok(());
     }
     let script = services_script().ok_or("scripts/services.sh not found above the current directory")?;
     let services = status(&script).await.map_err(|e| format!("{e:#}"))?;
-    check_names(&services, self_hosted, &wanted)
+    check_names(&services, hosted, &wanted)
 }
 
 fn check_names(
     services: &BTreeMap<String, Service>,
-    self_hosted: bool,
+    hosted: &[String],
     actions: &[&ProcessAction],
 ) -> Result<(), String> {
     for action in actions {
+        if hosted.contains(&action.name) {
+            continue;
+        }
         if action.name == TARGET_APP {
-            if !self_hosted {
-                return Err(
-                    "process target-app: the harness did not start the target (a --target URL was given)".into()
-                );
-            }
-        } else if !services.contains_key(&action.name) {
+            return Err("process target-app: the harness did not start the target (a --target URL was given)".into());
+        }
+        if !services.contains_key(&action.name) {
             let mut known: Vec<&str> = services.keys().map(String::as_str).collect();
-            if self_hosted {
-                known.push(TARGET_APP);
-            }
+            known.extend(hosted.iter().map(String::as_str));
             return Err(format!(
                 "process {:?} is not one the project started; known (scripts/services.sh status): {}",
                 action.name,
@@ -240,7 +239,7 @@ mod tests {
         let processes = Processes {
             script: PathBuf::from("scripts/services.sh"),
             services: Mutex::new(BTreeMap::from([("redis-7001".to_owned(), Service { pid: 41, program: None })])),
-            self_hosted: true,
+            hosted: vec![TARGET_APP.to_owned()],
             changed: Mutex::default(),
         };
         let action = |name: &str, signal| ProcessAction { name: name.into(), signal };
@@ -249,7 +248,7 @@ mod tests {
         assert!(
             processes.check(&[&action("redis-7001", Signal::Kill), &action("target-app", Signal::Restart)]).is_ok()
         );
-        let external = Processes { self_hosted: false, ..processes };
+        let external = Processes { hosted: Vec::new(), ..processes };
         assert!(external.check(&[&action("target-app", Signal::Pause)]).unwrap_err().contains("did not start"));
     }
 
@@ -259,7 +258,7 @@ mod tests {
         let processes = |recorded: Option<String>| Processes {
             script: PathBuf::from("scripts/services.sh"),
             services: Mutex::new(BTreeMap::from([("redis-7001".to_owned(), Service { pid: me, program: recorded })])),
-            self_hosted: false,
+            hosted: Vec::new(),
             changed: Mutex::default(),
         };
         let target = Target::at("http://127.0.0.1:9", None, false).unwrap();

@@ -24,6 +24,11 @@ static SECRET_KEY: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
+/// A JSON Web Token (header and payload are base64url JSON, so they start `eyJ`): tokens a run
+/// captured from login answers are masked wherever they show up, known or not.
+static JWT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+").expect("valid regex"));
+
 /// Whether an environment variable's name marks its value as a secret.
 pub fn is_secret_name(name: &str) -> bool {
     let name = name.to_ascii_uppercase();
@@ -66,13 +71,16 @@ impl Redactor {
         self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
-    /// `text` with every known secret masked.
+    /// `text` with every known secret, and every JWT, masked.
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), MASK);
             }
+        }
+        if out.contains("eyJ") {
+            out = JWT.replace_all(&out, MASK).into_owned();
         }
         out
     }
@@ -98,7 +106,8 @@ impl Redactor {
             for failure in &mut phase.failures {
                 failure.path = self.text(&failure.path);
                 failure.error = failure.error.as_deref().map(|e| self.text(e));
-                failure.body = failure.body.as_deref().map(|b| self.text(b));
+                // A body is JSON from outside: mask by key too (`"access_token": "..."`).
+                failure.body = failure.body.as_deref().map(|b| self.scenario_text(b));
                 failure.target_log.iter_mut().for_each(|line| *line = self.text(line));
             }
             for expectation in &mut phase.expectations {
@@ -129,6 +138,16 @@ mod tests {
             assert!(!masked.contains(secret), "{secret} in {masked}");
         }
         assert!(masked.contains("x-id: '7'") && masked.contains("smoke-key"), "{masked}");
+    }
+
+    #[test]
+    fn tokens_in_answers_are_masked_by_shape_and_by_key() {
+        let redactor = Redactor::new(Vec::new());
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        assert_eq!(redactor.text(&format!("Bearer {jwt} rest")), "Bearer *** rest");
+        let body = r#"{"access_token":"opaque-value","token_type":"bearer","user_id":"u-1"}"#;
+        let masked = redactor.scenario_text(body);
+        assert!(!masked.contains("opaque-value") && masked.contains("u-1"), "{masked}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::actions;
 use crate::attack::{self, PhasePlan};
 use crate::checks::breaker::{BreakerState, StateChange};
 use crate::checks::probe::{Probe, Readings};
+use crate::checks::state::{self, State};
 use crate::checks::{Expectation, Observed, Scoped};
 use crate::measure::{PhaseStats, Recorder};
 use crate::network::Network;
@@ -24,7 +25,8 @@ use crate::report::model::{
     ActionLog, ExpectationResult, Measures, PhaseReport, RequestReport, RunReport, SCHEMA_VERSION, Schedule, Verdict,
 };
 use crate::scenario::{Action, LoadModel, LoadedScenario, Phase, Scenario};
-use crate::target::{ResourceSample, Target};
+use crate::target::{Binaries, ResourceSample, Target};
+use crate::variables::Variables;
 
 /// Options from the command line.
 #[derive(Clone, Debug)]
@@ -33,8 +35,8 @@ pub struct RunOptions {
     pub target: Option<String>,
     /// `--allow-remote`: the target may be a non-loopback URL.
     pub allow_remote: bool,
-    /// `--target-bin`: the `target-app` binary to self-host.
-    pub target_bin: Option<PathBuf>,
+    /// `--target-bin` and `--shop-bin`: the programs to self-host.
+    pub binaries: Binaries,
     /// Where report directories go.
     pub report_dir: PathBuf,
     /// No progress lines.
@@ -60,11 +62,12 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         scenario_file: loaded.path.display().to_string(),
         scenario_text: loaded.text.clone(),
         seed,
-        target: options
-            .target
-            .clone()
-            .or_else(|| scenario.target.url.clone())
-            .unwrap_or_else(|| "self-hosted target-app".into()),
+        target: options.target.clone().or_else(|| scenario.target.url.clone()).unwrap_or_else(|| {
+            match scenario.target.topology {
+                Some(crate::scenario::Topology::Shop) => "self-hosted shop".into(),
+                None => "self-hosted target-app".into(),
+            }
+        }),
         self_hosted: options.target.is_none() && scenario.target.url.is_none(),
         target_version: None,
         started_at: started_at.to_rfc3339(),
@@ -102,7 +105,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         &scenario.target,
         options.target.as_deref(),
         allow_remote,
-        options.target_bin.as_deref(),
+        &options.binaries,
         uses_chaos,
         &network.target_env(),
         &directory,
@@ -128,7 +131,9 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
             return finish(report, run_started, &redactor, directory);
         }
     };
-    let faults = actions::Context { target: &target, network: &network, processes: processes.as_ref() };
+    let variables = Mutex::new(Variables::default());
+    let faults =
+        actions::Context { target: &target, network: &network, processes: processes.as_ref(), variables: &variables };
     let unhealthy = target.unhealthy(&scenario.requires).await;
     if !unhealthy.is_empty() {
         report.skipped = Some(format!("requires {}", unhealthy.join("; ")));
@@ -217,7 +222,7 @@ async fn prepare_processes(scenario: &Scenario, target: &Target) -> Result<Optio
     if wanted.is_empty() {
         return Ok(None);
     }
-    let processes = Processes::discover(target.pid().is_some()).await.map_err(|e| format!("process actions: {e:#}"))?;
+    let processes = Processes::discover(target.hosted_names()).await.map_err(|e| format!("process actions: {e:#}"))?;
     processes.check(&wanted)?;
     Ok(Some(processes))
 }
@@ -312,13 +317,16 @@ async fn run_phase(
         .iter()
         .filter_map(|scoped| scoped.expectation.response_rule().map(|rule| (scoped.request.clone(), rule.clone())))
         .collect();
-    let plan = Arc::new(PhasePlan::new(
-        load.clone(),
-        phase.requests.clone(),
-        phase.load.think_time.as_deref(),
-        rules,
-        seed.wrapping_add(index as u64),
-    ));
+    let plan = Arc::new(
+        PhasePlan::new(
+            load.clone(),
+            phase.requests.clone(),
+            phase.load.think_time.as_deref(),
+            rules,
+            seed.wrapping_add(index as u64),
+        )
+        .with_variables(faults.variables.lock().expect("variables").clone(), format!("p{index}-")),
+    );
     let metrics_before = target.metrics().await;
     let breakers = Arc::new(Mutex::new(BreakerTimeline::starting_from(metrics_before.as_ref(), run_started)));
     let poller = tokio::spawn(poll_breakers(target.url.clone(), breakers.clone(), run_started));
@@ -376,6 +384,7 @@ async fn run_phase(
         .zip(probes_before.into_iter().zip(probes_after))
         .map(|(probe, (before, after))| (probe.key(), before.and_then(|before| Ok((before, after?)))))
         .collect();
+    let states = read_states(target, expectations, &stats, &faults.variables.lock().expect("variables").clone()).await;
     let breakers = breakers.lock().expect("breaker timeline").changes.clone();
     let observed = Observed {
         stats: &stats,
@@ -387,6 +396,7 @@ async fn run_phase(
             .fault_cleared_at
             .map(|at| recorder.started().saturating_duration_since(at).as_secs_f64()),
         probes: &readings,
+        states: &states,
     };
     let results = expectations.iter().map(|scoped| judge(scoped, &observed)).collect();
     let time_to_recover_s = expectations.iter().find_map(|scoped| match &scoped.expectation {
@@ -403,6 +413,49 @@ async fn run_phase(
     let report = phase_report(phase, &load, phase_started_at, &stats, action_logs, results, schedule, breakers);
     history.earlier.insert(phase.name.clone(), stats);
     PhaseOutcome { report: Some(report), problems, ending, stop_run, time_to_recover_s }
+}
+
+/// Each `state` check's value as the target reports it now, read again (every 250 ms) until it
+/// is what the phase wants or its `within` is up.
+async fn read_states(
+    target: &Target,
+    expectations: &[Scoped],
+    stats: &PhaseStats,
+    variables: &Variables,
+) -> state::Readings {
+    let mut readings = state::Readings::new();
+    for scoped in expectations {
+        let Expectation::State(check) = &scoped.expectation else { continue };
+        let scope = scoped.request.as_ref().and_then(|name| stats.by_request.get(name)).unwrap_or(stats);
+        let wanted = check.wanted(scope);
+        let started = Instant::now();
+        let reading = loop {
+            let reading = read_state(target, check, variables).await;
+            if matches!(&reading, Ok(value) if state::same(value, &wanted)) || started.elapsed() >= check.within {
+                break reading;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        readings.insert(check.key(), reading);
+    }
+    readings
+}
+
+async fn read_state(target: &Target, check: &State, variables: &Variables) -> Result<serde_json::Value, String> {
+    let none = Variables::default();
+    let path = variables.render(&check.spec.path, &none)?;
+    let mut request = target.client().get(format!("{}{path}", target.url));
+    for (name, value) in &check.spec.headers {
+        request = request.header(name, variables.render(value, &none)?);
+    }
+    let response = request.send().await.map_err(|e| format!("GET {}: {}", check.spec.path, e.without_url()))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("GET {} answered {status}", check.spec.path));
+    }
+    let answer =
+        response.json().await.map_err(|_| format!("GET {} answered something that is not JSON", check.spec.path))?;
+    check.read(&answer)
 }
 
 /// Each probe's number as the target reports it now.

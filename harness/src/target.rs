@@ -6,83 +6,25 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::hosting::{Hosting, Launch};
 use crate::prometheus::MetricSet;
-use crate::scenario::{ChaosAction, Dependency, Target as TargetSpec};
+use crate::scenario::{ChaosAction, Dependency, Target as TargetSpec, Topology};
 use crate::target_log::TargetLog;
 
 /// A running target.
 pub struct Target {
-    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    /// Base URL, e.g. `http://127.0.0.1:41234` (the shop's gateway when it hosts the shop).
     pub url: String,
     token: Option<String>,
     client: reqwest::Client,
-    /// The self-hosted process and its log recorder; behind a lock so a `process` action can
-    /// restart it.
-    hosted: std::sync::Mutex<Option<Hosted>>,
+    /// The processes the harness started, when it hosts the target.
+    hosting: Option<Hosting>,
 }
-
-/// A self-hosted target-app: how it was launched, the process, and the task recording its log.
-struct Hosted {
-    binary: PathBuf,
-    env: BTreeMap<String, String>,
-    log_path: PathBuf,
-    process: tokio::process::Child,
-    log: tokio::task::JoinHandle<std::io::Result<TargetLog>>,
-}
-
-impl Hosted {
-    /// Starts `binary` with `env`, its output recorded into `log_path` (after `previous`'s lines).
-    fn launch(
-        binary: PathBuf,
-        env: BTreeMap<String, String>,
-        log_path: PathBuf,
-        previous: Option<TargetLog>,
-    ) -> Result<Self, TargetError> {
-        let mut process = tokio::process::Command::new(&binary)
-            .envs(&env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| TargetError::Start(format!("{}: {e}", binary.display())))?;
-        let (stdout, stderr) = (process.stdout.take(), process.stderr.take());
-        let path = log_path.clone();
-        let log = tokio::spawn(async move {
-            match (stdout, stderr) {
-                (Some(stdout), Some(stderr)) => crate::target_log::record(stdout, stderr, &path, previous).await,
-                _ => Err(std::io::Error::other("target-app's output was not piped")),
-            }
-        });
-        Ok(Self { binary, env, log_path, process, log })
-    }
-
-    /// Ends the process (SIGTERM and up to `grace` to drain, then SIGKILL) and its log.
-    async fn end(mut self, grace: Duration) -> (Launch, Option<TargetLog>) {
-        if !grace.is_zero()
-            && let Some(pid) = self.process.id()
-        {
-            let _ = tokio::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
-        }
-        if tokio::time::timeout(grace, self.process.wait()).await.is_err() {
-            let _ = self.process.kill().await;
-        }
-        let log = match tokio::time::timeout(Duration::from_secs(5), self.log).await {
-            Ok(Ok(Ok(summary))) => Some(summary),
-            _ => None,
-        };
-        ((self.binary, self.env, self.log_path), log)
-    }
-}
-
-/// What launching target-app again takes: binary, env and log file.
-type Launch = (PathBuf, BTreeMap<String, String>, PathBuf);
 
 /// One sample of the target's resource use (from its `/api/info`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -112,7 +54,7 @@ pub enum TargetError {
         reason: String,
     },
     /// The self-hosted target did not start or become ready.
-    #[error("could not start target-app: {0}")]
+    #[error("could not start the target: {0}")]
     Start(String),
 }
 
@@ -152,13 +94,14 @@ fn client(url: &str, source: std::net::IpAddr) -> reqwest::Client {
 }
 
 impl Target {
-    /// Connects to `url` (from `--target`) or the scenario's target, starting `target-app`
-    /// when neither gives a URL. `log_dir` receives the self-hosted target's log.
+    /// Connects to `url` (from `--target`) or the scenario's target, starting `target-app` (or
+    /// the shop, for `topology: shop`) when neither gives a URL. `log_dir` receives the
+    /// self-hosted target's log.
     pub async fn open(
         spec: &TargetSpec,
         url_override: Option<&str>,
         allow_remote: bool,
-        target_bin: Option<&Path>,
+        binaries: &Binaries,
         uses_chaos: bool,
         proxy_env: &[(String, String)],
         log_dir: &Path,
@@ -174,14 +117,15 @@ impl Target {
                     .map_err(|e| TargetError::Unreachable { url: target.url.clone(), reason: e.to_string() })?;
                 Ok(target)
             }
-            None => Self::start(spec, target_bin, uses_chaos, proxy_env, log_dir).await,
+            None if spec.topology == Some(Topology::Shop) => Self::start_shop(spec, binaries, proxy_env, log_dir).await,
+            None => Self::start(spec, binaries, uses_chaos, proxy_env, log_dir).await,
         }
     }
 
     /// A handle for read-only calls (scrapes) to an already running target, from
     /// [`SCRAPER_ADDRESS`].
     pub fn observer(url: String) -> Self {
-        Self { client: client(&url, SCRAPER_ADDRESS), url, token: None, hosted: Default::default() }
+        Self { client: client(&url, SCRAPER_ADDRESS), url, token: None, hosting: None }
     }
 
     /// A handle for a running target at `url` with the chaos `token`; nothing is started. A
@@ -189,7 +133,7 @@ impl Target {
     pub fn at(url: &str, token: Option<String>, allow_remote: bool) -> Result<Self, TargetError> {
         check_allowed(url, allow_remote)?;
         let url = url.trim_end_matches('/').to_owned();
-        Ok(Self { client: client(&url, OBSERVER_ADDRESS), url, token, hosted: Default::default() })
+        Ok(Self { client: client(&url, OBSERVER_ADDRESS), url, token, hosting: None })
     }
 
     /// The chaos token the harness uses (chosen by it for a self-hosted target), for redaction.
@@ -197,39 +141,33 @@ impl Target {
         self.token.as_deref()
     }
 
-    /// The self-hosted target's PID.
-    pub fn pid(&self) -> Option<u32> {
-        self.hosted.lock().expect("hosted").as_ref().and_then(|hosted| hosted.process.id())
+    /// The names of the processes the harness hosts (`target-app`, or the shop's services).
+    pub fn hosted_names(&self) -> Vec<String> {
+        self.hosting.as_ref().map(Hosting::names).unwrap_or_default()
     }
 
-    /// Kills the self-hosted target and starts it again on the same port with the same env, its
-    /// log appended to the same file; returns once it is ready.
-    pub async fn restart(&self) -> Result<(), TargetError> {
-        let hosted = self.hosted.lock().expect("hosted").take();
-        let hosted = hosted.ok_or_else(|| TargetError::Start("the harness did not start this target".into()))?;
-        let ((binary, env, log_path), log) = hosted.end(Duration::ZERO).await;
-        let relaunched = Hosted::launch(binary, env, log_path, log)?;
-        *self.hosted.lock().expect("hosted") = Some(relaunched);
-        self.wait_ready(Duration::from_secs(60)).await
+    /// The PID of the hosted process `name`.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.hosting.as_ref()?.pid(name)
+    }
+
+    /// Kills the hosted process `name` and starts it again on the same port with the same env,
+    /// its log going on in the same file; returns once it is ready.
+    pub async fn restart(&self, name: &str) -> Result<(), TargetError> {
+        let hosting =
+            self.hosting.as_ref().ok_or_else(|| TargetError::Start("the harness did not start this target".into()))?;
+        hosting.restart(name).await
     }
 
     async fn start(
         spec: &TargetSpec,
-        target_bin: Option<&Path>,
+        binaries: &Binaries,
         uses_chaos: bool,
         proxy_env: &[(String, String)],
         log_dir: &Path,
     ) -> Result<Self, TargetError> {
-        let binary = target_bin.map(Path::to_path_buf).or_else(default_binary).ok_or_else(|| {
-            TargetError::Start(
-                "target-app binary not found next to harness; build it (cargo build --workspace) or pass --target-bin"
-                    .into(),
-            )
-        })?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| TargetError::Start(format!("no free port: {e}")))?
-            .port();
+        let binary = binaries.target_app()?;
+        let port = free_port()?;
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         env.insert("HOST".into(), "127.0.0.1".into());
         env.insert("PORT".into(), port.to_string());
@@ -247,34 +185,81 @@ impl Target {
         if token.is_none() {
             token = env.get("CHAOS_TOKEN").cloned();
         }
-        std::fs::create_dir_all(log_dir).map_err(|e| TargetError::Start(e.to_string()))?;
-        let hosted = Hosted::launch(binary, env, log_dir.join("target.log"), None)?;
         let url = format!("http://127.0.0.1:{port}");
-        let target =
-            Self { client: client(&url, OBSERVER_ADDRESS), url, token, hosted: std::sync::Mutex::new(Some(hosted)) };
-        target.wait_ready(Duration::from_secs(60)).await?;
+        let hosting = Self::hosting(&url, log_dir)?;
+        let launch = Launch {
+            name: crate::process::TARGET_APP.into(),
+            binary,
+            args: Vec::new(),
+            env,
+            ready_url: format!("{url}/health/ready"),
+        };
+        let target = Self { client: client(&url, OBSERVER_ADDRESS), url, token, hosting: Some(hosting) };
+        target.hosting.as_ref().expect("just set").start(launch, Duration::from_secs(60)).await?;
         Ok(target)
     }
 
-    async fn wait_ready(&self, limit: Duration) -> Result<(), TargetError> {
-        let started = Instant::now();
-        let mut last = String::from("no answer");
-        while started.elapsed() < limit {
-            match self.client.get(format!("{}/health/ready", self.url)).send().await {
-                Ok(response) if response.status().is_success() => return Ok(()),
-                Ok(response) => last = format!("{}: {}", response.status(), response.text().await.unwrap_or_default()),
-                Err(error) => last = error.to_string(),
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+    /// The shop: every service on a free port (leaves first, the gateway last), each told where
+    /// the others are, all sharing a database and queue made for this run (dropped afterwards);
+    /// ready once the gateway reports every service healthy.
+    async fn start_shop(
+        spec: &TargetSpec,
+        binaries: &Binaries,
+        proxy_env: &[(String, String)],
+        log_dir: &Path,
+    ) -> Result<Self, TargetError> {
+        let binary = binaries.shop()?;
+        let ports: Vec<(&str, u16)> =
+            SHOP_SERVICES.iter().map(|&name| free_port().map(|p| (name, p))).collect::<Result<_, _>>()?;
+        let gateway_port = ports.iter().find(|(name, _)| *name == "gateway").map(|(_, p)| *p).expect("gateway listed");
+        let run = crate::scenario::interpolate::variable(crate::scenario::interpolate::RUN_ID).unwrap_or_default();
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        env.insert("LOG_FORMAT".into(), "json".into());
+        env.insert("SHOP_HOST".into(), "127.0.0.1".into());
+        env.insert("SHOP_DATABASE".into(), format!("gauntlet_shop_{run}_{gateway_port}"));
+        env.insert("ORDER_EVENTS_QUEUE".into(), format!("gauntlet.shop.{run}.{gateway_port}.order.created"));
+        if let Some(password) = crate::scenario::interpolate::variable(SHOP_ADMIN_PASSWORD) {
+            env.insert(SHOP_ADMIN_PASSWORD.into(), password);
         }
-        Err(TargetError::Start(format!("/health/ready did not answer 200 within {limit:?}; last: {last}")))
+        for (name, port) in &ports {
+            let upper = name.to_uppercase();
+            env.insert(format!("SHOP_{upper}_PORT"), port.to_string());
+            env.insert(format!("{upper}_URL"), format!("http://127.0.0.1:{port}"));
+        }
+        env.extend(spec.env.clone());
+        env.extend(proxy_env.iter().cloned());
+        let url = format!("http://127.0.0.1:{gateway_port}");
+        let hosting = Self::hosting(&url, log_dir)?;
+        let launch = |name: &str, port: u16, ready: &str| Launch {
+            name: name.to_owned(),
+            binary: binary.clone(),
+            args: vec![name.to_owned()],
+            env: env.clone(),
+            ready_url: format!("http://127.0.0.1:{port}{ready}"),
+        };
+        hosting.on_stop(Launch { name: "shop-cleanup".into(), ..launch("drop-database", 0, "") });
+        let target = Self {
+            client: client(&url, OBSERVER_ADDRESS),
+            url,
+            token: spec.chaos_token.clone(),
+            hosting: Some(hosting),
+        };
+        let hosting = target.hosting.as_ref().expect("just set");
+        for (name, port) in &ports {
+            hosting.start(launch(name, *port, "/health"), Duration::from_secs(60)).await?;
+        }
+        Ok(target)
+    }
+
+    fn hosting(url: &str, log_dir: &Path) -> Result<Hosting, TargetError> {
+        std::fs::create_dir_all(log_dir).map_err(|e| TargetError::Start(e.to_string()))?;
+        Ok(Hosting::new(&log_dir.join("target.log"), client(url, OBSERVER_ADDRESS)))
     }
 
     /// Stops a self-hosted target: SIGTERM (graceful drain), then SIGKILL after 5 s; returns
     /// how its log was written.
     pub async fn stop(&mut self) -> Option<TargetLog> {
-        let hosted = self.hosted.get_mut().expect("hosted").take()?;
-        hosted.end(Duration::from_secs(5)).await.1
+        self.hosting.take()?.stop().await
     }
 
     /// The HTTP client the harness uses for everything but the load.
@@ -358,15 +343,6 @@ impl Target {
     }
 }
 
-impl Drop for Target {
-    fn drop(&mut self) {
-        // `kill_on_drop` ends a self-hosted target the harness could not stop gracefully.
-        if let Some(hosted) = self.hosted.get_mut().ok().and_then(Option::as_mut) {
-            let _ = hosted.process.start_kill();
-        }
-    }
-}
-
 async fn expect_ok(response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
@@ -377,12 +353,64 @@ async fn expect_ok(response: reqwest::Response) -> anyhow::Result<Value> {
     Ok(body)
 }
 
-/// `target-app` next to the running harness binary (both live in `target/<profile>/`).
-fn default_binary() -> Option<PathBuf> {
+/// The shop's services, in start order: those the others call first, the gateway last.
+pub const SHOP_SERVICES: [&str; 6] = ["users", "products", "inventory", "notifications", "orders", "gateway"];
+
+/// The variable holding the shop administrator's password (chosen by the harness per run
+/// unless the environment sets it); scenarios log in with `${SHOP_ADMIN_PASSWORD}`.
+pub const SHOP_ADMIN_PASSWORD: &str = "SHOP_ADMIN_PASSWORD";
+
+/// The process names a scenario's target will have, before it starts: none for a URL,
+/// `target-app`, or the shop's services.
+pub fn hosted_names(spec: &TargetSpec, url_override: Option<&str>) -> Vec<String> {
+    match (url_override.or(spec.url.as_deref()), spec.topology) {
+        (Some(_), _) => Vec::new(),
+        (None, Some(Topology::Shop)) => SHOP_SERVICES.iter().map(|s| (*s).to_owned()).collect(),
+        (None, None) => vec![crate::process::TARGET_APP.to_owned()],
+    }
+}
+
+/// Where the programs the harness can host are: given on the command line, or next to the
+/// running harness binary (both live in `target/<profile>/`).
+#[derive(Clone, Debug, Default)]
+pub struct Binaries {
+    /// `--target-bin`.
+    pub target_app: Option<PathBuf>,
+    /// `--shop-bin`.
+    pub shop: Option<PathBuf>,
+}
+
+impl Binaries {
+    fn target_app(&self) -> Result<PathBuf, TargetError> {
+        self.target_app.clone().or_else(|| beside_harness("target-app")).ok_or_else(|| {
+            TargetError::Start(
+                "target-app binary not found next to harness; build it (cargo build --workspace) or pass --target-bin"
+                    .into(),
+            )
+        })
+    }
+
+    fn shop(&self) -> Result<PathBuf, TargetError> {
+        self.shop.clone().or_else(|| beside_harness("shop")).ok_or_else(|| {
+            TargetError::Start(
+                "shop binary not found next to harness; build it (cargo build --workspace) or pass --shop-bin".into(),
+            )
+        })
+    }
+}
+
+fn beside_harness(program: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let dir = exe.parent()?;
     // Test binaries live one level deeper, in target/<profile>/deps/.
-    [dir.join("target-app"), dir.parent()?.join("target-app")].into_iter().find(|p| p.is_file())
+    [dir.join(program), dir.parent()?.join(program)].into_iter().find(|p| p.is_file())
+}
+
+fn free_port() -> Result<u16, TargetError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| TargetError::Start(format!("no free port: {e}")))
 }
 
 #[cfg(test)]

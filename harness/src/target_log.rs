@@ -1,4 +1,6 @@
-//! The self-hosted target's log, bounded. target-app writes one JSON access-log line per
+//! The self-hosted target's log, bounded: every process the harness hosts (target-app, or each
+//! shop service) writes into one file, so a request id's lines from every service are together.
+//! target-app writes one JSON access-log line per
 //! request (about 2 GB an hour at 2,000 req/s), so its stdout and stderr pass through a
 //! [`LogFilter`] into `target.log`: warnings, errors, failed requests (status >= 400) and lines
 //! that are not JSON (a panic) are kept in full; the other lines are kept for the first
@@ -80,12 +82,6 @@ impl LogFilter {
         true
     }
 
-    /// A filter continuing `previous` (a restarted target's earlier process), whose file holds
-    /// `bytes` already.
-    pub fn resume(previous: TargetLog, bytes: u64) -> Self {
-        Self { routine: previous.lines, log: previous, bytes }
-    }
-
     /// What was written and dropped.
     pub fn summary(self) -> TargetLog {
         self.log
@@ -105,39 +101,55 @@ fn always_kept(line: &str) -> bool {
         .is_some_and(|status| status >= 400)
 }
 
-/// Copies the target's stdout and stderr into `path` through a [`LogFilter`] until both close;
-/// with `previous` (a restarted target), appends and goes on counting from it.
-pub async fn record(
+/// Lines the hosted processes wrote, waiting to be filtered into the log. Bounded: a process
+/// that writes faster than the file takes them waits on its pipe.
+pub type Lines = tokio::sync::mpsc::Sender<String>;
+
+/// Starts writing `path` through a [`LogFilter`]; the task ends, with the summary, once every
+/// [`Lines`] sender is dropped.
+pub fn recorder(path: &Path) -> (Lines, tokio::task::JoinHandle<std::io::Result<TargetLog>>) {
+    let (sender, mut lines) = tokio::sync::mpsc::channel::<String>(1024);
+    let path = path.to_owned();
+    let task = tokio::spawn(async move {
+        let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let mut filter = LogFilter::new(&name);
+        let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(&path).await?);
+        while let Some(mut line) = lines.recv().await {
+            if filter.keep(&line) {
+                line.push('\n');
+                file.write_all(line.as_bytes()).await?;
+            }
+        }
+        file.flush().await?;
+        Ok(filter.summary())
+    });
+    (sender, task)
+}
+
+/// Passes a process's stdout and stderr lines to `lines` until both close. With a `service`
+/// name, JSON lines get a `"service"` field first, so one log can hold several processes.
+pub async fn forward(
     stdout: impl AsyncRead + Unpin,
     stderr: impl AsyncRead + Unpin,
-    path: &Path,
-    previous: Option<TargetLog>,
-) -> std::io::Result<TargetLog> {
-    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let (mut filter, file) = match previous {
-        Some(previous) => {
-            let file = tokio::fs::OpenOptions::new().append(true).open(path).await?;
-            (LogFilter::resume(previous, file.metadata().await?.len()), file)
-        }
-        None => (LogFilter::new(&name), tokio::fs::File::create(path).await?),
-    };
-    let mut file = tokio::io::BufWriter::new(file);
+    service: Option<String>,
+    lines: Lines,
+) {
     let (mut out, mut err) = (BufReader::new(stdout).lines(), BufReader::new(stderr).lines());
     let (mut out_open, mut err_open) = (true, true);
     while out_open || err_open {
         let line = tokio::select! {
-            line = out.next_line(), if out_open => line?.or_else(|| { out_open = false; None }),
-            line = err.next_line(), if err_open => line?.or_else(|| { err_open = false; None }),
+            line = out.next_line(), if out_open => line.ok().flatten().or_else(|| { out_open = false; None }),
+            line = err.next_line(), if err_open => line.ok().flatten().or_else(|| { err_open = false; None }),
         };
-        if let Some(line) = line
-            && filter.keep(&line)
-        {
-            file.write_all(line.as_bytes()).await?;
-            file.write_all(b"\n").await?;
+        let Some(line) = line else { continue };
+        let line = match (&service, line.strip_prefix('{')) {
+            (Some(service), Some(rest)) => format!("{{\"service\":\"{service}\",{rest}"),
+            _ => line,
+        };
+        if lines.send(line).await.is_err() {
+            return;
         }
     }
-    file.flush().await?;
-    Ok(filter.summary())
 }
 
 /// The log lines of each request id in `ids`, at most ten per id, each cut to 1,000 characters,

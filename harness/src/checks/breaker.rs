@@ -232,6 +232,7 @@ mod tests {
             earlier: &earlier,
             since_fault_cleared: None,
             probes: &BTreeMap::new(),
+            states: &BTreeMap::new(),
         })
     }
 

@@ -86,6 +86,7 @@ mod tests {
             earlier: &earlier,
             since_fault_cleared: None,
             probes: &BTreeMap::new(),
+            states: &BTreeMap::new(),
         })
     }
 

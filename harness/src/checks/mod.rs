@@ -25,6 +25,7 @@ pub mod probe;
 pub mod rate_limit;
 pub mod recovery;
 pub mod response;
+pub mod state;
 pub mod status;
 pub mod throughput;
 
@@ -88,6 +89,9 @@ pub struct ExpectSpec {
     pub recovery: Option<recovery::RecoverySpec>,
     /// A number the target reports must grow by the count of responses with a status.
     pub probe: Option<probe::ProbeSpec>,
+    /// Values the target reports through its API after the phase.
+    #[serde(default)]
+    pub state: Vec<state::StateSpec>,
 }
 
 /// A status code (`503`) or class (`5xx`) as a map key.
@@ -134,6 +138,8 @@ pub struct Observed<'a> {
     pub since_fault_cleared: Option<f64>,
     /// Readings of the phase's probes, before the load and after the phase.
     pub probes: &'a probe::Readings,
+    /// Readings of the phase's `state` checks, after the phase.
+    pub states: &'a state::Readings,
 }
 
 /// A check's verdict and what it measured.
@@ -218,6 +224,8 @@ pub enum Expectation {
     Recovery(recovery::Recovery),
     /// `probe`.
     Probe(probe::Probe),
+    /// `state`.
+    State(state::State),
 }
 
 impl Expectation {
@@ -235,6 +243,7 @@ impl Expectation {
             Self::Metric(_) => "metrics",
             Self::Recovery(_) => "recovery",
             Self::Probe(_) => "probe",
+            Self::State(_) => "state",
         }
     }
 
@@ -252,6 +261,7 @@ impl Expectation {
             Self::Metric(c) => c.describe(),
             Self::Recovery(c) => c.describe(),
             Self::Probe(c) => c.describe(),
+            Self::State(c) => c.describe(),
         }
     }
 
@@ -269,6 +279,7 @@ impl Expectation {
             Self::Metric(c) => c.evaluate(observed),
             Self::Recovery(c) => c.evaluate(observed),
             Self::Probe(c) => c.evaluate(observed),
+            Self::State(c) => c.evaluate(observed),
         }
     }
 
@@ -326,7 +337,7 @@ fn check_scope(spec: &ExpectSpec, name: &str, requests: &[String]) -> Result<(),
     ];
     match whole_phase.iter().find(|(_, set)| *set) {
         Some((kind, _)) => Err(format!(
-            "expect.request: {kind} judges the whole phase; only status, latency, error_rate, throughput, headers and json can be scoped to one request"
+            "expect.request: {kind} judges the whole phase; only status, latency, error_rate, throughput, headers, json and state can be scoped to one request"
         )),
         None => Ok(()),
     }
@@ -363,6 +374,9 @@ fn compile_block(spec: &ExpectSpec, phases: &[Phase]) -> Result<Vec<Expectation>
     }
     if let Some(probe) = &spec.probe {
         compiled.push(Expectation::Probe(probe::Probe::compile(probe)?));
+    }
+    for state in &spec.state {
+        compiled.push(Expectation::State(state::State::compile(state)?));
     }
     if let Some(recovery) = &spec.recovery {
         compiled.push(Expectation::Recovery(recovery::Recovery::compile(recovery, phases)?));
@@ -411,6 +425,7 @@ pub(crate) mod test_support {
             earlier: &earlier,
             since_fault_cleared: None,
             probes: &BTreeMap::new(),
+            states: &BTreeMap::new(),
         })
     }
 }
@@ -437,6 +452,7 @@ mod tests {
             earlier: &earlier,
             since_fault_cleared: None,
             probes: &BTreeMap::new(),
+            states: &BTreeMap::new(),
         })
     }
 

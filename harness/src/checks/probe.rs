@@ -116,6 +116,7 @@ mod tests {
             earlier: &earlier,
             since_fault_cleared: None,
             probes: &probes,
+            states: &BTreeMap::new(),
         })
     }
 

@@ -148,6 +148,7 @@ mod tests {
             earlier: &earlier,
             since_fault_cleared: Some(cleared),
             probes: &BTreeMap::new(),
+            states: &BTreeMap::new(),
         })
     }
 

@@ -130,6 +130,10 @@ pub struct HttpAction {
     pub expect_status: Option<u16>,
     /// How long the request may take (default 30s).
     pub timeout: Option<String>,
+    /// Values to keep from the JSON answer for every later request and check of the run:
+    /// name → JSON pointer (see [`crate::variables`]).
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
 }
 
 /// `exec:` fields.

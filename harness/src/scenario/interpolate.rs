@@ -4,18 +4,35 @@
 /// things a run creates (queues, keys) that runs side by side must not share.
 pub const RUN_ID: &str = "GAUNTLET_RUN_ID";
 
-/// A variable the harness defines itself when the environment does not: [`RUN_ID`].
+/// A variable the harness defines itself when the environment does not: [`RUN_ID`], and the
+/// password of the shop administrator the harness keeps when it hosts the shop.
 pub fn built_in(name: &str) -> Option<String> {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    (name == RUN_ID).then(|| ID.get_or_init(|| format!("{:08x}", rand::random::<u32>())).clone())
+    static ADMIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    match name {
+        RUN_ID => Some(ID.get_or_init(|| format!("{:08x}", rand::random::<u32>())).clone()),
+        crate::target::SHOP_ADMIN_PASSWORD => Some(
+            ADMIN
+                .get_or_init(|| format!("gauntlet-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()))
+                .clone(),
+        ),
+        _ => None,
+    }
+}
+
+/// A variable's value: the environment's, or else the harness's own ([`built_in`]).
+pub fn variable(name: &str) -> Option<String> {
+    std::env::var(name).ok().or_else(|| built_in(name))
 }
 
 /// Expands `${VAR}` and `${VAR:-default}` from `lookup`; an unset variable without default is an
-/// error. The values of variables named like secrets ([`crate::redact::is_secret_name`]) are
-/// pushed to `secrets`.
+/// error. Names in `runtime` (captures, filled during the run: [`crate::variables`]) are left
+/// as written. The values of variables named like secrets ([`crate::redact::is_secret_name`])
+/// are pushed to `secrets`.
 pub fn interpolate(
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
+    runtime: &std::collections::BTreeSet<String>,
     secrets: &mut Vec<String>,
 ) -> Result<String, (usize, String)> {
     let mut out = String::with_capacity(text.len());
@@ -30,6 +47,12 @@ pub fn interpolate(
             Some((name, default)) => (name, Some(default)),
             None => (expression, None),
         };
+        if default.is_none() && runtime.contains(name) {
+            out.push_str(&rest[start..start + 2 + end + 1]);
+            offset += start + 2 + end + 1;
+            rest = &after[end + 1..];
+            continue;
+        }
         let value = match (lookup(name), default) {
             (Some(value), _) => value,
             (None, Some(default)) => default.to_owned(),
@@ -66,13 +89,21 @@ mod tests {
     #[test]
     fn interpolation_expands_defaults_and_rejects_unset() {
         let lookup = |name: &str| (name == "HOST").then(|| "example".to_owned());
-        let mut secrets = Vec::new();
-        assert_eq!(interpolate("a ${HOST} b ${PORT:-80}", lookup, &mut secrets).unwrap(), "a example b 80");
+        let (mut secrets, none) = (Vec::new(), std::collections::BTreeSet::new());
+        assert_eq!(interpolate("a ${HOST} b ${PORT:-80}", lookup, &none, &mut secrets).unwrap(), "a example b 80");
         assert!(secrets.is_empty());
-        assert_eq!(interpolate("t: ${API_TOKEN:-s3cr3t}", lookup, &mut secrets).unwrap(), "t: s3cr3t");
+        assert_eq!(interpolate("t: ${API_TOKEN:-s3cr3t}", lookup, &none, &mut secrets).unwrap(), "t: s3cr3t");
         assert_eq!(secrets, ["s3cr3t"], "a secret-named variable's value is remembered for redaction");
-        let (at, message) = interpolate("x: ${MISSING}", lookup, &mut secrets).unwrap_err();
+        let (at, message) = interpolate("x: ${MISSING}", lookup, &none, &mut secrets).unwrap_err();
         assert_eq!(at, 3);
         assert!(message.contains("MISSING"));
+    }
+
+    #[test]
+    fn captured_names_are_left_for_the_run_to_fill() {
+        let lookup = |name: &str| (name == "HOST").then(|| "example".to_owned());
+        let runtime = std::collections::BTreeSet::from(["token".to_owned()]);
+        let text = interpolate("${HOST}/${token}/${HOST}", lookup, &runtime, &mut Vec::new()).unwrap();
+        assert_eq!(text, "example/${token}/example");
     }
 }

@@ -118,21 +118,34 @@ impl fmt::Display for Dependency {
     }
 }
 
-/// The target: a URL, or a mapping with a URL, a chaos token and env for a self-hosted target.
+/// The target: a URL, or a mapping with a URL, a chaos token, a topology and env for a
+/// self-hosted target.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
-    /// Base URL of a running target; `None` starts `target-app` on a free loopback port.
+    /// Base URL of a running target; `None` starts `target-app` (or the topology) on free
+    /// loopback ports.
     pub url: Option<String>,
+    /// What to self-host instead of target-app.
+    pub topology: Option<Topology>,
     /// Bearer token for the target's `/chaos` API.
     pub chaos_token: Option<String>,
     /// Environment for the self-hosted target.
     pub env: BTreeMap<String, String>,
 }
 
+/// A multi-service target the harness can host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    /// The seed-001 shop: a gateway and five services; load goes to the gateway.
+    Shop,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TargetSpec {
     url: Option<String>,
+    topology: Option<Topology>,
     chaos_token: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -144,14 +157,17 @@ impl<'de> Deserialize<'de> for Target {
         impl<'de> Visitor<'de> for TargetVisitor {
             type Value = Target;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a URL or a mapping with url, chaos_token and env")
+                f.write_str("a URL or a mapping with url, topology, chaos_token and env")
             }
             fn visit_str<E: de::Error>(self, url: &str) -> Result<Target, E> {
                 Ok(Target { url: Some(url.to_owned()), ..Target::default() })
             }
             fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Target, M::Error> {
                 let spec = TargetSpec::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(Target { url: spec.url, chaos_token: spec.chaos_token, env: spec.env })
+                if spec.url.is_some() && spec.topology.is_some() {
+                    return Err(de::Error::custom("target: give a url or a topology to host, not both"));
+                }
+                Ok(Target { url: spec.url, topology: spec.topology, chaos_token: spec.chaos_token, env: spec.env })
             }
         }
         deserializer.deserialize_any(TargetVisitor)
@@ -201,6 +217,14 @@ pub struct RequestSpec {
     pub weight: usize,
     /// Name in reports (default `METHOD path`).
     pub name: Option<String>,
+    /// Values to keep from a 2xx JSON answer for this user's later requests: name → JSON
+    /// pointer (see [`crate::variables`]).
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+    /// Sent once by each user when it starts, in file order, before the weighted requests
+    /// (register, log in); `weight` is then ignored.
+    #[serde(default)]
+    pub once: bool,
 }
 
 pub(crate) fn default_method() -> String {
@@ -274,8 +298,8 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let error = |line, column, message: String| ScenarioError { file: path.to_owned(), line, column, message };
     let raw = std::fs::read_to_string(path).map_err(|e| error(None, None, format!("cannot read: {e}")))?;
     let mut secrets = Vec::new();
-    let lookup = |name: &str| std::env::var(name).ok().or_else(|| interpolate::built_in(name));
-    let text = interpolate(&raw, lookup, &mut secrets).map_err(|(at, message)| {
+    let runtime = crate::variables::declared(&raw);
+    let text = interpolate(&raw, interpolate::variable, &runtime, &mut secrets).map_err(|(at, message)| {
         let (line, column) = line_column(&raw, at);
         error(Some(line), Some(column), message)
     })?;

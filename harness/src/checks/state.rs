@@ -1,0 +1,170 @@
+//! `state: [{path: /api/inventory/${product_id}, json: /available, equals: 0}]`: what the
+//! target reports through its API once the phase is over — a value (`equals`), or the count of
+//! the phase's responses with a status (`equals_responses: 201`: one stored order per 201).
+//! Paths and headers may use the run's captures (an admin token, a product id). With
+//! `within: 10s` the value is read again until it holds or the time is up, for effects that
+//! arrive late (a queue consumer catching up). An answer that is not 2xx JSON, or has nothing at
+//! the pointer, fails and is described by kind, never quoted.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::checks::{Observed, Outcome};
+use crate::measure::PhaseStats;
+use crate::scenario::parse_duration;
+
+/// The YAML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSpec {
+    /// Path on the target to GET (`${name}`s are the run's captures).
+    pub path: String,
+    /// Headers to send, e.g. `authorization: Bearer ${admin_token}`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// JSON pointer to the value.
+    pub json: String,
+    /// The value it must have.
+    pub equals: Option<Value>,
+    /// It must equal the number of the phase's (or the scoped request's) responses with this
+    /// status.
+    pub equals_responses: Option<u16>,
+    /// Keep reading until it holds, for up to this long (default: one read).
+    pub within: Option<String>,
+}
+
+/// Each state's final reading by [`State::key`], or why it could not be read.
+pub type Readings = BTreeMap<String, Result<Value, String>>;
+
+/// The compiled check.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// The spec.
+    pub spec: StateSpec,
+    /// How long to keep reading.
+    pub within: Duration,
+}
+
+impl State {
+    /// Compiles the spec: a path, a pointer, and exactly one of `equals` and `equals_responses`.
+    pub fn compile(spec: &StateSpec) -> Result<Self, String> {
+        if !spec.path.starts_with('/') {
+            return Err(format!("state.path {:?} must start with /", spec.path));
+        }
+        if !spec.json.starts_with('/') {
+            return Err(format!("state.json {:?} must be a JSON pointer like /available", spec.json));
+        }
+        if spec.equals.is_some() == spec.equals_responses.is_some() {
+            return Err("state: give exactly one of equals and equals_responses".into());
+        }
+        let within =
+            spec.within.as_deref().map(parse_duration).transpose().map_err(|e| format!("state.within: {e}"))?;
+        Ok(Self { spec: spec.clone(), within: within.unwrap_or_default() })
+    }
+
+    /// Where its reading is kept.
+    pub fn key(&self) -> String {
+        format!("{}#{}", self.spec.path, self.spec.json)
+    }
+
+    /// The value it must have after a phase with `stats`.
+    pub fn wanted(&self, stats: &PhaseStats) -> Value {
+        match (&self.spec.equals, self.spec.equals_responses) {
+            (Some(value), _) => value.clone(),
+            (None, Some(status)) => Value::from(stats.status_counts.get(&status).copied().unwrap_or(0)),
+            (None, None) => Value::Null,
+        }
+    }
+
+    /// The value at the pointer of one answer, or what was there by kind.
+    pub fn read(&self, answer: &Value) -> Result<Value, String> {
+        match answer.pointer(&self.spec.json) {
+            Some(Value::Null) | None => Err(format!("{} has nothing at {}", self.spec.path, self.spec.json)),
+            Some(value) => Ok(value.clone()),
+        }
+    }
+
+    /// In words.
+    pub fn describe(&self) -> String {
+        let wanted = match (&self.spec.equals, self.spec.equals_responses) {
+            (Some(value), _) => value.to_string(),
+            (None, Some(status)) => format!("the number of {status} responses"),
+            (None, None) => "?".into(),
+        };
+        format!("{} {} equals {wanted}", self.spec.path, self.spec.json)
+    }
+
+    /// The reading against what the phase wants.
+    pub fn evaluate(&self, observed: &Observed<'_>) -> Outcome {
+        if observed.stats.requests == 0 {
+            return Outcome::no_samples();
+        }
+        let wanted = self.wanted(observed.stats);
+        match observed.states.get(&self.key()) {
+            Some(Ok(value)) => Outcome::new(same(value, &wanted), format!("{value} (wanted {wanted})")),
+            Some(Err(why)) => Outcome::new(false, why.clone()),
+            None => Outcome::new(false, "not read"),
+        }
+    }
+}
+
+/// Equal, with numbers compared by value (`100` and `100.0` are the same).
+pub fn same(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::test_support::stats;
+
+    fn state(yaml: &str) -> Result<State, String> {
+        State::compile(&serde_yaml::from_str(yaml).unwrap())
+    }
+
+    fn evaluate(state: &State, reading: Option<Result<Value, String>>, statuses: &[u16]) -> Outcome {
+        let states: Readings = reading.into_iter().map(|r| (state.key(), r)).collect();
+        let (stats, empty, earlier, probes) = (stats(statuses), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        state.evaluate(&Observed {
+            stats: &stats,
+            metrics_before: None,
+            metrics_after: None,
+            breaker_states: &empty,
+            earlier: &earlier,
+            since_fault_cleared: None,
+            probes: &probes,
+            states: &states,
+        })
+    }
+
+    #[test]
+    fn a_value_or_a_count_of_responses_must_match_exactly() {
+        let stock = state("{path: /stock, json: /available, equals: 0}").unwrap();
+        assert!(evaluate(&stock, Some(Ok(Value::from(0.0))), &[201]).passed);
+        let oversold = evaluate(&stock, Some(Ok(Value::from(-3))), &[201]);
+        assert!(!oversold.passed && oversold.measured.contains("-3"), "{}", oversold.measured);
+        let orders = state("{path: /stats, json: /orders, equals_responses: 201}").unwrap();
+        assert!(evaluate(&orders, Some(Ok(Value::from(2))), &[201, 409, 201]).passed);
+        assert!(!evaluate(&orders, Some(Ok(Value::from(3))), &[201, 409, 201]).passed, "one too many");
+    }
+
+    #[test]
+    fn no_reading_no_samples_or_a_bad_spec_never_pass() {
+        let stock = state("{path: /stock, json: /available, equals: 0}").unwrap();
+        assert!(!evaluate(&stock, None, &[201]).passed);
+        assert!(!evaluate(&stock, Some(Err("GET /stock answered 503".into())), &[201]).passed);
+        assert!(!evaluate(&stock, Some(Ok(Value::from(0))), &[]).passed);
+        let missing = stock.read(&serde_json::json!({"secret": "s3cr3t"})).unwrap_err();
+        assert!(!missing.contains("s3cr3t"), "{missing}");
+        assert!(state("{path: /s, json: /a}").is_err());
+        assert!(state("{path: /s, json: /a, equals: 1, equals_responses: 201}").is_err());
+        assert!(state("{path: s, json: /a, equals: 1}").is_err());
+        assert!(state("{path: /s, json: /a, equals: 1, within: soon}").is_err());
+    }
+}
