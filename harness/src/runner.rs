@@ -366,6 +366,10 @@ async fn run_phase(
             (Verdict::SetupFailed, true)
         }
     };
+    // State is read as the load left it, before `after` actions undo the phase's faults.
+    let variables = faults.variables.lock().expect("variables").clone();
+    let states =
+        if stop_run { state::Readings::new() } else { read_states(target, expectations, &stats, &variables).await };
     if !stop_run {
         for action in &phase.after {
             let log = actions::run(action, faults, "after", run_started).await;
@@ -384,7 +388,6 @@ async fn run_phase(
         .zip(probes_before.into_iter().zip(probes_after))
         .map(|(probe, (before, after))| (probe.key(), before.and_then(|before| Ok((before, after?)))))
         .collect();
-    let states = read_states(target, expectations, &stats, &faults.variables.lock().expect("variables").clone()).await;
     let breakers = breakers.lock().expect("breaker timeline").changes.clone();
     let observed = Observed {
         stats: &stats,

@@ -49,12 +49,14 @@ fn the_json_schema_accepts_the_library_and_fixtures_and_rejects_an_unknown_key()
         // `${VAR:-default}` is expanded to its default, as the harness would without the variable.
         let text = std::fs::read_to_string(path).unwrap();
         let text = regex::Regex::new(r"\$\{[A-Z_]+(?::-([^}]*))?\}").unwrap().replace_all(&text, "${1}");
+        // Captured `${name}`s (lower case) stay as written, as the harness leaves them.
         serde_yaml::from_str(&text).unwrap()
     };
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(root.join("scenarios")).unwrap().map(|e| e.unwrap().path()).collect();
     files.extend(
-        ["every-kind-passes.yaml", "every-kind-fails.yaml", "requires-unhealthy.yaml"].map(|f| fixtures().join(f)),
+        ["every-kind-passes.yaml", "every-kind-fails.yaml", "requires-unhealthy.yaml", "captures.yaml"]
+            .map(|f| fixtures().join(f)),
     );
     files.retain(|path| path.extension().is_some_and(|e| e == "yaml"));
     assert!(files.len() >= 16, "{files:?}");

@@ -554,3 +554,33 @@ fn a_remote_target_needs_the_opt_in() {
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--allow-remote"), "{}", describe(&output));
 }
+
+#[test]
+fn captured_values_fill_later_requests_per_user_and_per_run() {
+    let reports = report_dir("captures");
+    let output = run(&fixture("captures.yaml"), &reports, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let (report, _) = report(&reports);
+    let phase = &report["phases"][0];
+    // Each of the 2 users sent `version` once and `echo` 3 times, with the captured values.
+    assert_eq!(phase["requests"], 8, "{phase:#}");
+    let action = &phase["actions"][0];
+    assert_eq!(action["message"], "answered 200 OK; captured app_version", "{action}");
+}
+
+#[test]
+fn a_capture_that_finds_nothing_fails_and_so_does_every_request_that_needed_it() {
+    let reports = report_dir("captures-missing");
+    let output = run(&fixture("captures-missing.yaml"), &reports, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let (report, _) = report(&reports);
+    let phase = &report["phases"][0];
+    assert_eq!(phase["status_counts"]["0"], 6, "every echo went unsent: {phase:#}");
+    let failed: Vec<&Value> =
+        phase["expectations"].as_array().unwrap().iter().filter(|e| e["passed"] == false).collect();
+    assert_eq!(failed.len(), 2, "echo's status and header rule: {failed:#?}");
+    let failures = phase["failures"].as_array().unwrap();
+    let error_of = |name: &str| failures.iter().find(|f| f["name"] == name).and_then(|f| f["error"].as_str());
+    assert_eq!(error_of("version"), Some("broke capture"), "the answer without the value is named: {failures:#?}");
+    assert_eq!(error_of("echo"), Some("unresolved: ${build} was never captured"), "{failures:#?}");
+}

@@ -7,33 +7,10 @@ use std::path::Path;
 mod common;
 use common::*;
 
-/// Runs `scenarios/<name>.yaml` as shipped, then with `from` replaced by `to`; the second run
-/// must fail on an expectation whose description contains `tightened`.
+/// [`tightened_fails`], and rollback reset the proxies.
 fn passes_and_fails_when_tightened(name: &str, from: &str, to: &str, tightened: &str) {
-    let shipped = workspace().join("scenarios").join(format!("{name}.yaml"));
-    let reports = report_dir(&format!("{name}-pass"));
-    let output = run(shipped.to_str().unwrap(), &reports, &[]);
-    assert_eq!(output.status.code(), Some(0), "{name} as shipped: {}", describe(&output));
-
-    let text = std::fs::read_to_string(&shipped).unwrap();
-    assert_eq!(text.matches(from).count(), 1, "{from:?} must occur once in {name}");
-    let reports = report_dir(&format!("{name}-fail"));
-    std::fs::create_dir_all(&reports).unwrap();
-    let file = reports.join(format!("{name}-tightened.yaml"));
-    std::fs::write(&file, text.replace(from, to)).unwrap();
-    let output = run(file.to_str().unwrap(), &reports, &[]);
-    assert_eq!(output.status.code(), Some(1), "{name} tightened: {}", describe(&output));
-    let (report, _) = report(&reports);
-    let failed: Vec<&str> = report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|p| p["expectations"].as_array().unwrap())
-        .filter(|e| e["passed"] == false)
-        .map(|e| e["expected"].as_str().unwrap())
-        .collect();
-    assert!(failed.iter().any(|e| e.contains(tightened)), "{name}: failed {failed:?}, wanted {tightened:?}");
-    assert_rolled_back(&report, Path::new(&file));
+    let (report, file) = tightened_fails(name, from, to, tightened);
+    assert_rolled_back(&report, &file);
 }
 
 /// Rollback reset the proxies whatever the scenario did.

@@ -3,6 +3,11 @@
 //! share, so no call waits longer than `UPSTREAM_TIMEOUT_MS`. Idempotent calls (GET, HEAD, PUT,
 //! DELETE) are retried after a transport failure or a 502/503/504, with full-jitter exponential
 //! backoff; a POST is sent once, since its effect may have happened.
+//!
+//! What counts against the breaker is the upstream failing itself: no answer, no answer in time,
+//! or a 500. A 502, 503 or 504 is the upstream answering, promptly, that something *behind* it
+//! failed; counting those would open the gateway's breaker to orders whenever products is down,
+//! and cut off what orders can still serve (order history) — the cascade breakers are for.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -217,7 +222,7 @@ impl Upstream {
                     ("transport_error", Err(ApiError::BadGateway { service: name, details }))
                 }
                 Ok(Ok(reply)) if reply.status.is_server_error() => {
-                    permit.record(false);
+                    permit.record(!counts_against(reply.status));
                     ("server_error", Ok(reply))
                 }
                 Ok(Ok(reply)) => {
@@ -239,6 +244,24 @@ impl Upstream {
         }
         last.unwrap_or(Err(ApiError::Timeout))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_upstreams_own_failure_counts_against_its_breaker() {
+        assert!(counts_against(StatusCode::INTERNAL_SERVER_ERROR));
+        for relayed in [StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT] {
+            assert!(!counts_against(relayed), "{relayed}");
+        }
+    }
+}
+
+/// Whether an upstream's 5xx answer says the upstream itself is failing (see the module doc).
+fn counts_against(status: StatusCode) -> bool {
+    !matches!(status.as_u16(), 502..=504)
 }
 
 fn with_authorization(authorization: &str) -> HeaderMap {

@@ -1,5 +1,6 @@
 //! `state: [{path: /api/inventory/${product_id}, json: /available, equals: 0}]`: what the
-//! target reports through its API once the phase is over — a value (`equals`), or the count of
+//! target reports through its API once the phase's load is over (before its `after` actions,
+//! so a fault the phase injected is still in place) — a value (`equals`), or the count of
 //! the phase's responses with a status (`equals_responses: 201`: one stored order per 201).
 //! Paths and headers may use the run's captures (an admin token, a product id). With
 //! `within: 10s` the value is read again until it holds or the time is up, for effects that

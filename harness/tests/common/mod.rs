@@ -55,3 +55,30 @@ pub(crate) fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Runs `scenarios/<name>.yaml` as shipped (it must pass), then with `from` replaced by `to` (it
+/// must fail, exit 1, on an expectation whose description contains `tightened`); returns the
+/// failing run's report and scenario file.
+pub(crate) fn tightened_fails(name: &str, from: &str, to: &str, tightened: &str) -> (Value, PathBuf) {
+    let shipped = workspace().join("scenarios").join(format!("{name}.yaml"));
+    let reports = report_dir(&format!("{name}-pass"));
+    let output = run(shipped.to_str().unwrap(), &reports, &[]);
+    assert_eq!(output.status.code(), Some(0), "{name} as shipped: {}", describe(&output));
+
+    let text = std::fs::read_to_string(&shipped).unwrap();
+    assert_eq!(text.matches(from).count(), 1, "{from:?} must occur once in {name}");
+    let reports = report_dir(&format!("{name}-fail"));
+    std::fs::create_dir_all(&reports).unwrap();
+    let file = reports.join(format!("{name}-tightened.yaml"));
+    std::fs::write(&file, text.replace(from, to)).unwrap();
+    let output = run(file.to_str().unwrap(), &reports, &[]);
+    assert_eq!(output.status.code(), Some(1), "{name} tightened: {}", describe(&output));
+    let (report, _) = report(&reports);
+    let failed: Vec<&str> = expectations(&report)
+        .into_iter()
+        .filter(|e| e["passed"] == false)
+        .map(|e| e["expected"].as_str().unwrap())
+        .collect();
+    assert!(failed.iter().any(|e| e.contains(tightened)), "{name}: failed {failed:?}, wanted {tightened:?}");
+    (report, file)
+}

@@ -1,0 +1,49 @@
+//! The shop scenarios of the library, each against a shop the harness hosts on the real dev
+//! stack: each passes as shipped, and fails (exit 1, on the tightened check) when one
+//! expectation is tightened past what happened. One at a time: four shops of six services each
+//! on two cores would measure each other, not themselves.
+
+use std::sync::Mutex;
+
+mod common;
+use common::*;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn tightened_fails_alone(name: &str, from: &str, to: &str, tightened: &str) -> serde_json::Value {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    tightened_fails(name, from, to, tightened).0
+}
+
+#[test]
+fn shop_no_oversell() {
+    tightened_fails_alone("shop-no-oversell", r#"201: "== 20%""#, r#"201: "== 21%""#, "status 201 share == 21.00%");
+}
+
+#[test]
+fn shop_happy_path() {
+    tightened_fails_alone("shop-happy-path", r#"p95: "< 300ms""#, r#"p95: "< 1ms""#, "p95 < 1.000ms");
+}
+
+#[test]
+fn shop_cascade() {
+    let report = tightened_fails_alone(
+        "shop-cascade",
+        "json: /status, equals: degraded}",
+        "json: /status, equals: healthy}",
+        r#"/health /status equals "healthy""#,
+    );
+    // Rollback resumed the paused service whatever the scenario did.
+    let rollback = report["rollback"].as_array().unwrap();
+    assert!(rollback.iter().all(|a| a["ok"] == true), "{rollback:?}");
+}
+
+#[test]
+fn shop_notifications() {
+    tightened_fails_alone(
+        "shop-notifications",
+        "json: /duplicates, equals: 0}",
+        "json: /duplicates, equals: 1}",
+        "/duplicates equals 1",
+    );
+}
