@@ -1,17 +1,19 @@
-# target-app: multi-stage build, non-root runtime.
+# target-app and the shop: multi-stage build, non-root runtime. The image runs target-app; the
+# shop's services run the same image with `entrypoint: [shop]` and their role (docker-compose.yml).
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends pkg-config cmake clang && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY target-app target-app
 COPY harness harness
-RUN cargo build --release -p target-app --bin target-app
+COPY shop shop
+RUN cargo build --release -p target-app --bin target-app -p shop --bin shop
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home app
-COPY --from=build /src/target/release/target-app /usr/local/bin/target-app
+COPY --from=build /src/target/release/target-app /src/target/release/shop /usr/local/bin/
 USER app
 ENV HOST=0.0.0.0 PORT=8000 LOG_FORMAT=json
 EXPOSE 8000

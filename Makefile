@@ -4,14 +4,15 @@
 SHELL := /bin/bash
 SCENARIOS ?= scenarios
 # The resilience set `make ci-gate` runs: breakers, rate limits, caching, network and process
-# faults.
+# faults, and the shop's cascade, oversell and lost-notification checks.
 RESILIENCE := scenarios/postgres-breaker.yaml $(wildcard scenarios/breaker-*.yaml) \
               scenarios/rate-limits.yaml scenarios/caching.yaml $(wildcard scenarios/network-*.yaml) \
-              scenarios/vault-down.yaml scenarios/redis-failover.yaml
+              scenarios/vault-down.yaml scenarios/redis-failover.yaml \
+              scenarios/shop-cascade.yaml scenarios/shop-no-oversell.yaml scenarios/shop-notifications.yaml
 CHAOS_TOKEN ?= dev-token
 
 .PHONY: help tools services services-down services-status build build-release test lint \
-        load-test ci-gate contract run-target check-no-rebuild chaos bench-target bench-harness bench-soak bench-baseline bench-proxy clean-reports
+        load-test ci-gate contract run-target run-shop check-no-rebuild chaos bench-target bench-harness bench-soak bench-baseline bench-proxy bench-shop clean-reports
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -56,6 +57,9 @@ contract: tools services build ## schemathesis against target-app's own /openapi
 run-target: services build ## Run target-app on :8000 with the chaos API on (token: $(CHAOS_TOKEN))
 	CHAOS_ENABLED=true CHAOS_TOKEN=$(CHAOS_TOKEN) LOG_FORMAT=text target/debug/target-app
 
+run-shop: services build ## Run the shop's six services (gateway on :8100); Ctrl-C stops them all
+	@scripts/run-shop.sh
+
 check-no-rebuild: build ## After `make build`, `make run-target` reaches /health/ without compiling anything
 	@scripts/check-no-rebuild.sh
 
@@ -78,6 +82,9 @@ bench-target: tools services ## wrk against the target vs a bare hyper hello-wor
 
 bench-proxy: tools ## wrk through a fault proxy with no toxics vs directly, same run (release build)
 	@scripts/bench-proxy.sh
+
+bench-shop: tools services ## Orders through the shop gateway vs straight to the orders service, same run (release build)
+	@scripts/bench-shop.sh
 
 bench-harness: tools ## The harness vs wrk on one core, and its memory per user (release build)
 	@scripts/bench-harness.sh

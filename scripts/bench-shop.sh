@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The gateway's cost: orders placed through gateway -> orders -> users/products/inventory, beside
+# the same orders sent straight to the orders service, measured in the same run.
+#
+#   scripts/bench-shop.sh            # needs `make services`; builds release binaries
+#   BENCH_SECONDS=5 BENCH_ROUNDS=5 scripts/bench-shop.sh
+#
+# Method: the six shop services pinned to core 0, wrk (-t1 -c16, POST with a token) pinned to
+# core 1, release build, RUST_LOG=warn; PostgreSQL and RabbitMQ are the dev stack's, unpinned.
+# Rounds alternate between the two paths; each figure is the median of the rounds. Goal: the
+# gateway costs at most 25% of the throughput (and the table shows what it adds to p99).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+CONNECTIONS=${BENCH_CONNECTIONS:-16}
+ROUNDS=${BENCH_ROUNDS:-3}
+SERVER_CORE=${BENCH_SERVER_CORE:-0}
+LOAD_CORE=${BENCH_LOAD_CORE:-1}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+cargo build --release -q --workspace --bins
+BIN=$ROOT/target/release
+source "$ROOT/scripts/bench/common.sh"
+WORK=$(mktemp -d)
+export SHOP_DATABASE="bench_shop_$$" ORDER_EVENTS_QUEUE="bench.shop.$$.order.created"
+export SHOP_ADMIN_PASSWORD="bench-$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
+cleanup() {
+  stop_started
+  sleep 1
+  "$BIN/shop" drop-database >/dev/null 2>&1 || echo "could not drop $SHOP_DATABASE" >&2
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+export LOG_FORMAT=json RUST_LOG=warn GATEWAY_RATE_LIMIT=100000000/minute SHOP_HOST=127.0.0.1
+declare -A PORT
+for service in users products inventory notifications orders gateway; do
+  PORT[$service]=$(free_port)
+  upper=${service^^}
+  export "SHOP_${upper}_PORT=${PORT[$service]}" "${upper}_URL=http://127.0.0.1:${PORT[$service]}"
+done
+for service in users products inventory notifications orders gateway; do
+  taskset -c "$SERVER_CORE" "$BIN/shop" "$service" >"$ROOT/target/bench-shop-$service.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 150); do curl -sf -o /dev/null "http://127.0.0.1:${PORT[$service]}/health" && break; sleep 0.2; done
+done
+gateway=http://127.0.0.1:${PORT[gateway]}
+json() { python3 -c "import sys, json; print(json.load(sys.stdin)$1)"; }
+admin=$(curl -sf -X POST "$gateway/api/auth/token" -H 'content-type: application/json' \
+  -d "{\"email\":\"admin@shop.local\",\"password\":\"$SHOP_ADMIN_PASSWORD\"}" | json '["access_token"]')
+product=$(curl -sf -X POST "$gateway/api/products/" -H "authorization: Bearer $admin" -H 'content-type: application/json' \
+  -d '{"name":"Bench","price":1,"category":"bench"}' | json '["id"]')
+curl -sf -o /dev/null -X PUT "$gateway/api/inventory/$product" -H "authorization: Bearer $admin" \
+  -H 'content-type: application/json' -d '{"available":1000000000}'
+curl -sf -o /dev/null -X POST "$gateway/api/users/" -H 'content-type: application/json' \
+  -d '{"email":"bench@shop.test","full_name":"Bench","password":"bench-password"}'
+token=$(curl -sf -X POST "$gateway/api/auth/token" -H 'content-type: application/json' \
+  -d '{"email":"bench@shop.test","password":"bench-password"}' | json '["access_token"]')
+cat >"$WORK/order.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"items":[{"product_id":"$product","quantity":1}]}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+LUA
+
+# measure URL -> "req_per_s p99_ms non_2xx"
+measure() {
+  taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -s "$WORK/order.lua" "$1" | awk '
+    /Requests\/sec/ { rps = $2 }
+    /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v = v / 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v = v * 1000 }; p99 = v }
+    /Non-2xx/ { bad = $NF }
+    END { printf "%.0f %.2f %s\n", rps, p99, (bad == "" ? 0 : bad) }'
+}
+
+PATHS=("straight to orders|http://127.0.0.1:${PORT[orders]}/orders/" "through the gateway|$gateway/api/orders/")
+declare -A RPS P99 BAD
+measure "${PATHS[0]#*|}" >/dev/null # warm the pools and connections
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round/$ROUNDS" >&2
+  for entry in "${PATHS[@]}"; do
+    IFS='|' read -r label url <<<"$entry"
+    read -r rps p99 bad < <(measure "$url")
+    RPS[$label]+="$rps " P99[$label]+="$p99 " BAD[$label]=$(( ${BAD[$label]:-0} + bad ))
+  done
+done
+
+echo
+echo "POST /orders/ (orders -> users, products, inventory, PostgreSQL, RabbitMQ): shop on core $SERVER_CORE,"
+echo "wrk -t1 -c$CONNECTIONS on core $LOAD_CORE, ${SECONDS_PER_RUN}s x $ROUNDS alternating rounds, medians"
+printf '%-22s %10s %9s %8s  %s\n' "path" "req/s" "p99 ms" "non-2xx" "rounds req/s"
+for entry in "${PATHS[@]}"; do
+  IFS='|' read -r label _ <<<"$entry"
+  rps=$(tr ' ' '\n' <<<"${RPS[$label]}" | grep . | median)
+  p99=$(tr ' ' '\n' <<<"${P99[$label]}" | grep . | median)
+  printf '%-22s %10d %9.2f %8d  %s\n' "$label" "$rps" "$p99" "${BAD[$label]}" "${RPS[$label]}"
+done
+direct=$(tr ' ' '\n' <<<"${RPS[straight to orders]}" | grep . | median)
+via=$(tr ' ' '\n' <<<"${RPS[through the gateway]}" | grep . | median)
+awk -v d="$direct" -v g="$via" 'BEGIN {
+  cost = (d - g) / d * 100
+  printf "gateway cost: %.1f%% of throughput; goal <= 25%%: %s\n", cost, (cost <= 25 ? "met" : "MISSED") }'
