@@ -8,6 +8,7 @@ use crate::proxy::{NewProxy, Proxies, ProxyUpdate};
 use crate::scenario::action::NetworkAction;
 use crate::scenario::proxies::{self, ProxySpec};
 use crate::scenario::{Dependency, parse_duration};
+use crate::target::{SHOP_SERVICES, ShopPorts};
 
 /// Where one proxy listens and what it forwards to, for the report and the console.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,14 +40,20 @@ impl Drop for Network {
 }
 
 impl Network {
-    /// Starts every proxy the scenario declares.
-    pub async fn start(specs: &proxies::Proxies) -> anyhow::Result<Self> {
+    /// Starts every proxy the scenario declares; one without an upstream forwards to the shop
+    /// service of its name, on its port in `shop`.
+    pub async fn start(specs: &proxies::Proxies, shop: Option<&ShopPorts>) -> anyhow::Result<Self> {
         let proxies = Proxies::default();
         let mut addresses = Vec::new();
         for (name, ProxySpec { upstream, listen }) in specs {
+            let upstream = match (upstream, shop.and_then(|ports| ports.port(name))) {
+                (Some(upstream), _) => upstream.clone(),
+                (None, Some(port)) => format!("127.0.0.1:{port}"),
+                (None, None) => anyhow::bail!("proxy {name}: no upstream, and no shop service of that name"),
+            };
             let new = NewProxy {
                 name: name.clone(),
-                upstream: upstream.clone(),
+                upstream,
                 listen: listen.clone().unwrap_or_else(|| "127.0.0.1:0".into()),
                 enabled: true,
             };
@@ -61,11 +68,16 @@ impl Network {
         &self.addresses
     }
 
-    /// The self-hosted target's variables for the proxies named after a dependency.
+    /// The self-hosted target's variables for the proxies named after a dependency, and, for
+    /// the shop, `<SERVICE>_URL` for those named after a shop service.
     pub fn target_env(&self) -> Vec<(String, String)> {
         self.addresses
             .iter()
             .filter_map(|address| {
+                if SHOP_SERVICES.contains(&address.name.as_str()) {
+                    let variable = format!("{}_URL", address.name.to_uppercase());
+                    return Some(vec![(variable, format!("http://{}", address.listen))]);
+                }
                 let dependency: Dependency = address.name.parse().ok()?;
                 proxies::target_env(dependency, &address.listen).ok()
             })
@@ -115,7 +127,7 @@ mod tests {
             "{postgres: {upstream: '127.0.0.1:5432'}, vault: {upstream: '127.0.0.1:8200'}, other: {upstream: 'localhost:1'}}",
         )
         .unwrap();
-        let network = Network::start(&specs).await.unwrap();
+        let network = Network::start(&specs, None).await.unwrap();
         let port = |name: &str| network.addresses().iter().find(|a| a.name == name).unwrap().listen.clone();
         let env = network.target_env();
         let postgres = port("postgres");
@@ -128,7 +140,7 @@ mod tests {
     #[tokio::test]
     async fn a_toxic_with_a_duration_removes_itself_and_clear_resets_the_rest() {
         let specs: proxies::Proxies = serde_yaml::from_str("{db: {upstream: '127.0.0.1:1'}}").unwrap();
-        let network = Network::start(&specs).await.unwrap();
+        let network = Network::start(&specs, None).await.unwrap();
         let action = |yaml: &str| serde_yaml::from_str::<NetworkAction>(yaml).unwrap();
         network.add_toxic(&action("{proxy: db, toxic: latency, latency_ms: 5, duration: 50ms}")).await.unwrap();
         network.add_toxic(&action("{proxy: db, toxic: timeout, stream: upstream}")).await.unwrap();

@@ -86,7 +86,16 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
 
     let uses_chaos = scenario.actions().any(|a| matches!(a, Action::Chaos(_) | Action::ClearChaos(_)));
     let allow_remote = options.allow_remote || scenario.allow_remote;
-    let network = match Network::start(&scenario.proxies).await {
+    let hosts_shop = report.self_hosted && scenario.target.topology == Some(crate::scenario::Topology::Shop);
+    let shop_ports = match hosts_shop.then(crate::target::ShopPorts::pick).transpose() {
+        Ok(ports) => ports,
+        Err(error) => {
+            report.verdict = Verdict::SetupFailed;
+            report.problems.push(error.to_string());
+            return finish(report, run_started, &redactor, directory);
+        }
+    };
+    let network = match Network::start(&scenario.proxies, shop_ports.as_ref()).await {
         Ok(network) => network,
         Err(error) => {
             report.verdict = Verdict::SetupFailed;
@@ -108,6 +117,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         &options.binaries,
         uses_chaos,
         &network.target_env(),
+        shop_ports.as_ref(),
         &directory,
     )
     .await;

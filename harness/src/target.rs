@@ -104,6 +104,7 @@ impl Target {
         binaries: &Binaries,
         uses_chaos: bool,
         proxy_env: &[(String, String)],
+        shop_ports: Option<&ShopPorts>,
         log_dir: &Path,
     ) -> Result<Self, TargetError> {
         match url_override.or(spec.url.as_deref()) {
@@ -117,7 +118,13 @@ impl Target {
                     .map_err(|e| TargetError::Unreachable { url: target.url.clone(), reason: e.to_string() })?;
                 Ok(target)
             }
-            None if spec.topology == Some(Topology::Shop) => Self::start_shop(spec, binaries, proxy_env, log_dir).await,
+            None if spec.topology == Some(Topology::Shop) => {
+                let ports = match shop_ports {
+                    Some(ports) => ports.clone(),
+                    None => ShopPorts::pick()?,
+                };
+                Self::start_shop(spec, binaries, proxy_env, &ports, log_dir).await
+            }
             None => Self::start(spec, binaries, uses_chaos, proxy_env, log_dir).await,
         }
     }
@@ -206,11 +213,11 @@ impl Target {
         spec: &TargetSpec,
         binaries: &Binaries,
         proxy_env: &[(String, String)],
+        ports: &ShopPorts,
         log_dir: &Path,
     ) -> Result<Self, TargetError> {
         let binary = binaries.shop()?;
-        let ports: Vec<(&str, u16)> =
-            SHOP_SERVICES.iter().map(|&name| free_port().map(|p| (name, p))).collect::<Result<_, _>>()?;
+        let ports = &ports.0;
         let gateway_port = ports.iter().find(|(name, _)| *name == "gateway").map(|(_, p)| *p).expect("gateway listed");
         let run = crate::scenario::interpolate::variable(crate::scenario::interpolate::RUN_ID).unwrap_or_default();
         let mut env: BTreeMap<String, String> = BTreeMap::new();
@@ -221,7 +228,7 @@ impl Target {
         if let Some(password) = crate::scenario::interpolate::variable(SHOP_ADMIN_PASSWORD) {
             env.insert(SHOP_ADMIN_PASSWORD.into(), password);
         }
-        for (name, port) in &ports {
+        for (name, port) in ports {
             let upper = name.to_uppercase();
             env.insert(format!("SHOP_{upper}_PORT"), port.to_string());
             env.insert(format!("{upper}_URL"), format!("http://127.0.0.1:{port}"));
@@ -245,7 +252,7 @@ impl Target {
             hosting: Some(hosting),
         };
         let hosting = target.hosting.as_ref().expect("just set");
-        for (name, port) in &ports {
+        for (name, port) in ports {
             hosting.start(launch(name, *port, "/health"), Duration::from_secs(60)).await?;
         }
         Ok(target)
@@ -355,6 +362,23 @@ async fn expect_ok(response: reqwest::Response) -> anyhow::Result<Value> {
 
 /// The shop's services, in start order: those the others call first, the gateway last.
 pub const SHOP_SERVICES: [&str; 6] = ["users", "products", "inventory", "notifications", "orders", "gateway"];
+
+/// The port each shop service will listen on, picked before anything starts so that proxies
+/// in front of a service can be started first.
+#[derive(Clone, Debug)]
+pub struct ShopPorts(Vec<(&'static str, u16)>);
+
+impl ShopPorts {
+    /// A free loopback port for every service.
+    pub fn pick() -> Result<Self, TargetError> {
+        SHOP_SERVICES.iter().map(|&name| free_port().map(|port| (name, port))).collect::<Result<_, _>>().map(Self)
+    }
+
+    /// The port of `service`.
+    pub fn port(&self, service: &str) -> Option<u16> {
+        self.0.iter().find(|(name, _)| *name == service).map(|(_, port)| *port)
+    }
+}
 
 /// The variable holding the shop administrator's password (chosen by the harness per run
 /// unless the environment sets it); scenarios log in with `${SHOP_ADMIN_PASSWORD}`.

@@ -47,3 +47,13 @@ fn shop_notifications() {
         "/duplicates equals 1",
     );
 }
+
+#[test]
+fn shop_products_latency_through_a_proxy_in_front_of_a_service() {
+    tightened_fails_alone(
+        "shop-products-latency",
+        "breaker: {service: products, state: closed}",
+        "breaker: {service: products, state: open}",
+        "breaker products",
+    );
+}

@@ -246,19 +246,6 @@ impl Upstream {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_an_upstreams_own_failure_counts_against_its_breaker() {
-        assert!(counts_against(StatusCode::INTERNAL_SERVER_ERROR));
-        for relayed in [StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT] {
-            assert!(!counts_against(relayed), "{relayed}");
-        }
-    }
-}
-
 /// Whether an upstream's 5xx answer says the upstream itself is failing (see the module doc).
 fn counts_against(status: StatusCode) -> bool {
     !matches!(status.as_u16(), 502..=504)
@@ -270,4 +257,17 @@ fn with_authorization(authorization: &str) -> HeaderMap {
         headers.insert(axum::http::header::AUTHORIZATION, value);
     }
     headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_upstreams_own_failure_counts_against_its_breaker() {
+        assert!(counts_against(StatusCode::INTERNAL_SERVER_ERROR));
+        for relayed in [StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT] {
+            assert!(!counts_against(relayed), "{relayed}");
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! The scenario's `proxies:`: TCP fault proxies the harness runs for the length of the run. A
 //! proxy named after a dependency (`postgres`, `mysql`, `rabbitmq`, `vault`, `mongodb`) gets
-//! the self-hosted target's address variables for that dependency pointed at it.
+//! the self-hosted target's address variables for that dependency pointed at it. Under
+//! `topology: shop`, a proxy named after a shop service (`products`, ...) may leave out its
+//! upstream: it forwards to that service, and every other service reaches it through the proxy.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +14,8 @@ use super::{Action, Dependency, Scenario};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxySpec {
-    /// `host:port` to forward to.
-    pub upstream: String,
+    /// `host:port` to forward to; absent only for a shop service's proxy (that service).
+    pub upstream: Option<String>,
     /// `ip:port` to listen on; a free loopback port when absent.
     pub listen: Option<String>,
 }
@@ -41,10 +43,22 @@ pub fn target_env(dependency: Dependency, listen: &str) -> Result<Vec<(String, S
 
 /// Checks the proxies and the actions that name them.
 pub fn validate(scenario: &Scenario) -> Result<(), String> {
+    let shop = scenario.target.topology == Some(super::Topology::Shop);
     for (name, spec) in &scenario.proxies {
-        let (host, port) = spec.upstream.rsplit_once(':').unwrap_or_default();
-        if host.is_empty() || port.parse::<u16>().is_err() {
-            return Err(format!("proxies.{name}.upstream: {:?} is not host:port", spec.upstream));
+        let shop_service = shop && crate::target::SHOP_SERVICES.contains(&name.as_str());
+        match &spec.upstream {
+            None if shop_service => {}
+            None => {
+                return Err(format!(
+                    "proxies.{name}.upstream: required (only a shop service's proxy, under topology: shop, may leave it out)"
+                ));
+            }
+            Some(upstream) => {
+                let (host, port) = upstream.rsplit_once(':').unwrap_or_default();
+                if host.is_empty() || port.parse::<u16>().is_err() {
+                    return Err(format!("proxies.{name}.upstream: {upstream:?} is not host:port"));
+                }
+            }
         }
         if let Some(listen) = &spec.listen {
             listen.parse::<std::net::SocketAddr>().map_err(|_| {
@@ -99,6 +113,9 @@ mod tests {
             parse("proxies: {vault: {upstream: '127.0.0.1:8200'}}\ntarget: {env: {VAULT_ADDR: x}}").unwrap_err();
         assert!(clash.contains("VAULT_ADDR"), "{clash}");
         assert!(parse("proxies: {db: {upstream: nowhere}}").unwrap_err().contains("host:port"));
+        assert!(parse("target: {topology: shop}\nproxies: {products: {}}").is_ok());
+        let missing = parse("proxies: {products: {}}").unwrap_err();
+        assert!(missing.contains("only a shop service's proxy"), "{missing}");
         let unknown = parse("proxies: {db: {upstream: 'h:1'}}\nrollback: [{proxy: {name: dv, enabled: true}}]");
         assert!(unknown.unwrap_err().contains("(db)"));
         let wrong =
