@@ -25,7 +25,7 @@ use crate::report::model::{
     ActionLog, ExpectationResult, Measures, PhaseReport, RequestReport, RunReport, SCHEMA_VERSION, Schedule, Verdict,
 };
 use crate::scenario::{Action, LoadModel, LoadedScenario, Phase, Scenario};
-use crate::target::{Binaries, ResourceSample, Target};
+use crate::target::{Binaries, ResourceSample, SelfHosting, Target};
 use crate::variables::Variables;
 
 /// Options from the command line.
@@ -110,17 +110,14 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
             eprintln!("proxy {}: {} -> {}{wired}", proxy.name, proxy.listen, proxy.upstream);
         }
     }
-    let opened = Target::open(
-        &scenario.target,
-        options.target.as_deref(),
-        allow_remote,
-        &options.binaries,
+    let hosting = SelfHosting {
+        binaries: &options.binaries,
         uses_chaos,
-        &network.target_env(),
-        shop_ports.as_ref(),
-        &directory,
-    )
-    .await;
+        proxy_env: &network.target_env(),
+        shop_ports: shop_ports.as_ref(),
+        log_dir: &directory,
+    };
+    let opened = Target::open(&scenario.target, options.target.as_deref(), allow_remote, hosting).await;
     let mut target = match opened {
         Ok(target) => target,
         Err(error) => {

@@ -101,12 +101,9 @@ impl Target {
         spec: &TargetSpec,
         url_override: Option<&str>,
         allow_remote: bool,
-        binaries: &Binaries,
-        uses_chaos: bool,
-        proxy_env: &[(String, String)],
-        shop_ports: Option<&ShopPorts>,
-        log_dir: &Path,
+        hosting: SelfHosting<'_>,
     ) -> Result<Self, TargetError> {
+        let SelfHosting { binaries, uses_chaos, proxy_env, shop_ports, log_dir } = hosting;
         match url_override.or(spec.url.as_deref()) {
             Some(url) => {
                 let target = Self::at(url, spec.chaos_token.clone(), allow_remote)?;
@@ -392,6 +389,21 @@ pub fn hosted_names(spec: &TargetSpec, url_override: Option<&str>) -> Vec<String
         (None, Some(Topology::Shop)) => SHOP_SERVICES.iter().map(|s| (*s).to_owned()).collect(),
         (None, None) => vec![crate::process::TARGET_APP.to_owned()],
     }
+}
+
+/// What starting a self-hosted target takes besides its spec.
+#[derive(Clone, Copy)]
+pub struct SelfHosting<'a> {
+    /// The programs.
+    pub binaries: &'a Binaries,
+    /// The scenario uses the chaos API (target-app gets it turned on).
+    pub uses_chaos: bool,
+    /// Variables pointing the target at the run's proxies.
+    pub proxy_env: &'a [(String, String)],
+    /// The shop's ports, when proxies were started in front of its services.
+    pub shop_ports: Option<&'a ShopPorts>,
+    /// Where `target.log` goes.
+    pub log_dir: &'a Path,
 }
 
 /// Where the programs the harness can host are: given on the command line, or next to the
