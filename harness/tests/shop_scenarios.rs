@@ -54,6 +54,6 @@ fn shop_products_latency_through_a_proxy_in_front_of_a_service() {
         "shop-products-latency",
         "breaker: {service: products, state: closed}",
         "breaker: {service: products, state: open}",
-        "breaker products",
+        "products breaker ends open",
     );
 }
