@@ -10,7 +10,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use prometheus::IntCounter;
-use secrecy::ExposeSecret;
 use target_app::chaos::FaultRegistry;
 use target_app::clients::dependency::Dependency;
 use target_app::clients::rabbit::EventPublisher;
@@ -119,10 +118,6 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
     let listener =
         TcpListener::bind(address).await.map_err(|e| anyhow::anyhow!("{role}: cannot bind {address}: {e}"))?;
     let port = listener.local_addr()?.port();
-    if let Some(password) = &settings.admin_password {
-        // Only its length: the value never reaches a log.
-        tracing::debug!(length = password.expose_secret().len(), "administrator password set");
-    }
     Ok(Service { role, port, listener, router })
 }
 

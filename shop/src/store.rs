@@ -43,17 +43,9 @@ impl Store {
             Role::Notifications => &NOTIFICATIONS,
             Role::Gateway => anyhow::bail!("the gateway has no database"),
         };
-        let secret =
-            secrets.secret("postgres").await.map_err(|e| anyhow::anyhow!("reading Vault secret postgres: {e}"))?;
-        let field = |key: &str| secret.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-        let postgres = &settings.base.postgres;
-        let options = PgConnectOptions::new()
-            .host(&postgres.host)
-            .port(postgres.port)
-            .username(&field("user"))
-            .password(&field("password"))
-            .application_name(&format!("shop-{role}"));
-        ensure_database(options.clone().database(&field("database")), &settings.database).await?;
+        let (server, admin_database) = server_options(settings, secrets).await?;
+        let options = server.application_name(&format!("shop-{role}"));
+        ensure_database(options.clone().database(&admin_database), &settings.database).await?;
         let schema = role.name();
         let mut first = sqlx::PgConnection::connect_with(&options.clone().database(&settings.database)).await?;
         // Two services starting at once may both try; the loser's error is harmless.
@@ -72,6 +64,20 @@ impl Store {
         migrator.run(&pool).await?;
         Ok(Self { pool })
     }
+}
+
+/// The server's address (settings) and credentials (Vault's `postgres` secret), and the database
+/// that secret names, to connect to while the shop's own may not exist yet.
+async fn server_options(settings: &ShopSettings, secrets: &SecretSource) -> anyhow::Result<(PgConnectOptions, String)> {
+    let secret = secrets.secret("postgres").await.map_err(|e| anyhow::anyhow!("reading Vault secret postgres: {e}"))?;
+    let field = |key: &str| secret.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let postgres = &settings.base.postgres;
+    let options = PgConnectOptions::new()
+        .host(&postgres.host)
+        .port(postgres.port)
+        .username(&field("user"))
+        .password(&field("password"));
+    Ok((options, field("database")))
 }
 
 /// Creates `name` unless it exists; a concurrent creator winning the race is fine.
@@ -98,16 +104,8 @@ async fn ensure_database(admin: PgConnectOptions, name: &str) -> anyhow::Result<
 
 /// Drops the shop database: what a harness run created, removed after it.
 pub async fn drop_database(settings: &ShopSettings, secrets: &SecretSource) -> anyhow::Result<()> {
-    let secret = secrets.secret("postgres").await.map_err(|e| anyhow::anyhow!("reading Vault secret postgres: {e}"))?;
-    let field = |key: &str| secret.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-    let postgres = &settings.base.postgres;
-    let options = PgConnectOptions::new()
-        .host(&postgres.host)
-        .port(postgres.port)
-        .username(&field("user"))
-        .password(&field("password"))
-        .database(&field("database"));
-    let mut connection = sqlx::PgConnection::connect_with(&options).await?;
+    let (server, admin_database) = server_options(settings, secrets).await?;
+    let mut connection = sqlx::PgConnection::connect_with(&server.database(&admin_database)).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", settings.database)))
         .execute(&mut connection)
         .await?;
