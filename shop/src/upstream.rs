@@ -202,9 +202,9 @@ impl Upstream {
             let started = Instant::now();
             let request = inner.http.request(method.clone(), &url).headers(headers.clone()).body(body.clone());
             let call = async {
-                let response = request.send().await?;
+                let response = request.send().await.map_err(|e| e.to_string())?;
                 let (status, headers) = (response.status(), response.headers().clone());
-                Ok::<_, reqwest::Error>(Reply { status, headers, body: response.bytes().await? })
+                Ok::<_, String>(Reply { status, headers, body: read_bounded(response, MAX_REPLY_BYTES).await? })
             };
             let outcome = tokio::time::timeout_at(deadline.into(), call).await;
             inner.metrics.duration.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
@@ -218,7 +218,7 @@ impl Upstream {
                 Ok(Err(error)) => {
                     permit.record(false);
                     tracing::warn!(upstream = name, %path, %error, "upstream call failed");
-                    let details = json!({ "reason": error.to_string() });
+                    let details = json!({ "reason": error });
                     ("transport_error", Err(ApiError::BadGateway { service: name, details }))
                 }
                 Ok(Ok(reply)) if reply.status.is_server_error() => {
@@ -246,6 +246,22 @@ impl Upstream {
     }
 }
 
+/// Largest answer read from an upstream (the services' own lists are capped far below it); a
+/// longer one is a transport failure, a 502.
+const MAX_REPLY_BYTES: usize = 10 * 1024 * 1024;
+
+/// The whole body, or an error once it passes `limit` bytes (nothing more is read).
+async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<Bytes, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("answer longer than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
 /// Whether an upstream's 5xx answer says the upstream itself is failing (see the module doc).
 fn counts_against(status: StatusCode) -> bool {
     !matches!(status.as_u16(), 502..=504)
@@ -262,6 +278,24 @@ fn with_authorization(authorization: &str) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_answer_past_the_limit_is_refused_without_reading_the_rest() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = socket.read(&mut [0u8; 1024]).await;
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n").await;
+                let _ = socket.write_all(&[b'x'; 100]).await;
+            }
+        });
+        let get = || reqwest::Client::new().get(format!("http://{address}/")).send();
+        assert_eq!(read_bounded(get().await.unwrap(), 100).await.unwrap().len(), 100);
+        let error = read_bounded(get().await.unwrap(), 99).await.unwrap_err();
+        assert_eq!(error, "answer longer than 99 bytes");
+    }
 
     #[test]
     fn only_an_upstreams_own_failure_counts_against_its_breaker() {
