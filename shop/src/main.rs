@@ -11,18 +11,9 @@ use target_app::telemetry;
 #[derive(Parser)]
 #[command(version, about)]
 enum Cli {
-    /// The API gateway: forwards /api/*, aggregates health, limits clients.
-    Gateway,
-    /// Accounts and tokens.
-    Users,
-    /// The catalogue.
-    Products,
-    /// Stock and reservations.
-    Inventory,
-    /// Orders: validate, reserve, store, publish order.created.
-    Orders,
-    /// Consumes order.created and records notifications.
-    Notifications,
+    /// Run one service.
+    #[command(flatten)]
+    Serve(Role),
     /// Drop SHOP_DATABASE (what `harness run` does after a shop scenario).
     DropDatabase,
 }
@@ -33,12 +24,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = config::load()?;
     let _log_guard = telemetry::init(&settings.base.log);
     let role = match cli {
-        Cli::Gateway => Role::Gateway,
-        Cli::Users => Role::Users,
-        Cli::Products => Role::Products,
-        Cli::Inventory => Role::Inventory,
-        Cli::Orders => Role::Orders,
-        Cli::Notifications => Role::Notifications,
+        Cli::Serve(role) => role,
         Cli::DropDatabase => return shop::server::drop_database(&settings).await,
     };
     shop::server::build(role, settings).await?.run(shutdown_signal()).await

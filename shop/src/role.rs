@@ -3,8 +3,9 @@
 
 use std::fmt;
 
-/// One of the shop's services; `shop <role>` runs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+/// One of the shop's services; `shop <role>` runs it (each variant is a subcommand, its doc the
+/// help text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::Subcommand, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The single entry point: forwards `/api/*`, aggregates health, limits clients.

@@ -142,6 +142,18 @@ pub struct Observed<'a> {
     pub states: &'a state::Readings,
 }
 
+/// Checks the `path` and `json` of a check that reads a JSON answer from the target (`probe`,
+/// `state`): a path on the target and a JSON pointer into its answer.
+pub fn check_reading(kind: &str, path: &str, json: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("{kind}.path {path:?} must start with /"));
+    }
+    if !json.starts_with('/') {
+        return Err(format!("{kind}.json {json:?} must be a JSON pointer like /count"));
+    }
+    Ok(())
+}
+
 /// A check's verdict and what it measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {

@@ -34,12 +34,7 @@ pub struct Probe {
 impl Probe {
     /// Compiles the spec.
     pub fn compile(spec: &ProbeSpec) -> Result<Self, String> {
-        if !spec.path.starts_with('/') {
-            return Err(format!("probe.path {:?} must start with /", spec.path));
-        }
-        if !spec.json.starts_with('/') {
-            return Err(format!("probe.json {:?} must be a JSON pointer like /message_count", spec.json));
-        }
+        super::check_reading("probe", &spec.path, &spec.json)?;
         Ok(Self { spec: spec.clone() })
     }
 

@@ -52,12 +52,7 @@ pub struct State {
 impl State {
     /// Compiles the spec: a path, a pointer, and exactly one of `equals` and `equals_responses`.
     pub fn compile(spec: &StateSpec) -> Result<Self, String> {
-        if !spec.path.starts_with('/') {
-            return Err(format!("state.path {:?} must start with /", spec.path));
-        }
-        if !spec.json.starts_with('/') {
-            return Err(format!("state.json {:?} must be a JSON pointer like /available", spec.json));
-        }
+        super::check_reading("state", &spec.path, &spec.json)?;
         if spec.equals.is_some() == spec.equals_responses.is_some() {
             return Err("state: give exactly one of equals and equals_responses".into());
         }
