@@ -20,6 +20,9 @@ pub struct RecoverySpec {
     pub tolerance: Option<String>,
 }
 
+/// The fewest responses a stretch of the phase is judged on.
+const MIN_STRETCH: usize = 20;
+
 /// The compiled check.
 #[derive(Debug, Clone)]
 pub struct Recovery {
@@ -57,7 +60,9 @@ impl Recovery {
     /// Seconds after the phase's start at which it recovered: the send time of the first
     /// response from which every later stretch of responses has errors within the baseline's
     /// rate plus the tolerance, and at most the tolerance plus 5% (the p95 sense) slower than the
-    /// baseline's p95 plus the tolerance.
+    /// baseline's p95 plus the tolerance. A stretch is judged once it holds [`MIN_STRETCH`]
+    /// responses (or the whole phase, if shorter): a share of one or two responses says nothing,
+    /// and one slow last response used to deny a recovery the phase plainly made.
     pub fn recovered_after(&self, stats: &PhaseStats, baseline: &PhaseStats) -> Option<f64> {
         let error_budget = baseline.error_rate() + self.tolerance;
         let slow_budget = 0.05 + self.tolerance;
@@ -67,7 +72,11 @@ impl Recovery {
         for (index, sample) in stats.samples.iter().enumerate().rev() {
             errors += (sample.status == 0 || sample.status >= 400) as usize;
             slow += (sample.latency_us > slow_limit_us) as usize;
-            let length = (stats.samples.len() - index) as f64;
+            let length = stats.samples.len() - index;
+            if length < MIN_STRETCH.min(stats.samples.len()) {
+                continue;
+            }
+            let length = length as f64;
             if errors as f64 / length <= error_budget && slow as f64 / length <= slow_budget {
                 recovered_at = Some(index);
             } else {
@@ -168,6 +177,17 @@ mod tests {
         let outcome = run_on(&samples(&list), 2.5, "10s");
         assert!(outcome.passed, "{outcome:?}");
         assert!(outcome.measured.contains("2.5s"), "{}", outcome.measured);
+    }
+
+    #[test]
+    fn a_slow_last_response_does_not_deny_a_recovery_but_a_slow_stretch_does() {
+        let mut list: Vec<(u64, u16, u64)> = (0..30).map(|i| (i / 10, 200, 2)).collect();
+        list.push((3, 200, 40));
+        let outcome = run_on(&samples(&list), 1.0, "10s");
+        assert!(outcome.passed && outcome.measured.contains("1.0s"), "{outcome:?}");
+        // The last 20 responses slow: that stretch is judged, and it did not recover.
+        list.extend((0..20).map(|_| (4, 200, 40)));
+        assert_eq!(run_on(&samples(&list), 1.0, "10s").measured, "did not recover during the phase");
     }
 
     #[test]
