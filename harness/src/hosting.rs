@@ -58,10 +58,10 @@ impl Hosting {
 
     /// Starts a process and waits up to `limit` for it to be ready.
     pub async fn start(&self, launch: Launch, limit: Duration) -> Result<(), TargetError> {
-        let url = launch.ready_url.clone();
-        let hosted = self.spawn(launch)?;
+        let mut hosted = self.spawn(launch)?;
+        let ready = self.wait_ready(&mut hosted, limit).await;
         self.processes.lock().expect("hosted").push(hosted);
-        self.wait_ready(&url, limit).await
+        ready
     }
 
     /// What to run after every process stopped.
@@ -112,10 +112,10 @@ impl Hosting {
         };
         let launch = hosted.launch.clone();
         end(hosted, Duration::ZERO).await;
-        let url = launch.ready_url.clone();
-        let relaunched = self.spawn(launch)?;
+        let mut relaunched = self.spawn(launch)?;
+        let ready = self.wait_ready(&mut relaunched, Duration::from_secs(60)).await;
         self.processes.lock().expect("hosted").push(relaunched);
-        self.wait_ready(&url, Duration::from_secs(60)).await
+        ready
     }
 
     /// Stops every process, last started first (SIGTERM, up to 5 s to drain, then SIGKILL), runs
@@ -146,10 +146,19 @@ impl Hosting {
         }
     }
 
-    async fn wait_ready(&self, url: &str, limit: Duration) -> Result<(), TargetError> {
+    /// Polls the process's ready URL until it answers ready. A process that exits meanwhile is
+    /// a failure at once: its port may be answered by another (two services given one port).
+    async fn wait_ready(&self, hosted: &mut Hosted, limit: Duration) -> Result<(), TargetError> {
+        let (url, name) = (hosted.launch.ready_url.clone(), hosted.launch.name.clone());
+        let url = url.as_str();
         let started = Instant::now();
         let mut last = String::from("no answer");
         while started.elapsed() < limit {
+            if let Ok(Some(status)) = hosted.process.try_wait() {
+                return Err(TargetError::Start(format!(
+                    "{name} exited ({status}) before it was ready; see target.log"
+                )));
+            }
             match self.client.get(url).send().await {
                 Ok(response) => {
                     let status = response.status();

@@ -366,9 +366,17 @@ pub const SHOP_SERVICES: [&str; 6] = ["users", "products", "inventory", "notific
 pub struct ShopPorts(Vec<(&'static str, u16)>);
 
 impl ShopPorts {
-    /// A free loopback port for every service.
+    /// A free loopback port for every service, all different: each listener is held until all
+    /// are bound (one released at a time, the kernel gave two services the same port).
     pub fn pick() -> Result<Self, TargetError> {
-        SHOP_SERVICES.iter().map(|&name| free_port().map(|port| (name, port))).collect::<Result<_, _>>().map(Self)
+        let listeners = SHOP_SERVICES
+            .iter()
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| TargetError::Start(format!("no free port: {e}")))?;
+        let ports = listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<Vec<_>>>();
+        let ports = ports.map_err(|e| TargetError::Start(format!("no free port: {e}")))?;
+        Ok(Self(SHOP_SERVICES.iter().copied().zip(ports).collect()))
     }
 
     /// The port of `service`.
@@ -452,6 +460,15 @@ fn free_port() -> Result<u16, TargetError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_shop_service_gets_a_port_of_its_own() {
+        for _ in 0..20 {
+            let ports = ShopPorts::pick().unwrap();
+            let distinct: std::collections::BTreeSet<u16> = ports.0.iter().map(|(_, p)| *p).collect();
+            assert_eq!(distinct.len(), SHOP_SERVICES.len(), "{ports:?}");
+        }
+    }
 
     #[test]
     fn only_loopback_targets_are_allowed() {
