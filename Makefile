@@ -4,11 +4,12 @@
 SHELL := /bin/bash
 SCENARIOS ?= scenarios
 # The resilience set `make ci-gate` runs: breakers, rate limits, caching, network and process
-# faults, and the shop's cascade, oversell and lost-notification checks.
+# faults, and the shop's cascade, oversell, lost-notification and chaos-fault checks.
 RESILIENCE := scenarios/postgres-breaker.yaml $(wildcard scenarios/breaker-*.yaml) \
               scenarios/rate-limits.yaml scenarios/caching.yaml $(wildcard scenarios/network-*.yaml) \
               scenarios/vault-down.yaml scenarios/redis-failover.yaml \
-              scenarios/shop-cascade.yaml scenarios/shop-no-oversell.yaml scenarios/shop-notifications.yaml
+              scenarios/shop-cascade.yaml scenarios/shop-no-oversell.yaml scenarios/shop-notifications.yaml \
+              scenarios/shop-inventory-errors.yaml
 CHAOS_TOKEN ?= dev-token
 
 .PHONY: help tools services services-down services-status build build-release test lint \
@@ -17,7 +18,7 @@ CHAOS_TOKEN ?= dev-token
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-tools: ## Install curl, wrk, Chromium, redis-tools when missing (Debian packages)
+tools: ## Install curl, wrk, Chromium, redis-tools, Prometheus when missing (Debian packages)
 	@scripts/install-tools.sh
 
 services: ## Start (or reuse) the native dev stack: PostgreSQL, MariaDB, RabbitMQ, Redis Cluster, OpenBao

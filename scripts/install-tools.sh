@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the tests and benchmarks use, when missing: curl, wrk
-# (benchmarks) and Chromium (the report screenshot test) from Debian's packages; schemathesis
+# (benchmarks), Chromium (the report screenshot test) and Prometheus (the live-metrics test,
+# which runs its own on a free port) from Debian's packages; schemathesis
 # (`make contract`), toxiproxy-python and chaostoolkit-toxiproxy (the proxy API's client tests)
 # from PyPI.
 set -euo pipefail
@@ -9,6 +10,7 @@ command -v curl >/dev/null || missing+=(curl)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v prometheus >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[tools] installing ${missing[*]}" >&2
   apt-get update -qq

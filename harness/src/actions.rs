@@ -23,18 +23,26 @@ pub struct Context<'a> {
     pub processes: Option<&'a Processes>,
     /// The run's captures: `http` actions fill them and use them.
     pub variables: &'a std::sync::Mutex<Variables>,
+    /// The live metrics and the scenario's name, with `--metrics-listen`.
+    pub live: Option<(&'a crate::live::Live, &'a str)>,
 }
 
 /// Runs one action; `run_started` anchors the log's timestamps.
 pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started: Instant) -> ActionLog {
-    let Context { target, network, processes, variables } = context;
+    let Context { target, network, processes, variables, live } = context;
     let started = Instant::now();
     let (kind, description, result) = match action {
         Action::Chaos(fault) => {
             let timeout = timeout_of(fault.timeout.as_deref(), Duration::from_secs(10));
-            let description = format!("inject {} {} fault", fault.dependency, fault.kind);
+            let within = fault.service.as_ref().map(|s| format!(" in {s}")).unwrap_or_default();
+            let description = format!("inject {} {} fault{within}", fault.dependency, fault.kind);
             let result = bounded(timeout, async {
-                target.inject(fault).await.map(|f| format!("fault {}", f["id"].as_str().unwrap_or("?")))
+                let injected = target.inject(fault).await?;
+                let ids = injected.iter().map(|(service, f)| match injected.len() {
+                    1 => format!("fault {}", f["id"].as_str().unwrap_or("?")),
+                    _ => format!("{service}: fault {}", f["id"].as_str().unwrap_or("?")),
+                });
+                Ok(ids.collect::<Vec<_>>().join(", "))
             })
             .await;
             ("chaos", description, result)
@@ -42,7 +50,7 @@ pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started
         Action::ClearChaos(clear) => {
             let timeout = timeout_of(clear.timeout.as_deref(), Duration::from_secs(10));
             let result =
-                bounded(timeout, async { target.clear(None).await.map(|r| format!("cleared {}", r["cleared"])) }).await;
+                bounded(timeout, async { target.clear_all().await.map(|cleared| format!("cleared {cleared}")) }).await;
             ("clear_chaos", "clear all chaos faults".to_owned(), result)
         }
         Action::Wait(duration) => {
@@ -132,6 +140,9 @@ pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started
             ("process", description, result)
         }
     };
+    if let (Some((live, scenario)), true) = (live, result.is_ok()) {
+        live.note(scenario, action);
+    }
     log(stage, kind, description, started, run_started, result)
 }
 

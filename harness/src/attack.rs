@@ -107,6 +107,8 @@ struct UserState {
     rng: StdRng,
     next_send: Option<Instant>,
     variables: Variables,
+    /// Counts the user in the live metrics while it lives.
+    _live: Option<crate::live::ActiveUser>,
 }
 
 /// What every transaction of a phase reads: the plan, the prepared requests (`None` for those
@@ -210,7 +212,14 @@ async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> Transactio
         let rng = StdRng::seed_from_u64(seed);
         let mut variables = Variables::default();
         variables.set(variables::USER, format!("{}{}", plan.user_prefix, user.weighted_users_index));
-        user.set_session_data(UserState { connection: Connection::default(), rng, next_send: None, variables });
+        let live = shared.recorder.live().map(crate::live::LivePhase::user);
+        user.set_session_data(UserState {
+            connection: Connection::default(),
+            rng,
+            next_send: None,
+            variables,
+            _live: live,
+        });
     }
     let user_index = user.weighted_users_index;
     let state = user.get_session_data_mut::<UserState>().expect("set above");
@@ -222,6 +231,9 @@ async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> Transactio
             *state.next_send.get_or_insert_with(|| now + interval.mul_f64((user_index % users) as f64 / *users as f64));
         if due > now {
             tokio::time::sleep(due - now).await;
+        }
+        if let Some(live) = shared.recorder.live() {
+            live.lagged(now.saturating_duration_since(due));
         }
         state.next_send = Some(due + interval);
     } else if let Some((low, high)) = plan.think_time {

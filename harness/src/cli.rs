@@ -4,8 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::scenario::Dependency;
-
 /// Exit codes, shown under `--help`.
 pub const EXIT_CODES: &str = "Exit codes:
   0  every check passed (or a scenario was skipped: a dependency it `requires` was unhealthy)
@@ -89,6 +87,10 @@ pub struct RunArgs {
     /// How far (percent) an open-model phase may fall short of its rate before the run is invalid.
     #[arg(long, default_value_t = 10.0)]
     pub schedule_budget: f64,
+    /// Serve the run's live Prometheus metrics on this address (e.g. 127.0.0.1:9464) while it
+    /// runs; off by default. See README "Watching a run live".
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// `--baseline` and its rule (see README "Baseline gates").
@@ -154,8 +156,10 @@ pub enum ProxyCommand {
 pub enum FaultCommand {
     /// Inject a dependency fault.
     Inject {
-        /// The dependency whose client path gets the fault.
-        dependency: Dependency,
+        /// What gets the fault: vault, postgres, mysql, mongodb, redis or rabbitmq for
+        /// target-app; users, products, orders, inventory, notifications, vault or rabbitmq on
+        /// a shop service (the target validates it).
+        dependency: String,
         /// error, latency or timeout.
         kind: String,
         /// Delay for latency faults.

@@ -12,17 +12,19 @@ pub async fn run(args: &FaultArgs) -> anyhow::Result<String> {
     let answer: Value = match &args.action {
         FaultCommand::Inject { dependency, kind, latency_ms, probability, duration_s } => {
             let fault = ChaosAction {
-                dependency: *dependency,
+                dependency: dependency.clone(),
+                service: None,
                 kind: kind.clone(),
                 latency_ms: *latency_ms,
                 probability: *probability,
                 duration_s: Some(*duration_s),
                 timeout: None,
             };
-            target.inject(&fault).await?
+            target.inject(&fault).await?.pop().map(|(_, echoed)| echoed).unwrap_or_default()
         }
         FaultCommand::List => target.faults().await?,
-        FaultCommand::Clear { id } => target.clear(id.as_deref()).await?,
+        FaultCommand::Clear { id: Some(id) } => target.clear(id).await?,
+        FaultCommand::Clear { id: None } => serde_json::json!({ "cleared": target.clear_all().await? }),
         FaultCommand::Demo { kind, params } => {
             let path = match kind {
                 DemoKind::Slow => "slow",

@@ -13,6 +13,7 @@ pub mod client;
 pub mod comparison;
 pub mod fault;
 pub mod hosting;
+pub mod live;
 pub mod measure;
 pub mod network;
 pub mod process;
@@ -114,6 +115,16 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
             return EXIT_INVALID_SCENARIO;
         }
     }
+    let live = match args.metrics_listen {
+        Some(listen) => match serve_live(listen).await {
+            Ok(live) => Some(live),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return 3;
+            }
+        },
+        None => None,
+    };
     let options = runner::RunOptions {
         target: args.target.clone(),
         allow_remote: args.allow_remote,
@@ -121,6 +132,7 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
         report_dir: args.report_dir.clone(),
         quiet: args.quiet,
         schedule_budget: args.schedule_budget / 100.0,
+        live: live.as_ref().map(|(live, _)| live.clone()),
     };
     let mut worst = Verdict::Passed;
     let mut finished = Vec::new();
@@ -145,7 +157,20 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
     if !args.quiet && finished.len() > 1 {
         print_totals(&finished);
     }
+    if let Some((_, server)) = live {
+        server.abort();
+    }
     worst.exit_code()
+}
+
+/// Starts the live metrics endpoint and says where it is (on stderr: stdout is the summary's).
+async fn serve_live(
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<(std::sync::Arc<live::Live>, tokio::task::JoinHandle<()>)> {
+    let live = std::sync::Arc::new(live::Live::new()?);
+    let (address, server) = live.clone().serve(listen).await?;
+    eprintln!("live metrics: http://{address}/metrics");
+    Ok((live, server))
 }
 
 /// The table at the end of a multi-scenario run: one row per scenario.

@@ -241,7 +241,8 @@ pub struct Response<'a> {
 }
 
 impl Response<'_> {
-    fn is_error(&self) -> bool {
+    /// A transport failure or a 4xx/5xx answer.
+    pub fn is_error(&self) -> bool {
         self.status == 0 || self.status >= 400
     }
 
@@ -368,6 +369,7 @@ pub struct Recorder {
     requests: Vec<RequestLabel>,
     keep_samples: bool,
     inner: Mutex<Inner>,
+    live: Option<crate::live::LivePhase>,
 }
 
 impl Recorder {
@@ -401,13 +403,28 @@ impl Recorder {
                 failures_not_kept: 0,
             }),
             requests,
+            live: None,
         }
+    }
+
+    /// The recorder, also counting into the run's live metrics.
+    pub fn with_live(mut self, live: Option<crate::live::LivePhase>) -> Self {
+        self.live = live;
+        self
+    }
+
+    /// The phase's live series, when `--metrics-listen` is on.
+    pub fn live(&self) -> Option<&crate::live::LivePhase> {
+        self.live.as_ref()
     }
 
     /// Records one response.
     pub fn record(&self, response: &Response<'_>) {
         let micros = (response.latency.as_micros() as u64).clamp(1, MAX_MICROS);
         let failure_kind = response.failure_kind();
+        if let Some(live) = &self.live {
+            live.observe(response.request, response.latency, response.is_error());
+        }
         let mut inner = self.inner.lock().expect("recorder lock");
         // Read the clock under the lock, so seconds arrive in order.
         let now = Instant::now();

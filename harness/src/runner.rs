@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Share an open-model phase may fall short of its rate before the run is invalid.
     pub schedule_budget: f64,
+    /// `--metrics-listen`: the live metrics the run feeds.
+    pub live: Option<Arc<crate::live::Live>>,
 }
 
 /// Runs `loaded` and returns its report (already written to disk) and its directory.
@@ -139,8 +141,13 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         }
     };
     let variables = Mutex::new(Variables::default());
-    let faults =
-        actions::Context { target: &target, network: &network, processes: processes.as_ref(), variables: &variables };
+    let faults = actions::Context {
+        target: &target,
+        network: &network,
+        processes: processes.as_ref(),
+        variables: &variables,
+        live: options.live.as_deref().map(|live| (live, scenario.name.as_str())),
+    };
     let unhealthy = target.unhealthy(&scenario.requires).await;
     if !unhealthy.is_empty() {
         report.skipped = Some(format!("requires {}", unhealthy.join("; ")));
@@ -167,6 +174,9 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
     // Rollback always runs, whatever happened above: first every network and process fault left
     // is undone, then the scenario's own rollback actions run against a whole stack.
     let mut rollback = actions::restore(faults, run_started).await;
+    if let Some((live, name)) = faults.live {
+        live.rolled_back(name);
+    }
     for action in &scenario.rollback {
         rollback.push(actions::run(action, faults, "rollback", run_started).await);
     }
@@ -338,7 +348,9 @@ async fn run_phase(
     let breakers = Arc::new(Mutex::new(BreakerTimeline::starting_from(metrics_before.as_ref(), run_started)));
     let poller = tokio::spawn(poll_breakers(target.url.clone(), breakers.clone(), run_started));
     let keep_samples = expectations.iter().any(|scoped| scoped.expectation.needs_samples());
-    let recorder = Arc::new(Recorder::new(plan.labels(), plan.expected_interval(), keep_samples, run_started));
+    let live = options.live.as_ref().map(|live| live.phase(&loaded.scenario.name, &phase.name, &plan.labels()));
+    let recorder =
+        Arc::new(Recorder::new(plan.labels(), plan.expected_interval(), keep_samples, run_started).with_live(live));
     let progress = (!options.quiet).then(|| tokio::spawn(print_progress(phase.name.clone(), recorder.clone())));
     let phase_started_at = run_started.elapsed().as_secs_f64();
     let limit = crate::scenario::phase_limit(&phase.load, &load).unwrap_or(Duration::from_secs(600));

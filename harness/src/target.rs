@@ -24,6 +24,9 @@ pub struct Target {
     client: reqwest::Client,
     /// The processes the harness started, when it hosts the target.
     hosting: Option<Hosting>,
+    /// Each hosted shop service's own URL, where its chaos API is; empty for any other target,
+    /// whose chaos API is at `url`.
+    shop_services: Vec<(String, String)>,
 }
 
 /// One sample of the target's resource use (from its `/api/info`).
@@ -120,7 +123,7 @@ impl Target {
                     Some(ports) => ports.clone(),
                     None => ShopPorts::pick()?,
                 };
-                Self::start_shop(spec, binaries, proxy_env, &ports, log_dir).await
+                Self::start_shop(spec, binaries, uses_chaos, proxy_env, &ports, log_dir).await
             }
             None => Self::start(spec, binaries, uses_chaos, proxy_env, log_dir).await,
         }
@@ -129,7 +132,7 @@ impl Target {
     /// A handle for read-only calls (scrapes) to an already running target, from
     /// [`SCRAPER_ADDRESS`].
     pub fn observer(url: String) -> Self {
-        Self { client: client(&url, SCRAPER_ADDRESS), url, token: None, hosting: None }
+        Self { client: client(&url, SCRAPER_ADDRESS), url, token: None, hosting: None, shop_services: Vec::new() }
     }
 
     /// A handle for a running target at `url` with the chaos `token`; nothing is started. A
@@ -137,7 +140,7 @@ impl Target {
     pub fn at(url: &str, token: Option<String>, allow_remote: bool) -> Result<Self, TargetError> {
         check_allowed(url, allow_remote)?;
         let url = url.trim_end_matches('/').to_owned();
-        Ok(Self { client: client(&url, OBSERVER_ADDRESS), url, token, hosting: None })
+        Ok(Self { client: client(&url, OBSERVER_ADDRESS), url, token, hosting: None, shop_services: Vec::new() })
     }
 
     /// The chaos token the harness uses (chosen by it for a self-hosted target), for redaction.
@@ -177,18 +180,7 @@ impl Target {
         env.insert("PORT".into(), port.to_string());
         env.insert("LOG_FORMAT".into(), "json".into());
         env.insert("REDIS_KEY_PREFIX".into(), format!("gauntlet-{}-{port}:", std::process::id()));
-        let mut token = spec.chaos_token.clone();
-        if uses_chaos && !spec.env.contains_key("CHAOS_ENABLED") {
-            let chosen = token.get_or_insert_with(|| format!("gauntlet-{}", rand::random::<u64>())).clone();
-            env.insert("CHAOS_ENABLED".into(), "true".into());
-            env.insert("CHAOS_TOKEN".into(), chosen);
-        }
-        env.extend(spec.env.clone());
-        // Validation refused a scenario whose env sets what its proxies set.
-        env.extend(proxy_env.iter().cloned());
-        if token.is_none() {
-            token = env.get("CHAOS_TOKEN").cloned();
-        }
+        let token = finish_env(&mut env, spec, uses_chaos, proxy_env);
         let url = format!("http://127.0.0.1:{port}");
         let hosting = Self::hosting(&url, log_dir)?;
         let launch = Launch {
@@ -198,7 +190,13 @@ impl Target {
             env,
             ready_url: format!("{url}/health/ready"),
         };
-        let target = Self { client: client(&url, OBSERVER_ADDRESS), url, token, hosting: Some(hosting) };
+        let target = Self {
+            client: client(&url, OBSERVER_ADDRESS),
+            url,
+            token,
+            hosting: Some(hosting),
+            shop_services: Vec::new(),
+        };
         target.hosting.as_ref().expect("just set").start(launch, Duration::from_secs(60)).await?;
         Ok(target)
     }
@@ -209,6 +207,7 @@ impl Target {
     async fn start_shop(
         spec: &TargetSpec,
         binaries: &Binaries,
+        uses_chaos: bool,
         proxy_env: &[(String, String)],
         ports: &ShopPorts,
         log_dir: &Path,
@@ -230,8 +229,7 @@ impl Target {
             env.insert(format!("SHOP_{upper}_PORT"), port.to_string());
             env.insert(format!("{upper}_URL"), format!("http://127.0.0.1:{port}"));
         }
-        env.extend(spec.env.clone());
-        env.extend(proxy_env.iter().cloned());
+        let token = finish_env(&mut env, spec, uses_chaos, proxy_env);
         let url = format!("http://127.0.0.1:{gateway_port}");
         let hosting = Self::hosting(&url, log_dir)?;
         let launch = |name: &str, port: u16, ready: &str| Launch {
@@ -245,8 +243,12 @@ impl Target {
         let target = Self {
             client: client(&url, OBSERVER_ADDRESS),
             url,
-            token: spec.chaos_token.clone(),
+            token,
             hosting: Some(hosting),
+            shop_services: ports
+                .iter()
+                .map(|(name, port)| ((*name).to_owned(), format!("http://127.0.0.1:{port}")))
+                .collect(),
         };
         let hosting = target.hosting.as_ref().expect("just set");
         for (name, port) in ports {
@@ -271,29 +273,58 @@ impl Target {
         &self.client
     }
 
-    fn chaos(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let request = self.client.request(method, format!("{}{path}", self.url));
+    fn chaos(&self, method: reqwest::Method, base: &str, path: &str) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, format!("{base}{path}"));
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
         }
     }
 
-    /// `POST /chaos/faults`; returns the fault as the target echoed it.
-    pub async fn inject(&self, fault: &ChaosAction) -> anyhow::Result<Value> {
-        let response = self.chaos(reqwest::Method::POST, "/chaos/faults").json(fault).send().await?;
-        expect_ok(response).await
+    /// Where chaos calls go, by service name: the target's URL, or each hosted shop service's
+    /// (only `service`'s when given).
+    fn chaos_bases<'a>(&'a self, service: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+        if self.shop_services.is_empty() {
+            return vec![("target", self.url.as_str())];
+        }
+        let services = self.shop_services.iter().map(|(name, url)| (name.as_str(), url.as_str()));
+        services.filter(|(name, _)| service.is_none_or(|wanted| wanted == *name)).collect()
     }
 
-    /// `GET /chaos/faults`.
+    /// `POST /chaos/faults` wherever the fault goes (see [`Target::chaos_bases`]); returns each
+    /// service's name with the fault as it echoed it.
+    pub async fn inject(&self, fault: &ChaosAction) -> anyhow::Result<Vec<(String, Value)>> {
+        let bases = self.chaos_bases(fault.service.as_deref());
+        anyhow::ensure!(!bases.is_empty(), "no hosted service is named {:?}", fault.service);
+        let mut injected = Vec::with_capacity(bases.len());
+        for (name, base) in bases {
+            let response = self.chaos(reqwest::Method::POST, base, "/chaos/faults").json(fault).send().await?;
+            let echoed = expect_ok(response).await.map_err(|e| e.context(format!("{name}'s chaos API")))?;
+            injected.push((name.to_owned(), echoed));
+        }
+        Ok(injected)
+    }
+
+    /// `GET /chaos/faults` at the target's URL.
     pub async fn faults(&self) -> anyhow::Result<Value> {
-        expect_ok(self.chaos(reqwest::Method::GET, "/chaos/faults").send().await?).await
+        expect_ok(self.chaos(reqwest::Method::GET, &self.url, "/chaos/faults").send().await?).await
     }
 
-    /// `DELETE /chaos/faults` or `DELETE /chaos/faults/{id}`.
-    pub async fn clear(&self, id: Option<&str>) -> anyhow::Result<Value> {
-        let path = id.map_or_else(|| "/chaos/faults".to_owned(), |id| format!("/chaos/faults/{id}"));
-        expect_ok(self.chaos(reqwest::Method::DELETE, &path).send().await?).await
+    /// `DELETE /chaos/faults/{id}` at the target's URL.
+    pub async fn clear(&self, id: &str) -> anyhow::Result<Value> {
+        let path = format!("/chaos/faults/{id}");
+        expect_ok(self.chaos(reqwest::Method::DELETE, &self.url, &path).send().await?).await
+    }
+
+    /// `DELETE /chaos/faults` wherever faults may be (every shop service); how many were active.
+    pub async fn clear_all(&self) -> anyhow::Result<u64> {
+        let mut cleared = 0;
+        for (name, base) in self.chaos_bases(None) {
+            let response = self.chaos(reqwest::Method::DELETE, base, "/chaos/faults").send().await?;
+            let answer = expect_ok(response).await.map_err(|e| e.context(format!("{name}'s chaos API")))?;
+            cleared += answer["cleared"].as_u64().unwrap_or(0);
+        }
+        Ok(cleared)
     }
 
     /// A GET of `path` that must answer 2xx with JSON.
@@ -357,6 +388,32 @@ async fn expect_ok(response: reqwest::Response) -> anyhow::Result<Value> {
     Ok(body)
 }
 
+/// Completes a self-hosted target's env: the chaos API on (with a token the harness picks)
+/// when the scenario uses it and its env does not decide, then the scenario's env, then the
+/// proxies' addresses. Returns the chaos token.
+fn finish_env(
+    env: &mut BTreeMap<String, String>,
+    spec: &TargetSpec,
+    uses_chaos: bool,
+    proxy_env: &[(String, String)],
+) -> Option<String> {
+    let mut token = spec.chaos_token.clone();
+    if uses_chaos && !spec.env.contains_key("CHAOS_ENABLED") {
+        let chosen = token.get_or_insert_with(|| format!("gauntlet-{}", rand::random::<u64>())).clone();
+        env.insert("CHAOS_ENABLED".into(), "true".into());
+        env.insert("CHAOS_TOKEN".into(), chosen);
+    }
+    env.extend(spec.env.clone());
+    // Validation refused a scenario whose env sets what its proxies set.
+    env.extend(proxy_env.iter().cloned());
+    token.or_else(|| env.get("CHAOS_TOKEN").cloned())
+}
+
+/// What a chaos fault may name under `topology: shop`: a service the others call, Vault or
+/// RabbitMQ (the shop's `server::FAULT_NAMES`).
+pub const SHOP_FAULT_NAMES: [&str; 7] =
+    ["users", "products", "orders", "inventory", "notifications", "vault", "rabbitmq"];
+
 /// The shop's services, in start order: those the others call first, the gateway last.
 pub const SHOP_SERVICES: [&str; 6] = ["users", "products", "inventory", "notifications", "orders", "gateway"];
 
@@ -404,7 +461,7 @@ pub fn hosted_names(spec: &TargetSpec, url_override: Option<&str>) -> Vec<String
 pub struct SelfHosting<'a> {
     /// The programs.
     pub binaries: &'a Binaries,
-    /// The scenario uses the chaos API (target-app gets it turned on).
+    /// The scenario uses the chaos API (the hosted target gets it turned on).
     pub uses_chaos: bool,
     /// Variables pointing the target at the run's proxies.
     pub proxy_env: &'a [(String, String)],

@@ -57,3 +57,18 @@ fn shop_products_latency_through_a_proxy_in_front_of_a_service() {
         "products breaker ends open",
     );
 }
+
+#[test]
+fn shop_inventory_errors_through_a_chaos_fault_in_one_service() {
+    let report = tightened_fails_alone(
+        "shop-inventory-errors",
+        r#"json: /reserved, equals: 0}"#,
+        r#"json: /reserved, equals: 1}"#,
+        "/reserved equals 1",
+    );
+    // The fault went to orders alone, and rollback cleared the faults on every service.
+    let actions = report["phases"][1]["actions"].as_array().unwrap();
+    assert!(actions.iter().any(|a| a["description"] == "inject inventory error fault in orders"), "{actions:?}");
+    let rollback = report["rollback"].as_array().unwrap();
+    assert!(rollback.iter().all(|a| a["ok"] == true), "{rollback:?}");
+}

@@ -17,6 +17,7 @@ use target_app::clients::vault::SecretSource;
 use target_app::error::ApiError;
 use target_app::metrics::Metrics;
 use target_app::resilience::circuit_breaker::CircuitBreaker;
+use target_app::routes::chaos::fault_router;
 use tokio::net::TcpListener;
 
 use crate::auth::Keys;
@@ -31,6 +32,10 @@ use crate::upstream::{Upstream, UpstreamMetrics};
 
 /// The Vault secret holding the token signing key (`jwt_secret`).
 pub const JWT_SECRET: &str = "shop";
+
+/// What a chaos fault on a shop service may name: a service it calls, Vault or RabbitMQ. A
+/// fault naming something the service never calls does nothing there.
+pub const FAULT_NAMES: [&str; 7] = ["users", "products", "orders", "inventory", "notifications", "vault", "rabbitmq"];
 
 /// A bound service.
 pub struct Service {
@@ -48,7 +53,9 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
     let settings = Arc::new(settings);
     let metrics = Metrics::new(&format!("shop-{role}"));
     let upstream_metrics = UpstreamMetrics::register(&metrics)?;
-    let upstream = |to: Role| Upstream::new(to, settings.url(to), &settings.upstream, &metrics, &upstream_metrics);
+    let faults = FaultRegistry::naming(&FAULT_NAMES, metrics.clone());
+    let upstream =
+        |to: Role| Upstream::new(to, settings.url(to), &settings.upstream, &metrics, &upstream_metrics, faults.clone());
     let routes = match role {
         Role::Gateway => {
             let upstreams: HashMap<Role, Upstream> =
@@ -66,7 +73,7 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
             })
         }
         _ => {
-            let dependency = |name: &'static str| dependency(name, &settings, &metrics);
+            let dependency = |name: &'static str| dependency(name, &settings, &metrics, &faults);
             let secrets = SecretSource::connect(&settings.base.vault, dependency("vault"))?;
             let keys = token_keys(&secrets, &settings).await?;
             let store = Store::connect(&settings, &secrets, role).await?;
@@ -106,6 +113,10 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
             }
         }
     };
+    let routes = match &settings.base.chaos {
+        chaos if chaos.enabled => routes.merge(fault_router(chaos.token.clone(), faults)),
+        _ => routes,
+    };
     let rendered = metrics.clone();
     let observed = Observe { metrics, debug: settings.base.app.debug, timeout: settings.base.app.request_timeout };
     let router = routes
@@ -121,10 +132,11 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
     Ok(Service { role, port, listener, router })
 }
 
-/// A breaker-guarded, time-bounded dependency named `name` (`vault`, `rabbitmq`).
-fn dependency(name: &'static str, settings: &ShopSettings, metrics: &Metrics) -> Dependency {
+/// A breaker-guarded, time-bounded dependency named `name` (`vault`, `rabbitmq`) that obeys
+/// `faults`.
+fn dependency(name: &'static str, settings: &ShopSettings, metrics: &Metrics, faults: &FaultRegistry) -> Dependency {
     let breaker = CircuitBreaker::new(name, settings.upstream.breaker.clone(), metrics.clone());
-    Dependency::new(breaker, FaultRegistry::new(metrics.clone()), settings.base.dependencies.timeout, metrics)
+    Dependency::new(breaker, faults.clone(), settings.base.dependencies.timeout, metrics)
 }
 
 /// The token keys, from the signing key Vault holds at `secret/shop`.
@@ -139,7 +151,8 @@ pub async fn token_keys(secrets: &SecretSource, settings: &ShopSettings) -> anyh
 /// A Vault client for `settings`, as every service but the gateway makes one.
 pub fn vault(settings: &ShopSettings) -> anyhow::Result<SecretSource> {
     let metrics = Metrics::new("shop");
-    SecretSource::connect(&settings.base.vault, dependency("vault", settings, &metrics))
+    let faults = FaultRegistry::naming(&FAULT_NAMES, metrics.clone());
+    SecretSource::connect(&settings.base.vault, dependency("vault", settings, &metrics, &faults))
 }
 
 /// Drops `SHOP_DATABASE`, with credentials from Vault.

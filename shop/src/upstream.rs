@@ -4,6 +4,10 @@
 //! DELETE) are retried after a transport failure or a 502/503/504, with full-jitter exponential
 //! backoff; a POST is sent once, since its effect may have happened.
 //!
+//! Chaos faults naming the upstream (`POST /chaos/faults` on the calling service) act on each
+//! attempt as a real failure would: `error` is no answer, `timeout` an answer that never comes
+//! (the budget runs out), `latency` a slow answer.
+//!
 //! What counts against the breaker is the upstream failing itself: no answer, no answer in time,
 //! or a 500. A 502, 503 or 504 is the upstream answering, promptly, that something *behind* it
 //! failed; counting those would open the gateway's breaker to orders whenever products is down,
@@ -18,6 +22,7 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use target_app::chaos::{FaultKind, FaultRegistry};
 use target_app::error::{ApiError, ApiResult};
 use target_app::layers::request_id;
 use target_app::metrics::Metrics;
@@ -90,16 +95,19 @@ struct Inner {
     breaker: CircuitBreaker,
     settings: UpstreamSettings,
     metrics: UpstreamMetrics,
+    faults: FaultRegistry,
 }
 
 impl Upstream {
-    /// A client for `role` at `base`, with its own breaker exported as `circuit_breaker_*{service}`.
+    /// A client for `role` at `base`, with its own breaker exported as `circuit_breaker_*{service}`,
+    /// obeying the faults in `faults` that name `role`.
     pub fn new(
         role: Role,
         base: &str,
         settings: &UpstreamSettings,
         metrics: &Metrics,
         upstream_metrics: &UpstreamMetrics,
+        faults: FaultRegistry,
     ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -114,6 +122,7 @@ impl Upstream {
             breaker,
             settings: settings.clone(),
             metrics: upstream_metrics.clone(),
+            faults,
         })))
     }
 
@@ -135,6 +144,14 @@ impl Upstream {
     /// `GET path` with the caller's `Authorization`.
     pub async fn get(&self, path: &str, authorization: &str) -> ApiResult<Reply> {
         self.send(Method::GET, path, with_authorization(authorization), Bytes::new()).await
+    }
+
+    /// [`Upstream::get`] within half the usual budget, for data an answer can do without: a
+    /// hung upstream then still leaves the caller time to answer before its own caller, on the
+    /// same budget, gives up.
+    pub async fn get_optional(&self, path: &str, authorization: &str) -> ApiResult<Reply> {
+        let budget = self.0.settings.timeout / 2;
+        self.send_within(Method::GET, path, with_authorization(authorization), Bytes::new(), true, budget).await
     }
 
     /// `POST path` with a JSON body and the caller's `Authorization`.
@@ -169,9 +186,21 @@ impl Upstream {
         &self,
         method: Method,
         path: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        idempotent: bool,
+    ) -> ApiResult<Reply> {
+        self.send_within(method, path, headers, body, idempotent, self.0.settings.timeout).await
+    }
+
+    async fn send_within(
+        &self,
+        method: Method,
+        path: &str,
         mut headers: HeaderMap,
         body: Bytes,
         idempotent: bool,
+        budget: std::time::Duration,
     ) -> ApiResult<Reply> {
         let inner = &self.0;
         let name = inner.role.name();
@@ -179,7 +208,7 @@ impl Upstream {
             headers.entry(request_id::HEADER).or_insert(id);
         }
         let attempts = if idempotent { 1 + inner.settings.retries } else { 1 };
-        let deadline = Instant::now() + inner.settings.timeout;
+        let deadline = Instant::now() + budget;
         let url = format!("{}{path}", inner.base);
         let mut last = None;
         for attempt in 0..attempts {
@@ -201,7 +230,14 @@ impl Upstream {
             };
             let started = Instant::now();
             let request = inner.http.request(method.clone(), &url).headers(headers.clone()).body(body.clone());
+            let fault = inner.faults.pick(name);
             let call = async {
+                match fault {
+                    Some((FaultKind::Error, _)) => return Err("injected fault: error".to_owned()),
+                    Some((FaultKind::Timeout, _)) => std::future::pending::<()>().await,
+                    Some((FaultKind::Latency, delay)) if !delay.is_zero() => tokio::time::sleep(delay).await,
+                    _ => {}
+                }
                 let response = request.send().await.map_err(|e| e.to_string())?;
                 let (status, headers) = (response.status(), response.headers().clone());
                 Ok::<_, String>(Reply { status, headers, body: read_bounded(response, MAX_REPLY_BYTES).await? })

@@ -25,7 +25,8 @@ pub enum FaultKind {
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRequest {
-    /// One of vault, postgres, mysql, mongodb, redis, rabbitmq.
+    /// What the service calls that gets the fault: for target-app one of vault, postgres,
+    /// mysql, mongodb, redis, rabbitmq.
     pub dependency: String,
     /// `error`, `latency` or `timeout`.
     #[schema(value_type = String)]
@@ -74,10 +75,11 @@ pub struct Fault {
 }
 
 impl FaultRequest {
-    /// Checks every field, returning the first broken rule as `(field, reason)`.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !DEPENDENCIES.contains(&self.dependency.as_str()) {
-            return Err(("dependency", format!("must be one of {}", DEPENDENCIES.join(", "))));
+    /// Checks every field, returning the first broken rule as `(field, reason)`; `known` are
+    /// the names `dependency` may take.
+    pub fn validate(&self, known: &[&str]) -> Result<(), (&'static str, String)> {
+        if !known.contains(&self.dependency.as_str()) {
+            return Err(("dependency", format!("must be one of {}", known.join(", "))));
         }
         if !(0.0..=1.0).contains(&self.probability) || self.probability.is_nan() {
             return Err(("probability", "must be between 0.0 and 1.0".into()));
@@ -96,13 +98,24 @@ impl FaultRequest {
 #[derive(Clone)]
 pub struct FaultRegistry {
     faults: Arc<RwLock<Vec<Fault>>>,
+    known: &'static [&'static str],
     metrics: Metrics,
 }
 
 impl FaultRegistry {
-    /// An empty registry.
+    /// An empty registry for target-app's [`DEPENDENCIES`].
     pub fn new(metrics: Metrics) -> Self {
-        Self { faults: Arc::default(), metrics }
+        Self::naming(&DEPENDENCIES, metrics)
+    }
+
+    /// An empty registry whose faults may name any of `known`.
+    pub fn naming(known: &'static [&'static str], metrics: Metrics) -> Self {
+        Self { faults: Arc::default(), known, metrics }
+    }
+
+    /// The names a fault may take.
+    pub fn known(&self) -> &'static [&'static str] {
+        self.known
     }
 
     /// Adds a validated fault and returns it with its id.
@@ -192,11 +205,12 @@ mod tests {
 
     #[test]
     fn validation_names_the_bad_field() {
-        assert_eq!(request("oracle", 5).validate().unwrap_err().0, "dependency");
-        assert_eq!(request("postgres", 0).validate().unwrap_err().0, "duration_s");
+        assert_eq!(request("oracle", 5).validate(&DEPENDENCIES).unwrap_err().0, "dependency");
+        assert_eq!(request("postgres", 0).validate(&DEPENDENCIES).unwrap_err().0, "duration_s");
+        assert_eq!(request("products", 5).validate(&["products"]), Ok(()));
         let mut r = request("postgres", 5);
         r.probability = 1.5;
-        assert_eq!(r.validate().unwrap_err().0, "probability");
+        assert_eq!(r.validate(&DEPENDENCIES).unwrap_err().0, "probability");
     }
 
     #[test]

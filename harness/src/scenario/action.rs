@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Dependency, default_method, parse_duration};
+use super::{Dependency, Scenario, Topology, default_method, parse_duration};
 use crate::proxy::toxic::{Kind, Stream, Toxic};
+use crate::target::{SHOP_FAULT_NAMES, SHOP_SERVICES};
 
 /// A step run before or after a phase, or at rollback: a one-key mapping such as
 /// `- chaos: {...}` or `- wait: 3s`.
@@ -86,8 +87,13 @@ impl TryFrom<ActionSpec> for Action {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChaosAction {
-    /// The dependency whose client path gets the fault.
-    pub dependency: Dependency,
+    /// What gets the fault: one of target-app's dependencies, or under `topology: shop` a shop
+    /// service its callers call (or Vault, RabbitMQ).
+    pub dependency: String,
+    /// Under `topology: shop`, the one service whose calls get the fault; every service when
+    /// absent.
+    #[serde(default, skip_serializing)]
+    pub service: Option<String>,
     /// error, latency or timeout.
     pub kind: String,
     /// Delay for latency faults.
@@ -282,6 +288,11 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// Whether it takes the process out (pause, kill) rather than bringing it back.
+    pub fn stops(self) -> bool {
+        matches!(self, Self::Pause | Self::Kill)
+    }
+
     /// The YAML name.
     pub fn name(self) -> &'static str {
         match self {
@@ -291,6 +302,37 @@ impl Signal {
             Self::Restart => "restart",
         }
     }
+}
+
+/// Checks that every `chaos:` action names what its target can fault: target-app's
+/// dependencies, or under `topology: shop` [`SHOP_FAULT_NAMES`] and, in `service`, a shop
+/// service.
+pub fn validate_chaos(scenario: &Scenario) -> Result<(), String> {
+    let shop = scenario.target.topology == Some(Topology::Shop);
+    for action in scenario.actions() {
+        let Action::Chaos(chaos) = action else { continue };
+        let names: Vec<&str> =
+            if shop { SHOP_FAULT_NAMES.to_vec() } else { Dependency::ALL.map(Dependency::name).to_vec() };
+        if !names.contains(&chaos.dependency.as_str()) {
+            return Err(unknown("chaos.dependency", &chaos.dependency, &names));
+        }
+        match &chaos.service {
+            Some(service) if !shop => {
+                return Err(format!("chaos.service {service:?}: only a shop (target topology: shop) has services"));
+            }
+            Some(service) if !SHOP_SERVICES.contains(&service.as_str()) => {
+                return Err(unknown("chaos.service", service, &SHOP_SERVICES));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// serde's wording for an unknown name, so it gets the same "did you mean" hint.
+fn unknown(field: &str, name: &str, known: &[&str]) -> String {
+    let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+    super::suggest::with_suggestion(&format!("{field}: unknown variant `{name}`, expected one of {}", known.join(", ")))
 }
 
 /// Checks an action's values that its types cannot.
@@ -315,4 +357,40 @@ pub fn validate_action(action: &Action) -> Result<(), String> {
         Action::Proxy(_) | Action::ClearNetwork(_) | Action::Process(_) => &None,
     };
     timeout.as_deref().map(parse_duration).transpose().map(|_| ()).map_err(|e| format!("timeout: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn parse(target: &str, chaos: &str) -> Result<crate::scenario::LoadedScenario, String> {
+        let text = format!(
+            "name: s\ntarget: {target}\nphases: [{{name: p, before: [{{chaos: {chaos}}}], load: {{iterations: 1}}, \
+             requests: [{{path: /}}]}}]\n"
+        );
+        crate::scenario::parse(&text, Path::new("s.yaml")).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn a_chaos_fault_names_what_its_target_can_fault() {
+        assert!(parse("{env: {}}", "{dependency: postgres, kind: error}").is_ok());
+        let shop_name = parse("{env: {}}", "{dependency: products, kind: error}").unwrap_err();
+        assert!(
+            shop_name.contains("one of `vault`, `postgres`, `mysql`, `mongodb`, `redis`, `rabbitmq`"),
+            "{shop_name}"
+        );
+        let service = parse("{env: {}}", "{dependency: postgres, kind: error, service: orders}").unwrap_err();
+        assert!(service.contains("only a shop"), "{service}");
+
+        let shop = "{topology: shop}";
+        assert!(parse(shop, "{dependency: inventory, kind: error, service: orders}").is_ok());
+        assert!(parse(shop, "{dependency: rabbitmq, kind: timeout}").is_ok());
+        let postgres = parse(shop, "{dependency: postgres, kind: error}").unwrap_err();
+        assert!(
+            postgres.contains("`users`, `products`, `orders`, `inventory`, `notifications`, `vault`"),
+            "{postgres}"
+        );
+        let unknown = parse(shop, "{dependency: users, kind: error, service: order}").unwrap_err();
+        assert!(unknown.contains("unknown variant `order`") && unknown.contains("did you mean `orders`?"), "{unknown}");
+    }
 }

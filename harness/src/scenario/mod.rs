@@ -87,6 +87,10 @@ pub enum Dependency {
 }
 
 impl Dependency {
+    /// Every dependency.
+    pub const ALL: [Dependency; 6] =
+        [Self::Vault, Self::Postgres, Self::Mysql, Self::Mongodb, Self::Redis, Self::Rabbitmq];
+
     /// The name the target uses.
     pub fn name(self) -> &'static str {
         match self {
@@ -104,11 +108,7 @@ impl std::str::FromStr for Dependency {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, String> {
-        use Dependency::*;
-        [Vault, Postgres, Mysql, Mongodb, Redis, Rabbitmq]
-            .into_iter()
-            .find(|d| d.name() == name)
-            .ok_or_else(|| format!("{name:?} is not a dependency"))
+        Self::ALL.into_iter().find(|d| d.name() == name).ok_or_else(|| format!("{name:?} is not a dependency"))
     }
 }
 
@@ -370,6 +370,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
         validate_action(action).map_err(|m| error(find_line(text, "rollback:"), None, format!("rollback: {m}")))?;
     }
     proxies::validate(&scenario).map_err(|m| error(find_line(text, "proxies:"), None, m))?;
+    action::validate_chaos(&scenario).map_err(|m| error(find_line(text, "chaos:"), None, m))?;
     let secrets = written_secrets(&scenario);
     Ok(LoadedScenario { scenario, path: path.to_owned(), text: text.to_owned(), secrets, loads, expectations })
 }

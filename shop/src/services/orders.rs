@@ -3,7 +3,8 @@
 //! order and publishes `order.created` in one step: the row is committed only once the broker
 //! confirmed the event. Any failure after a reservation releases every reservation made
 //! (compensation). Reading an order adds the user's data, and still answers, marked degraded,
-//! when the users service cannot.
+//! when the users service cannot (it waits for users at most half its budget, see
+//! [`Upstream::get_optional`]).
 
 use std::sync::Arc;
 
@@ -271,7 +272,7 @@ async fn get_order(
         .filter(|row| caller.is_admin() || row.user_id == caller.id())
         .ok_or_else(|| ApiError::ResourceNotFound(format!("Order {id} not found")))?;
     let mut answer = row.to_json();
-    let user = state.users.get(&format!("/users/{}", row.user_id), &caller.authorization).await;
+    let user = state.users.get_optional(&format!("/users/{}", row.user_id), &caller.authorization).await;
     match user {
         Ok(reply) if reply.status == StatusCode::OK => {
             answer["user"] = reply.json(Role::Users)?;

@@ -3,6 +3,7 @@
 //! own per test. One file per service.
 
 mod auth;
+mod chaos;
 mod gateway;
 mod inventory;
 mod notifications;

@@ -10,6 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
+use axum::routing::{delete, get};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,6 +29,16 @@ pub fn router(token: Option<SecretString>) -> OpenApiRouter<AppState> {
         .routes(routes!(clear_fault))
         .routes(routes!(invalidate_cache))
         .route_layer(from_fn_with_state(Arc::new(token), require_token))
+}
+
+/// The fault routes alone, over `faults` and behind [`require_token`], for a service other
+/// than target-app (the shop's services, whose faults name what they call).
+pub fn fault_router(token: Option<SecretString>, faults: FaultRegistry) -> axum::Router {
+    axum::Router::new()
+        .route("/chaos/faults", get(list_faults).post(inject_fault).delete(clear_faults))
+        .route("/chaos/faults/{id}", delete(clear_fault))
+        .route_layer(from_fn_with_state(Arc::new(token), require_token))
+        .with_state(faults)
 }
 
 /// Lets a request through only with `Authorization: Bearer <CHAOS_TOKEN>`, compared in
@@ -60,7 +71,7 @@ async fn inject_fault(
     State(faults): State<FaultRegistry>,
     ApiJson(request): ApiJson<FaultRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    request.validate().map_err(|(field, reason)| ApiError::invalid(field, reason))?;
+    request.validate(faults.known()).map_err(|(field, reason)| ApiError::invalid(field, reason))?;
     let fault = faults.inject(request);
     Ok((StatusCode::CREATED, Json(json!(fault))))
 }
