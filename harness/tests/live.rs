@@ -157,5 +157,43 @@ async fn a_real_prometheus_scrapes_the_runs_series_and_the_targets() {
     let handled = query(prometheus_port, r#"sum(max_over_time(http_requests_total{job="target"}[5m]))"#).await;
     let handled = handled.first().map(|(_, v)| *v);
     assert!(handled.is_some_and(|count| count >= seen), "target's http_requests_total: {handled:?}");
+
+    // Every metric the Grafana dashboard queries is one the harness or the target exported.
+    let names = get(&format!("http://127.0.0.1:{prometheus_port}/api/v1/label/__name__/values")).await.unwrap();
+    let exported: Vec<&str> = names["data"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let queried = dashboard_metrics();
+    assert!(queried.len() >= 10, "{queried:?}");
+    let missing: Vec<&String> = queried.iter().filter(|name| !exported.contains(&name.as_str())).collect();
+    assert!(missing.is_empty(), "the dashboard queries {missing:?}, which nothing exported (exported: {exported:?})");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The metric names in every panel and annotation query of the provisioned dashboard (which
+/// must parse): PromQL with strings, label matchers, ranges and `by (...)` clauses taken out,
+/// less function names and keywords.
+fn dashboard_metrics() -> std::collections::BTreeSet<String> {
+    let file = workspace().join("deploy/grafana/dashboards/gauntlet.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).expect("dashboard parses");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut queries: Vec<&str> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().expect("targets"))
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert_eq!(queries.len(), panels.iter().map(|p| p["targets"].as_array().unwrap().len()).sum::<usize>());
+    queries.extend(dashboard["annotations"]["list"].as_array().unwrap().iter().filter_map(|a| a["expr"].as_str()));
+    let strip = regex::Regex::new(r#""[^"]*"|\{[^}]*\}|\[[^\]]*\]|\b(by|without)\s*\([^)]*\)"#).unwrap();
+    let word = regex::Regex::new(r"[A-Za-z_:][A-Za-z0-9_:]*(\s*\()?").unwrap();
+    const KEYWORDS: [&str; 7] = ["and", "or", "unless", "on", "ignoring", "bool", "offset"];
+    let mut names = std::collections::BTreeSet::new();
+    for query in queries {
+        let bare = strip.replace_all(query, " ");
+        for found in word.find_iter(&bare) {
+            let token = found.as_str();
+            if !token.ends_with('(') && !KEYWORDS.contains(&token) {
+                names.insert(token.to_owned());
+            }
+        }
+    }
+    names
 }
