@@ -65,9 +65,20 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
                 "Requests from clients beyond GATEWAY_MAX_CLIENTS, limited in one shared bucket",
             )?;
             metrics.register(overflow.clone())?;
+            let stale = IntCounter::new(
+                "gateway_stale_answers_total",
+                "Catalogue reads answered with the last good answer while products could not answer",
+            )?;
+            let evicted = IntCounter::new(
+                "gateway_stale_evictions_total",
+                "Last good catalogue answers dropped to stay within the bound",
+            )?;
+            metrics.register(stale.clone())?;
+            metrics.register(evicted.clone())?;
             gateway::router(gateway::GatewayState {
                 upstreams: Arc::new(upstreams),
                 limiter: Arc::new(ClientLimiter::new(settings.client_rate, settings.max_clients, overflow)),
+                last_good: Arc::new(gateway::fallback::LastGood::new(stale, evicted)),
                 health_http: reqwest::Client::builder().no_proxy().build()?,
                 settings: settings.clone(),
             })

@@ -101,3 +101,32 @@ async fn a_body_over_the_limit_is_413() {
     let (status, error) = shop.post("/users/", None, json!({ "email": "x".repeat(2000) })).await;
     assert_error(status, &error, 413, "ValidationError");
 }
+
+#[tokio::test]
+async fn the_catalogue_is_served_stale_while_products_is_down_and_nothing_personal_is() {
+    let mut shop = spawn_shop().await;
+    let product = shop.product(3.0, 1).await;
+    let (status, fresh) = shop.get("/products/?limit=10", None).await;
+    assert_eq!(status, 200, "{fresh}");
+    let (status, one) = shop.get(&format!("/products/{product}"), None).await;
+    assert_eq!(status, 200, "{one}");
+    shop.stop(Role::Products).await;
+
+    for (path, kept) in [("/products/?limit=10", &fresh), (&format!("/products/{product}")[..], &one)] {
+        let response = shop.call(Method::GET, &format!("{}{path}", shop.api()), None, None).await;
+        assert_eq!(response.headers().get("x-cache").map(|v| v.to_str().unwrap()), Some("STALE"), "{path}");
+        let (status, body) = json_of(response).await;
+        assert_eq!((status.as_u16(), &body), (200, kept), "{path}");
+    }
+    // Never answered before, or asked with a token: the outage shows (a 502, or a 503 once the
+    // retried reads opened the breaker).
+    for (path, token) in [("/products/?limit=11", None), ("/products/?limit=10", Some(shop.admin.as_str()))] {
+        let (status, error) = shop.get(path, token).await;
+        let class = if status == 502 { "BadGatewayError" } else { "CircuitBreakerError" };
+        assert_error(status, &error, if status == 502 { 502 } else { 503 }, class);
+    }
+    let metrics = shop.client.get(format!("{}/metrics", shop.urls[&Role::Gateway])).send().await.unwrap();
+    let text = metrics.text().await.unwrap();
+    let served = text.lines().find(|line| line.starts_with("gateway_stale_answers_total"));
+    assert!(served.is_some_and(|line| line.ends_with(" 2")), "{served:?}");
+}

@@ -2,7 +2,8 @@
 //! and headers, minus hop-by-hop ones, with the request id passed on (the [`Upstream`] adds it)
 //! and the client's address in `X-Forwarded-For`. An upstream that cannot be reached answers
 //! 502, one that runs out of time 504, one whose breaker is open 503, all with the documented
-//! body; whatever an upstream answers is passed back as it came.
+//! body; whatever an upstream answers is passed back as it came. A public catalogue read that
+//! products cannot answer gets the last good answer instead (see [`super::fallback`]).
 
 use std::net::SocketAddr;
 
@@ -72,10 +73,33 @@ pub async fn forward(
     if let Ok(value) = HeaderValue::from_str(&forwarded) {
         headers.insert(HeaderName::from_static("x-forwarded-for"), value);
     }
-    let reply = state.upstreams[&role].send(parts.method, &target, headers, body).await?;
-    let mut response = Response::new(Body::from(reply.body));
-    *response.status_mut() = reply.status;
-    *response.headers_mut() = without_hop_by_hop(&reply.headers);
+    let public_catalogue = role == Role::Products
+        && parts.method == axum::http::Method::GET
+        && !parts.headers.contains_key(axum::http::header::AUTHORIZATION);
+    let outcome = state.upstreams[&role].send(parts.method, &target, headers, body).await;
+    let (status, headers, body) = match outcome {
+        Ok(reply) if public_catalogue && reply.status == StatusCode::OK => {
+            let headers = without_hop_by_hop(&reply.headers);
+            state.last_good.keep(&target, &headers, &reply.body);
+            (reply.status, headers, reply.body)
+        }
+        Ok(reply) if !(public_catalogue && reply.status.is_server_error()) => {
+            (reply.status, without_hop_by_hop(&reply.headers), reply.body)
+        }
+        failed => match public_catalogue.then(|| state.last_good.serve(&target)).flatten() {
+            Some(stale) => {
+                tracing::warn!(%target, "products cannot answer; serving its last good answer");
+                stale
+            }
+            None => {
+                let reply = failed?;
+                (reply.status, without_hop_by_hop(&reply.headers), reply.body)
+            }
+        },
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
     Ok(response)
 }
 

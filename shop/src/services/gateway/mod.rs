@@ -1,8 +1,10 @@
 //! The gateway: the shop's single entry point. It forwards `/api/<service>/...` to the service
 //! (see [`forward`]), limits each client (see [`client_limit`]), and answers `/health` by asking
 //! every service at once, each within its own timeout: healthy when all are, degraded otherwise.
+//! Browsing outlives a products outage on the catalogue's last good answers (see [`fallback`]).
 
 pub mod client_limit;
+pub mod fallback;
 pub mod forward;
 
 use std::collections::HashMap;
@@ -25,6 +27,8 @@ pub struct GatewayState {
     pub upstreams: Arc<HashMap<Role, Upstream>>,
     /// Per-client request budget.
     pub limiter: Arc<ClientLimiter>,
+    /// The catalogue's last good answers.
+    pub last_good: Arc<fallback::LastGood>,
     /// Plain HTTP for health checks, which must not trip the breakers.
     pub health_http: reqwest::Client,
     /// Settings (body limit, health timeout).
