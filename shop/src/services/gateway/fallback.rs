@@ -22,9 +22,16 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The last good answers, by path and query.
 pub struct LastGood {
-    entries: Mutex<(HashMap<String, (HeaderMap, Bytes)>, VecDeque<String>)>,
+    entries: Mutex<Entries>,
     served: IntCounter,
     evicted: IntCounter,
+}
+
+/// Answers by key, and the keys oldest first.
+#[derive(Default)]
+struct Entries {
+    answers: HashMap<String, (HeaderMap, Bytes)>,
+    order: VecDeque<String>,
 }
 
 impl LastGood {
@@ -38,12 +45,12 @@ impl LastGood {
         if body.len() > MAX_BODY_BYTES {
             return;
         }
-        let (entries, order) = &mut *self.entries.lock().expect("last good");
-        if entries.insert(key.to_owned(), (headers.clone(), body.clone())).is_none() {
+        let Entries { answers, order } = &mut *self.entries.lock().expect("last good");
+        if answers.insert(key.to_owned(), (headers.clone(), body.clone())).is_none() {
             order.push_back(key.to_owned());
             while order.len() > MAX_ENTRIES {
                 if let Some(oldest) = order.pop_front() {
-                    entries.remove(&oldest);
+                    answers.remove(&oldest);
                     self.evicted.inc();
                 }
             }
@@ -52,8 +59,8 @@ impl LastGood {
 
     /// The last good answer to `key`, marked stale.
     pub fn serve(&self, key: &str) -> Option<(StatusCode, HeaderMap, Bytes)> {
-        let (entries, _) = &*self.entries.lock().expect("last good");
-        let (headers, body) = entries.get(key)?;
+        let entries = self.entries.lock().expect("last good");
+        let (headers, body) = entries.answers.get(key)?;
         let mut headers = headers.clone();
         headers.insert("x-cache", HeaderValue::from_static("STALE"));
         self.served.inc();
