@@ -5,7 +5,8 @@
 #   scripts/bench-harness.sh                 # BENCH_SECONDS=5 BENCH_USERS=10000 BENCH_ROUNDS=3
 #
 # Goals (issues 4, 9): the harness generates >= 65% of wrk's req/s on one core, and holds 10,000
-# users in under 1 GiB.
+# users in under 1 GiB. Then the same load spread over 1, 2 and 4 local workers (issue 13), all
+# on the harness's core: aggregate req/s, and per-worker efficiency against the in-process run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -61,3 +62,20 @@ echo
 printf '%-44s %9s MiB\n' "harness peak RSS with 10 users" "$base_mb"
 printf '%-44s %9s MiB  %s\n' "harness peak RSS with $USERS users" "$many_mb" "$([ "$many_mb" -lt 1024 ] && echo "met (< 1024)" || echo "MISSED (< 1024)")"
 awk -v a="$base_mb" -v b="$many_mb" -v n="$USERS" 'BEGIN { printf "%-44s %9.1f KiB\n", "memory per additional user", (b - a) * 1024 / (n - 10) }'
+
+# Distributed: the same scenario with --workers N, coordinator and workers pinned to core 0.
+spread() {
+  taskset -c 0 "$BIN/harness" run scripts/bench/harness-throughput.yaml --target "$target" --quiet --workers "$1" \
+    --report-dir "$OUT/workers-$1" >/dev/null
+  python3 -c "import json,glob; r=json.load(open(glob.glob('$OUT/workers-$1/*/report.json')[0])); print(round(r['phases'][0]['throughput']))"
+}
+echo
+# One core for all of them: the aggregate shows what spreading costs; per-worker efficiency
+# (aggregate / (N x in-process)) is what each worker adds, which on one shared core falls as 1/N.
+printf '%-44s %12s  %s\n' "distributed (coordinator + workers, core 0)" "req/s" "aggregate/in-process  per-worker efficiency"
+printf '%-44s %12s\n' "in process" "$harness_rps"
+for workers in 1 2 4; do
+  rps=$(spread "$workers")
+  awk -v r="$rps" -v n="$workers" -v one="$harness_rps" \
+    'BEGIN { printf "%-44s %12s  %20.2f  %22.2f\n", n " local workers", r, r / one, r / (n * one) }'
+done

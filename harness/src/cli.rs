@@ -44,6 +44,25 @@ pub enum Command {
     /// TCP fault proxies behind a Toxiproxy-compatible HTTP API.
     #[command(subcommand)]
     Proxy(ProxyCommand),
+    /// Run scenarios as the coordinator of workers that join from elsewhere (Kubernetes: see
+    /// harness/deploy/kubernetes); needs --workers.
+    Coordinate {
+        /// The run, as for `harness run`.
+        #[command(flatten)]
+        run: RunArgs,
+        /// Where workers reach the coordinator.
+        #[arg(long, default_value = "0.0.0.0:7070")]
+        listen: std::net::SocketAddr,
+    },
+    /// Send a share of a coordinator's load (started by `run --workers`, or by Kubernetes).
+    Worker {
+        /// The coordinator's URL, e.g. http://gauntlet-coordinator:7070.
+        #[arg(long)]
+        coordinator: String,
+        /// This worker's index, 0 to N-1 (an Indexed Job sets JOB_COMPLETION_INDEX).
+        #[arg(long, env = "JOB_COMPLETION_INDEX")]
+        index: usize,
+    },
     /// Re-render a report.json (HTML, JUnit) and optionally compare it with a baseline.
     Report {
         /// The report.json to re-render.
@@ -91,6 +110,9 @@ pub struct RunArgs {
     /// runs; off by default. See README "Watching a run live".
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Spread each phase's load over N local worker processes (see README "Distributed runs").
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
 }
 
 /// `--baseline` and its rule (see README "Baseline gates").

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod cli;
 pub mod client;
 pub mod comparison;
+pub mod distributed;
 pub mod fault;
 pub mod hosting;
 pub mod live;
@@ -39,7 +40,15 @@ pub const EXIT_INVALID_SCENARIO: u8 = 2;
 /// Runs a command; the return value is the process exit code (see [`cli::EXIT_CODES`]).
 pub async fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
-        Command::Run(args) => run_scenarios(&args).await,
+        Command::Run(args) => run_scenarios(&args, None).await,
+        Command::Coordinate { run, listen } => run_scenarios(&run, Some(listen)).await,
+        Command::Worker { coordinator, index } => match distributed::worker::run(&coordinator, index).await {
+            Ok(()) => 0,
+            Err(error) => {
+                eprintln!("error: worker {index}: {error:#}");
+                3
+            }
+        },
         Command::Validate { paths } => validate(&paths),
         Command::List { paths } => list(&paths),
         Command::Fault(args) => match fault::run(&args).await {
@@ -85,7 +94,8 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<scenario::LoadedScenario>, u8> {
     Ok(loaded.into_iter().filter_map(Result::ok).collect())
 }
 
-async fn run_scenarios(args: &RunArgs) -> u8 {
+/// `harness run`, or with `listen`, `harness coordinate`.
+async fn run_scenarios(args: &RunArgs, listen: Option<std::net::SocketAddr>) -> u8 {
     let scenarios = match load_all(&args.scenarios) {
         Ok(scenarios) => scenarios,
         Err(code) => return code,
@@ -125,6 +135,13 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
         },
         None => None,
     };
+    let coordinator = match start_coordinator(&scenarios, args.workers, listen).await {
+        Ok(coordinator) => coordinator,
+        Err((code, error)) => {
+            eprintln!("error: {error:#}");
+            return code;
+        }
+    };
     let options = runner::RunOptions {
         target: args.target.clone(),
         allow_remote: args.allow_remote,
@@ -133,6 +150,7 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
         quiet: args.quiet,
         schedule_budget: args.schedule_budget / 100.0,
         live: live.as_ref().map(|(live, _)| live.clone()),
+        coordinator: coordinator.clone(),
     };
     let mut worst = Verdict::Passed;
     let mut finished = Vec::new();
@@ -160,7 +178,34 @@ async fn run_scenarios(args: &RunArgs) -> u8 {
     if let Some((_, server)) = live {
         server.abort();
     }
+    if let Some(coordinator) = coordinator {
+        coordinator.finish().await;
+    }
     worst.exit_code()
+}
+
+/// The coordinator of a distributed run: `--workers N` local workers, or N that join on
+/// `listen` (`harness coordinate`); `None` for a run in this process. Scenarios that cannot be
+/// spread are a usage error (exit 2).
+async fn start_coordinator(
+    scenarios: &[scenario::LoadedScenario],
+    workers: Option<usize>,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<Option<std::sync::Arc<distributed::Coordinator>>, (u8, anyhow::Error)> {
+    let workers = match (workers, listen) {
+        (None, None) => return Ok(None),
+        (None, Some(_)) => return Err((EXIT_INVALID_SCENARIO, anyhow::anyhow!("coordinate needs --workers N"))),
+        (Some(workers), _) => workers,
+    };
+    for loaded in scenarios {
+        distributed::check_spreadable(loaded)
+            .map_err(|why| (EXIT_INVALID_SCENARIO, anyhow::anyhow!("{}: {why}", loaded.path.display())))?;
+    }
+    let coordinator = match listen {
+        Some(listen) => distributed::Coordinator::listen(listen, workers).await,
+        None => distributed::Coordinator::local(workers).await,
+    };
+    coordinator.map(|c| Some(std::sync::Arc::new(c))).map_err(|e| (3, e))
 }
 
 /// Starts the live metrics endpoint and says where it is (on stderr: stdout is the summary's).

@@ -229,6 +229,15 @@ impl LivePhase {
         }
     }
 
+    /// Counts `requests` responses to request `request` reported by a worker (their latencies
+    /// stay in the report: a worker's histogram does not replay into Prometheus buckets).
+    pub fn add(&self, request: usize, requests: u64, errors: u64) {
+        if let Some(series) = self.series.get(request) {
+            series.requests.inc_by(requests);
+            series.errors.inc_by(errors);
+        }
+    }
+
     /// How late an open-model request was sent.
     pub fn lagged(&self, by: Duration) {
         self.lag.observe(by.as_secs_f64());

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+mod delta;
+pub use delta::{Delta, TallyDelta};
+
 /// Longest latency a histogram tracks (larger values are clamped): 10 minutes in µs.
 const MAX_MICROS: u64 = 600_000_000;
 /// Ordered responses kept per phase for sequence checks (rate limit, cache, recovery).
@@ -24,6 +27,10 @@ pub const MAX_SAMPLES: usize = 1_000_000;
 pub const FAILURES_PER_KIND: usize = 5;
 /// Bytes of a failing response's body kept in its sample.
 pub const FAILURE_BODY_BYTES: usize = 2048;
+/// The kinds failures are kept by: an error status (""), a broken rule, a transport failure's
+/// kind (see [`crate::client::TransportError::kind`]), or a request that could not be rendered.
+const FAILURE_KINDS: [&str; 10] =
+    ["", "rule", "refused", "reset", "closed", "timeout", "tls", "connect", "http", "unresolved"];
 
 /// One response, as sequence checks need it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -271,6 +278,8 @@ struct Tally {
     /// The open second: its index, and its latencies (reset when it closes).
     second: u64,
     second_histogram: Histogram<u64>,
+    /// Seconds merged from workers' deltas, not yet settled into the timeline.
+    merging: BTreeMap<u64, (u64, u64, Histogram<u64>)>,
 }
 
 fn histogram(significant_figures: u8) -> Histogram<u64> {
@@ -289,6 +298,7 @@ impl Tally {
             timeline: Vec::new(),
             second: 0,
             second_histogram: histogram(2),
+            merging: BTreeMap::new(),
         }
     }
 
@@ -335,6 +345,7 @@ impl Tally {
 
     fn stats(&mut self, duration_s: f64) -> PhaseStats {
         self.close_second();
+        self.settle(u64::MAX);
         PhaseStats {
             requests: self.requests,
             errors: self.errors,
@@ -358,6 +369,8 @@ struct Inner {
     samples_dropped: u64,
     failures: BTreeMap<(usize, u16, &'static str), Vec<FailureSample>>,
     failures_not_kept: u64,
+    /// What was recorded since the last drain, in a worker ([`Recorder::draining`]).
+    pending: Option<delta::Pending>,
 }
 
 /// Collects one phase's responses from every goose user.
@@ -401,6 +414,7 @@ impl Recorder {
                 samples_dropped: 0,
                 failures: BTreeMap::new(),
                 failures_not_kept: 0,
+                pending: None,
             }),
             requests,
             live: None,
@@ -436,6 +450,9 @@ impl Recorder {
         if let Some(tally) = inner.by_request.get_mut(response.request) {
             tally.record(second, response, micros, interval);
         }
+        if let Some(pending) = inner.pending.as_mut() {
+            pending.record(second, response, micros, interval);
+        }
         if self.keep_samples {
             if inner.samples.len() < MAX_SAMPLES {
                 inner.samples.push(Sample {
@@ -450,12 +467,15 @@ impl Recorder {
             }
         }
         if let Some((status, kind)) = failure_kind {
-            let kept = inner.failures.entry((response.request, status, kind)).or_default();
-            if kept.len() < FAILURES_PER_KIND {
-                let sample = self.failure_sample(response, sent);
-                kept.push(sample);
-            } else {
-                inner.failures_not_kept += 1;
+            let key = (response.request, status, kind);
+            let kept = inner.failures.entry(key).or_default();
+            let sample = (kept.len() < FAILURES_PER_KIND).then(|| self.failure_sample(response, sent));
+            match &sample {
+                Some(sample) => kept.push(sample.clone()),
+                None => inner.failures_not_kept += 1,
+            }
+            if let Some(pending) = inner.pending.as_mut() {
+                pending.failure(key, sample);
             }
         }
     }

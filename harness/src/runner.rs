@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub schedule_budget: f64,
     /// `--metrics-listen`: the live metrics the run feeds.
     pub live: Option<Arc<crate::live::Live>>,
+    /// `--workers`: the coordinator whose workers send the load.
+    pub coordinator: Option<Arc<crate::distributed::Coordinator>>,
 }
 
 /// Runs `loaded` and returns its report (already written to disk) and its directory.
@@ -288,6 +290,10 @@ impl PhaseOutcome {
 enum LoadEnd {
     /// goose finished (or failed to run).
     Finished(anyhow::Result<()>),
+    /// The workers finished, with what each sent.
+    Spread(Vec<crate::distributed::WorkerCount>),
+    /// A worker was lost or failed: the phase's numbers cannot be trusted.
+    WorkerLost(String),
     /// The phase ran past its wall-time limit.
     Overran(Duration),
     /// Ctrl-C.
@@ -330,20 +336,8 @@ async fn run_phase(
     }
 
     let load = loaded.loads[index].clone();
-    let rules = expectations
-        .iter()
-        .filter_map(|scoped| scoped.expectation.response_rule().map(|rule| (scoped.request.clone(), rule.clone())))
-        .collect();
-    let plan = Arc::new(
-        PhasePlan::new(
-            load.clone(),
-            phase.requests.clone(),
-            phase.load.think_time.as_deref(),
-            rules,
-            seed.wrapping_add(index as u64),
-        )
-        .with_variables(faults.variables.lock().expect("variables").clone(), format!("p{index}-")),
-    );
+    let variables = faults.variables.lock().expect("variables").clone();
+    let plan = Arc::new(phase_plan(loaded, index, load.clone(), seed, variables.clone(), format!("p{index}-")));
     let metrics_before = target.metrics().await;
     let breakers = Arc::new(Mutex::new(BreakerTimeline::starting_from(metrics_before.as_ref(), run_started)));
     let poller = tokio::spawn(poll_breakers(target.url.clone(), breakers.clone(), run_started));
@@ -354,8 +348,27 @@ async fn run_phase(
     let progress = (!options.quiet).then(|| tokio::spawn(print_progress(phase.name.clone(), recorder.clone())));
     let phase_started_at = run_started.elapsed().as_secs_f64();
     let limit = crate::scenario::phase_limit(&phase.load, &load).unwrap_or(Duration::from_secs(600));
+    let load_run = async {
+        let Some(coordinator) = &options.coordinator else {
+            return LoadEnd::Finished(attack::run_phase(plan.clone(), &target.url, recorder.clone()).await);
+        };
+        let assignment = crate::distributed::Assignment {
+            scenario_path: loaded.path.display().to_string(),
+            scenario_text: loaded.text.clone(),
+            phase: index,
+            target: target.url.clone(),
+            variables: variables.clone(),
+            seed,
+            workers: coordinator.workers(),
+            start_in_ms: 0,
+        };
+        match coordinator.run_phase(assignment, recorder.clone()).await {
+            Ok(counts) => LoadEnd::Spread(counts),
+            Err(why) => LoadEnd::WorkerLost(why),
+        }
+    };
     let end = tokio::select! {
-        result = attack::run_phase(plan.clone(), &target.url, recorder.clone()) => LoadEnd::Finished(result),
+        end = load_run => end,
         _ = tokio::time::sleep(limit) => LoadEnd::Overran(limit),
         _ = wait_for(interrupted) => LoadEnd::Interrupted,
     };
@@ -369,9 +382,21 @@ async fn run_phase(
     let stats = recorder.finish();
     let metrics_after = target.metrics().await;
     let mut problems = Vec::new();
+    let workers = match (&end, &options.coordinator) {
+        (LoadEnd::Spread(counts), _) => counts.clone(),
+        (_, Some(coordinator)) => {
+            coordinator.abandon();
+            Vec::new()
+        }
+        _ => Vec::new(),
+    };
     // An interrupted or overrunning phase ends the run: its users may still be sending.
     let (ending, stop_run) = match end {
-        LoadEnd::Finished(Ok(())) => (Verdict::Passed, false),
+        LoadEnd::Finished(Ok(())) | LoadEnd::Spread(_) => (Verdict::Passed, false),
+        LoadEnd::WorkerLost(why) => {
+            problems.push(format!("phase {}: distributed load invalid: {why}", phase.name));
+            (Verdict::Invalid, true)
+        }
         LoadEnd::Finished(Err(error)) => {
             problems.push(format!("phase {}: load failed: {error}", phase.name));
             (Verdict::SetupFailed, false)
@@ -432,9 +457,30 @@ async fn run_phase(
             phase.name, schedule.achieved_rate, schedule.intended_rate
         ));
     }
-    let report = phase_report(phase, &load, phase_started_at, &stats, action_logs, results, schedule, breakers);
+    let mut report = phase_report(phase, &load, phase_started_at, &stats, action_logs, results, schedule, breakers);
+    report.workers = workers;
     history.earlier.insert(phase.name.clone(), stats);
     PhaseOutcome { report: Some(report), problems, ending, stop_run, time_to_recover_s }
+}
+
+/// What phase `index`'s users send, under `load` (the phase's, or a worker's share of it), with
+/// the run's captures and a `${user}` prefix unique within the run.
+pub fn phase_plan(
+    loaded: &LoadedScenario,
+    index: usize,
+    load: LoadModel,
+    seed: u64,
+    variables: Variables,
+    user_prefix: String,
+) -> PhasePlan {
+    let phase = &loaded.scenario.phases[index];
+    let rules = loaded.expectations[index]
+        .iter()
+        .filter_map(|scoped| scoped.expectation.response_rule().map(|rule| (scoped.request.clone(), rule.clone())))
+        .collect();
+    let think_time = phase.load.think_time.as_deref();
+    PhasePlan::new(load, phase.requests.clone(), think_time, rules, seed.wrapping_add(index as u64))
+        .with_variables(variables, user_prefix)
 }
 
 /// Each `state` check's value as the target reports it now, read again (every 250 ms) until it
@@ -568,6 +614,7 @@ fn phase_report(
         actions,
         expectations,
         schedule,
+        workers: Vec::new(),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::scenario::RequestSpec;
 pub const USER: &str = "user";
 
 /// Captured values by name.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Variables(BTreeMap<String, String>);
 
 impl Variables {

@@ -143,6 +143,9 @@ pub struct PhaseReport {
     pub expectations: Vec<ExpectationResult>,
     /// For open-model phases: intended vs achieved rate.
     pub schedule: Option<Schedule>,
+    /// In a distributed run, what each worker sent (their sum is the phase's count).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<crate::distributed::WorkerCount>,
 }
 
 /// One request name's statistics within a phase.

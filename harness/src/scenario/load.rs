@@ -60,6 +60,31 @@ pub enum LoadModel {
     },
 }
 
+impl LoadModel {
+    /// Worker `index`'s part of this load among `workers`: users (and an open model's rate)
+    /// split as evenly as whole numbers allow, the first workers taking one more; iterations
+    /// per user and durations unchanged. `None` when the part is empty, or for a ramp, whose
+    /// plan does not split (validation refuses it in distributed runs).
+    pub fn share(&self, index: usize, workers: usize) -> Option<LoadModel> {
+        let part = |total: usize| total / workers + usize::from(index < total % workers);
+        let share = match *self {
+            Self::Duration { users, duration } => Self::Duration { users: part(users), duration },
+            Self::Iterations { users, iterations } => Self::Iterations { users: part(users), iterations },
+            Self::Rate { per_second, duration, users } => {
+                let per_second = part(per_second);
+                Self::Rate { per_second, duration, users: part(users).max(usize::from(per_second > 0)) }
+            }
+            Self::Ramp { .. } => return None,
+        };
+        match share {
+            Self::Duration { users: 0, .. } | Self::Iterations { users: 0, .. } | Self::Rate { per_second: 0, .. } => {
+                None
+            }
+            share => Some(share),
+        }
+    }
+}
+
 /// Parses `5s`, `250ms`, `2m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration like 5s or 250ms: {e}"))
@@ -164,5 +189,27 @@ mod tests {
         assert!(load("{users: 2, duration: 5s, iterations: 3}").is_err());
         assert!(load("{rate: fast, duration: 2s}").is_err());
         assert!(load("{users: 1, duration: soon}").is_err());
+    }
+
+    #[test]
+    fn a_load_splits_over_workers_without_losing_a_user_or_a_request_per_second() {
+        let iterations = LoadModel::Iterations { users: 7, iterations: 3 };
+        let users: Vec<usize> = (0..3)
+            .map(|i| match iterations.share(i, 3) {
+                Some(LoadModel::Iterations { users, iterations: 3 }) => users,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(users, [3, 2, 2]);
+        let rate = LoadModel::Rate { per_second: 100, duration: Duration::from_secs(2), users: 10 };
+        let rates: Vec<(usize, usize)> = (0..3)
+            .map(|i| match rate.share(i, 3) {
+                Some(LoadModel::Rate { per_second, users, .. }) => (per_second, users),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(rates, [(34, 4), (33, 3), (33, 3)]);
+        assert_eq!(LoadModel::Duration { users: 2, duration: Duration::ZERO }.share(2, 3), None);
+        assert_eq!(LoadModel::Ramp { plan: "1,1s;0,1s".into(), duration: Duration::ZERO }.share(0, 2), None);
     }
 }

@@ -1,0 +1,96 @@
+//! `harness worker --coordinator URL [--index I]`: polls the coordinator for orders, sends its
+//! share of each phase's load with the same code as a single-process run, and reports what it
+//! measured every second and once more when its share is done. Exits when told the run is over,
+//! or when the coordinator has been unreachable for 30 s.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Assignment, Numbered, Order, Report};
+use crate::attack;
+use crate::measure::Recorder;
+use crate::scenario::LoadedScenario;
+
+/// How long the coordinator may be unreachable before the worker gives up.
+const UNREACHABLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Serves orders from `coordinator` as worker `index` until the run is over.
+pub async fn run(coordinator: &str, index: usize) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build()?;
+    let coordinator = coordinator.trim_end_matches('/');
+    let mut after = 0;
+    let mut parsed: Option<(String, LoadedScenario)> = None;
+    let mut unreachable_since: Option<Instant> = None;
+    loop {
+        let url = format!("{coordinator}/order?worker={index}&after={after}");
+        let answer = match client.get(&url).send().await.and_then(reqwest::Response::error_for_status) {
+            Ok(response) => response.json::<Option<Numbered>>().await?,
+            Err(error) => {
+                let since = *unreachable_since.get_or_insert_with(Instant::now);
+                anyhow::ensure!(since.elapsed() < UNREACHABLE_LIMIT, "coordinator {coordinator} unreachable: {error}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        unreachable_since = None;
+        let Some(Numbered { serial, order }) = answer else { continue };
+        after = serial;
+        match order {
+            Order::Done => return Ok(()),
+            Order::Phase(assignment) => {
+                let fresh = parsed.as_ref().is_none_or(|(text, _)| *text != assignment.scenario_text);
+                if fresh {
+                    let loaded =
+                        crate::scenario::parse(&assignment.scenario_text, Path::new(&assignment.scenario_path))
+                            .map_err(|e| anyhow::anyhow!("{}: {}", assignment.scenario_path, e.message))?;
+                    parsed = Some((assignment.scenario_text.clone(), loaded));
+                }
+                let loaded = &parsed.as_ref().expect("parsed above").1;
+                run_share(&client, coordinator, index, serial, loaded, assignment).await;
+            }
+        }
+    }
+}
+
+/// Sends this worker's share of one phase, reporting every second.
+async fn run_share(
+    client: &reqwest::Client,
+    coordinator: &str,
+    index: usize,
+    serial: u64,
+    loaded: &LoadedScenario,
+    assignment: Assignment,
+) {
+    let send = |delta, finished, error| {
+        let report = Report { worker: index, serial, delta, finished, error };
+        client.post(format!("{coordinator}/report")).json(&report).send()
+    };
+    tokio::time::sleep(Duration::from_millis(assignment.start_in_ms)).await;
+    let Some(load) = loaded.loads[assignment.phase].share(index, assignment.workers) else {
+        let _ = send(Default::default(), true, None).await;
+        return;
+    };
+    let prefix = format!("p{}-w{index}-", assignment.phase);
+    let plan = crate::runner::phase_plan(loaded, assignment.phase, load, assignment.seed, assignment.variables, prefix);
+    let plan = Arc::new(plan);
+    let recorder = Arc::new(Recorder::new(plan.labels(), plan.expected_interval(), false, Instant::now()).draining());
+    let mut load = Box::pin(attack::run_phase(plan, &assignment.target, recorder.clone()));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut load => break outcome,
+            _ = tick.tick() => match send(recorder.drain(), false, None).await {
+                // The coordinator gave the phase up: stop sending.
+                Ok(response) if response.status() == reqwest::StatusCode::CONFLICT => return,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "report to the coordinator failed"),
+            }
+        }
+    };
+    let error = outcome.err().map(|e| format!("load failed: {e}"));
+    if let Err(error) = send(recorder.drain(), true, error).await {
+        tracing::warn!(%error, "final report to the coordinator failed");
+    }
+}
