@@ -348,27 +348,8 @@ async fn run_phase(
     let progress = (!options.quiet).then(|| tokio::spawn(print_progress(phase.name.clone(), recorder.clone())));
     let phase_started_at = run_started.elapsed().as_secs_f64();
     let limit = crate::scenario::phase_limit(&phase.load, &load).unwrap_or(Duration::from_secs(600));
-    let load_run = async {
-        let Some(coordinator) = &options.coordinator else {
-            return LoadEnd::Finished(attack::run_phase(plan.clone(), &target.url, recorder.clone()).await);
-        };
-        let assignment = crate::distributed::Assignment {
-            scenario_path: loaded.path.display().to_string(),
-            scenario_text: loaded.text.clone(),
-            phase: index,
-            target: target.url.clone(),
-            variables: variables.clone(),
-            seed,
-            workers: coordinator.workers(),
-            start_in_ms: 0,
-        };
-        match coordinator.run_phase(assignment, recorder.clone()).await {
-            Ok(counts) => LoadEnd::Spread(counts),
-            Err(why) => LoadEnd::WorkerLost(why),
-        }
-    };
     let end = tokio::select! {
-        end = load_run => end,
+        end = send_load(context, &plan, &target.url, variables, recorder.clone()) => end,
         _ = tokio::time::sleep(limit) => LoadEnd::Overran(limit),
         _ = wait_for(interrupted) => LoadEnd::Interrupted,
     };
@@ -461,6 +442,36 @@ async fn run_phase(
     report.workers = workers;
     history.earlier.insert(phase.name.clone(), stats);
     PhaseOutcome { report: Some(report), problems, ending, stop_run, time_to_recover_s }
+}
+
+/// Sends phase `context.index`'s load: from this process, or spread over the coordinator's
+/// workers, who get the run's `variables`.
+async fn send_load(
+    context: &PhaseContext<'_>,
+    plan: &Arc<PhasePlan>,
+    target: &str,
+    variables: Variables,
+    recorder: Arc<Recorder>,
+) -> LoadEnd {
+    let PhaseContext { loaded, index, options, seed, .. } = *context;
+    let Some(coordinator) = &options.coordinator else {
+        return LoadEnd::Finished(attack::run_phase(plan.clone(), target, recorder).await);
+    };
+    let assignment = crate::distributed::Assignment {
+        scenario_path: loaded.path.display().to_string(),
+        scenario_text: loaded.text.clone(),
+        phase: index,
+        target: target.to_owned(),
+        variables,
+        seed,
+        workers: coordinator.workers(),
+        schedule_budget: options.schedule_budget,
+        start_in_ms: 0,
+    };
+    match coordinator.run_phase(assignment, recorder).await {
+        Ok(counts) => LoadEnd::Spread(counts),
+        Err(why) => LoadEnd::WorkerLost(why),
+    }
 }
 
 /// What phase `index`'s users send, under `load` (the phase's, or a worker's share of it), with

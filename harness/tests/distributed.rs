@@ -120,3 +120,14 @@ fn the_kubernetes_recipe_parses_and_its_worker_counts_agree() {
     let output = Command::new(env!("CARGO_BIN_EXE_harness")).args(&worker).arg("--help").output().unwrap();
     assert!(output.status.success(), "{}", describe(&output));
 }
+
+#[test]
+fn a_worker_that_falls_behind_its_schedule_makes_the_run_invalid_and_is_named() {
+    let reports = report_dir("distributed-behind");
+    let output = run(&fixture("fell-behind.yaml"), &reports, &["--workers", "2"]);
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    let (report, _) = report(&reports);
+    let problems: Vec<&str> = report["problems"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let named = |p: &&str| p.contains("distributed load invalid: worker") && p.contains("fell behind its schedule");
+    assert!(problems.iter().any(named), "{problems:?}");
+}

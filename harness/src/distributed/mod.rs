@@ -9,7 +9,8 @@
 //!
 //! A phase starts on a barrier: once every worker has joined, all are told to start 500 ms after
 //! the order goes out. A worker that stops reporting for [`SILENCE_LIMIT`] during a phase, or
-//! whose process exits, makes the run invalid (exit 4), named in the report. A phase the
+//! whose process exits, or whose open-model share fell short of its rate by more than the
+//! schedule budget, makes the run invalid (exit 4), named in the report. A phase the
 //! coordinator gives up (Ctrl-C, overrun, a lost worker) refuses further reports with 409, and a
 //! worker stops sending when its report is refused.
 //!
@@ -66,6 +67,8 @@ pub struct Assignment {
     pub seed: u64,
     /// How many workers share the load.
     pub workers: usize,
+    /// Share of its open-model rate a worker may fall short of (`--schedule-budget`).
+    pub schedule_budget: f64,
     /// Start this long after receiving the order (the barrier).
     pub start_in_ms: u64,
 }

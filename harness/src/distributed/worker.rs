@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::{Assignment, Numbered, Order, Report};
 use crate::attack;
 use crate::measure::Recorder;
-use crate::scenario::LoadedScenario;
+use crate::scenario::{LoadModel, LoadedScenario};
 
 /// How long the coordinator may be unreachable before the worker gives up.
 const UNREACHABLE_LIMIT: Duration = Duration::from_secs(30);
@@ -72,6 +72,7 @@ async fn run_share(
         return;
     };
     let prefix = format!("p{}-w{index}-", assignment.phase);
+    let share = load.clone();
     let plan = crate::runner::phase_plan(loaded, assignment.phase, load, assignment.seed, assignment.variables, prefix);
     let plan = Arc::new(plan);
     let recorder = Arc::new(Recorder::new(plan.labels(), plan.expected_interval(), false, Instant::now()).draining());
@@ -89,8 +90,20 @@ async fn run_share(
             }
         }
     };
-    let error = outcome.err().map(|e| format!("load failed: {e}"));
+    let error = match outcome {
+        Err(error) => Some(format!("load failed: {error}")),
+        Ok(()) => behind(&share, &recorder, assignment.schedule_budget),
+    };
     if let Err(error) = send(recorder.drain(), true, error).await {
         tracing::warn!(%error, "final report to the coordinator failed");
     }
+}
+
+/// Why an open-model share cannot be trusted: it fell short of its rate by more than `budget`.
+fn behind(share: &LoadModel, recorder: &Recorder, budget: f64) -> Option<String> {
+    let LoadModel::Rate { per_second, .. } = share else { return None };
+    let achieved = recorder.finish().throughput();
+    let intended = *per_second as f64;
+    (achieved < intended * (1.0 - budget))
+        .then(|| format!("fell behind its schedule ({achieved:.1}/s of {intended:.0}/s intended)"))
 }
