@@ -15,7 +15,10 @@
 //! worker stops sending when its report is refused.
 //!
 //! HTTP, on the coordinator: `GET /order?worker=I&after=SERIAL` (long poll for the next order),
-//! `POST /report` (a [`Report`]).
+//! `POST /report` (a [`Report`]); an index outside 0 to N-1 is a 400. Orders carry the scenario
+//! as the coordinator interpolated it (so every worker sees the same run id and built-in
+//! passwords, and any secret the scenario holds) and the run's captures: keep the coordinator's
+//! address private to the workers.
 
 pub mod worker;
 
@@ -141,6 +144,8 @@ pub struct Coordinator {
 
 #[derive(Default)]
 struct State {
+    /// How many workers there are: indices 0 to `workers - 1`; others are refused.
+    workers: usize,
     joined: BTreeSet<usize>,
     serial: u64,
     order: Option<Order>,
@@ -173,7 +178,8 @@ impl Coordinator {
             .await
             .map_err(|e| anyhow::anyhow!("coordinator cannot listen on {listen}: {e}"))?;
         let address = listener.local_addr()?;
-        let (state, changed) = (Arc::new(Mutex::new(State::default())), Arc::new(Notify::new()));
+        let state = Arc::new(Mutex::new(State { workers, ..State::default() }));
+        let changed = Arc::new(Notify::new());
         let router = axum::Router::new()
             .route("/order", axum::routing::get(order))
             .route("/report", axum::routing::post(report))
@@ -318,29 +324,35 @@ struct OrderQuery {
     after: u64,
 }
 
-/// Long poll: the newest order once its serial is past `after`.
+/// Long poll: the newest order once its serial is past `after`; 400 for an index out of range.
 async fn order(
     AxumState((state, changed)): AxumState<Shared>,
     Query(query): Query<OrderQuery>,
-) -> Json<Option<Numbered>> {
+) -> Result<Json<Option<Numbered>>, axum::http::StatusCode> {
     let deadline = Instant::now() + POLL_LIMIT;
     loop {
         let notified = changed.notified();
         {
             let mut state = state.lock().expect("coordinator state");
+            if query.worker >= state.workers {
+                return Err(axum::http::StatusCode::BAD_REQUEST);
+            }
             state.joined.insert(query.worker);
             if let Some(order) = state.order.clone().filter(|_| state.serial > query.after) {
-                return Json(Some(Numbered { serial: state.serial, order }));
+                return Ok(Json(Some(Numbered { serial: state.serial, order })));
             }
         }
         if tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await.is_err() {
-            return Json(None);
+            return Ok(Json(None));
         }
     }
 }
 
 async fn report(AxumState((state, _)): AxumState<Shared>, Json(report): Json<Report>) -> axum::http::StatusCode {
     let mut state = state.lock().expect("coordinator state");
+    if report.worker >= state.workers {
+        return axum::http::StatusCode::BAD_REQUEST;
+    }
     let Some(phase) = state.phase.as_mut().filter(|p| p.serial == report.serial) else {
         return axum::http::StatusCode::CONFLICT;
     };
@@ -361,4 +373,25 @@ async fn report(AxumState((state, _)): AxumState<Shared>, Json(report): Json<Rep
         phase.finished.insert(report.worker);
     }
     axum::http::StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_worker_index_out_of_range_is_refused_and_never_joins() {
+        let coordinator = Coordinator::listen(SocketAddr::from(([127, 0, 0, 1], 0)), 2).await.unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let order = client.get(format!("{}/order?worker=2", coordinator.url)).send().await.unwrap();
+        assert_eq!(order.status(), 400);
+        let report = Report { worker: 7, serial: 1, delta: Delta::default(), finished: true, error: None };
+        let answer = client.post(format!("{}/report", coordinator.url)).json(&report).send().await.unwrap();
+        assert_eq!(answer.status(), 400);
+        assert!(coordinator.state.lock().unwrap().joined.is_empty());
+        // A worker given such an index stops at once, saying why.
+        let error = worker::run(&coordinator.url, 5).await.unwrap_err().to_string();
+        assert!(error.contains("refused worker index 5"), "{error}");
+        coordinator.finish().await;
+    }
 }

@@ -24,11 +24,15 @@ pub async fn run(coordinator: &str, index: usize) -> anyhow::Result<()> {
     let mut unreachable_since: Option<Instant> = None;
     loop {
         let url = format!("{coordinator}/order?worker={index}&after={after}");
-        let answer = match client.get(&url).send().await.and_then(reqwest::Response::error_for_status) {
-            Ok(response) => response.json::<Option<Numbered>>().await?,
-            Err(error) => {
+        let answer = match client.get(&url).send().await {
+            Ok(response) if response.status() == reqwest::StatusCode::BAD_REQUEST => {
+                anyhow::bail!("coordinator {coordinator} refused worker index {index} (it expects fewer workers)")
+            }
+            Ok(response) if response.status().is_success() => response.json::<Option<Numbered>>().await?,
+            outcome => {
+                let why = outcome.map_or_else(|e| e.to_string(), |r| format!("answered {}", r.status()));
                 let since = *unreachable_since.get_or_insert_with(Instant::now);
-                anyhow::ensure!(since.elapsed() < UNREACHABLE_LIMIT, "coordinator {coordinator} unreachable: {error}");
+                anyhow::ensure!(since.elapsed() < UNREACHABLE_LIMIT, "coordinator {coordinator} unreachable: {why}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
