@@ -151,7 +151,7 @@ impl Upstream {
     /// same budget, gives up.
     pub async fn get_optional(&self, path: &str, authorization: &str) -> ApiResult<Reply> {
         let budget = self.0.settings.timeout / 2;
-        self.send_within(Method::GET, path, with_authorization(authorization), Bytes::new(), true, budget).await
+        self.send_with(Method::GET, path, with_authorization(authorization), Bytes::new(), true, budget).await
     }
 
     /// `POST path` with a JSON body and the caller's `Authorization`.
@@ -171,7 +171,7 @@ impl Upstream {
     ) -> ApiResult<Reply> {
         let mut headers = with_authorization(authorization);
         headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        self.send_with(Method::POST, path, headers, Bytes::from(body.to_string()), true).await
+        self.send_with(Method::POST, path, headers, Bytes::from(body.to_string()), true, self.0.settings.timeout).await
     }
 
     /// Sends one request (retrying idempotent methods) within the time budget. A transport
@@ -179,21 +179,11 @@ impl Upstream {
     /// whatever its status, is returned as it came.
     pub async fn send(&self, method: Method, path: &str, headers: HeaderMap, body: Bytes) -> ApiResult<Reply> {
         let idempotent = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE);
-        self.send_with(method, path, headers, body, idempotent).await
+        self.send_with(method, path, headers, body, idempotent, self.0.settings.timeout).await
     }
 
+    /// Sends within `budget`, retrying only when `idempotent`.
     async fn send_with(
-        &self,
-        method: Method,
-        path: &str,
-        headers: HeaderMap,
-        body: Bytes,
-        idempotent: bool,
-    ) -> ApiResult<Reply> {
-        self.send_within(method, path, headers, body, idempotent, self.0.settings.timeout).await
-    }
-
-    async fn send_within(
         &self,
         method: Method,
         path: &str,
