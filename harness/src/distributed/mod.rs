@@ -249,7 +249,7 @@ impl Coordinator {
             }
             let grace = phase.started + START_DELAY + SILENCE_LIMIT;
             for worker in (0..self.workers).filter(|w| !phase.finished.contains(w)) {
-                let seen = phase.last_seen.get(&worker).copied().unwrap_or(grace.max(phase.started));
+                let seen = phase.last_seen.get(&worker).copied().unwrap_or(grace);
                 if Instant::now() > grace && seen.elapsed() > SILENCE_LIMIT {
                     return Err(format!("worker {worker} stopped reporting for {}s", SILENCE_LIMIT.as_secs()));
                 }
