@@ -547,7 +547,7 @@ impl Recorder {
 mod tests {
     use super::*;
 
-    fn label(name: &str) -> RequestLabel {
+    pub(super) fn label(name: &str) -> RequestLabel {
         RequestLabel { name: name.into(), method: "GET".into(), path: name.into() }
     }
 
@@ -564,7 +564,7 @@ mod tests {
         Recorder::new(vec![label("/a"), label("/b")], interval, keep_samples, Instant::now())
     }
 
-    fn response(request: usize, status: u16, latency: Duration) -> Response<'static> {
+    pub(super) fn response(request: usize, status: u16, latency: Duration) -> Response<'static> {
         Response {
             request,
             status,

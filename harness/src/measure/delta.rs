@@ -296,23 +296,10 @@ mod tests {
 
     use super::*;
     use crate::measure::RequestLabel;
+    use crate::measure::tests::{label, response};
 
     fn labels() -> Vec<RequestLabel> {
-        ["/a", "/b"].map(|n| RequestLabel { name: n.into(), method: "GET".into(), path: n.into() }).to_vec()
-    }
-
-    fn response(request: usize, status: u16, latency: Duration) -> Response<'static> {
-        Response {
-            request,
-            status,
-            latency,
-            x_cache: None,
-            retry_after: false,
-            broken_rules: &[],
-            transport_error: None,
-            request_id: None,
-            body: b"",
-        }
+        vec![label("/a"), label("/b")]
     }
 
     #[test]
