@@ -38,9 +38,9 @@ pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started
             let description = format!("inject {} {} fault{within}", fault.dependency, fault.kind);
             let result = bounded(timeout, async {
                 let injected = target.inject(fault).await?;
-                let ids = injected.iter().map(|(service, f)| match injected.len() {
-                    1 => format!("fault {}", f["id"].as_str().unwrap_or("?")),
-                    _ => format!("{service}: fault {}", f["id"].as_str().unwrap_or("?")),
+                let ids = injected.iter().map(|(service, f)| {
+                    let id = f["id"].as_str().unwrap_or("?");
+                    if injected.len() == 1 { format!("fault {id}") } else { format!("{service}: fault {id}") }
                 });
                 Ok(ids.collect::<Vec<_>>().join(", "))
             })
