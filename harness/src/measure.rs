@@ -446,12 +446,14 @@ impl Recorder {
         let sent = now.checked_sub(response.latency).unwrap_or(now);
         inner.window = Some(inner.window.map_or((sent, now), |(first, _)| (first.min(sent), now)));
         let interval = self.expected_interval;
-        inner.phase.record(second, response, micros, interval);
-        if let Some(tally) = inner.by_request.get_mut(response.request) {
-            tally.record(second, response, micros, interval);
-        }
+        // A worker's measurements go only into its delta: the coordinator keeps the tallies.
         if let Some(pending) = inner.pending.as_mut() {
             pending.record(second, response, micros, interval);
+        } else {
+            inner.phase.record(second, response, micros, interval);
+            if let Some(tally) = inner.by_request.get_mut(response.request) {
+                tally.record(second, response, micros, interval);
+            }
         }
         if self.keep_samples {
             if inner.samples.len() < MAX_SAMPLES {

@@ -83,10 +83,16 @@ async fn run_share(
     let mut load = Box::pin(attack::run_phase(plan, &assignment.target, recorder.clone()));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
+    let mut sent = 0;
+    let mut drain = || {
+        let delta = recorder.drain();
+        sent += delta.tallies.first().map_or(0, |phase| phase.requests);
+        delta
+    };
     let outcome = loop {
         tokio::select! {
             outcome = &mut load => break outcome,
-            _ = tick.tick() => match send(recorder.drain(), false, None).await {
+            _ = tick.tick() => match send(drain(), false, None).await {
                 // The coordinator gave the phase up: stop sending.
                 Ok(response) if response.status() == reqwest::StatusCode::CONFLICT => return,
                 Ok(_) => {}
@@ -94,19 +100,22 @@ async fn run_share(
             }
         }
     };
+    let last = drain();
     let error = match outcome {
         Err(error) => Some(format!("load failed: {error}")),
-        Ok(()) => behind(&share, &recorder, assignment.schedule_budget),
+        Ok(()) => behind(&share, sent, last.window_ms, assignment.schedule_budget),
     };
-    if let Err(error) = send(recorder.drain(), true, error).await {
+    if let Err(error) = send(last, true, error).await {
         tracing::warn!(%error, "final report to the coordinator failed");
     }
 }
 
-/// Why an open-model share cannot be trusted: it fell short of its rate by more than `budget`.
-fn behind(share: &LoadModel, recorder: &Recorder, budget: f64) -> Option<String> {
+/// Why an open-model share cannot be trusted: its `sent` responses over `window_ms` (first send
+/// to last response) fell short of its rate by more than `budget`.
+fn behind(share: &LoadModel, sent: u64, window_ms: Option<(u64, u64)>, budget: f64) -> Option<String> {
     let LoadModel::Rate { per_second, .. } = share else { return None };
-    let achieved = recorder.finish().throughput();
+    let seconds = window_ms.map_or(0.0, |(first, last)| last.saturating_sub(first) as f64 / 1000.0);
+    let achieved = if seconds > 0.0 { sent as f64 / seconds } else { 0.0 };
     let intended = *per_second as f64;
     (achieved < intended * (1.0 - budget))
         .then(|| format!("fell behind its schedule ({achieved:.1}/s of {intended:.0}/s intended)"))

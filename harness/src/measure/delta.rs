@@ -154,7 +154,8 @@ impl Pending {
 }
 
 impl Recorder {
-    /// This recorder, also keeping what it records as a [`Delta`] for [`Recorder::drain`].
+    /// This recorder as a worker's: what it records is kept only as a [`Delta`] for
+    /// [`Recorder::drain`] (its own statistics stay empty; the coordinator keeps them).
     pub fn draining(self) -> Self {
         let corrected = self.expected_interval.is_some();
         let tallies = 1 + if self.requests.len() > 1 { self.requests.len() } else { 0 };
