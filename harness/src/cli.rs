@@ -53,6 +53,9 @@ pub enum Command {
         /// Where workers reach the coordinator.
         #[arg(long, default_value = "0.0.0.0:7070")]
         listen: std::net::SocketAddr,
+        /// The secret every worker presents (at least 16 characters).
+        #[arg(long, env = "GAUNTLET_COORDINATOR_TOKEN", hide_env_values = true)]
+        token: String,
     },
     /// Send a share of a coordinator's load (started by `run --workers`, or by Kubernetes).
     Worker {
@@ -62,6 +65,9 @@ pub enum Command {
         /// This worker's index, 0 to N-1 (an Indexed Job sets JOB_COMPLETION_INDEX).
         #[arg(long, env = "JOB_COMPLETION_INDEX")]
         index: usize,
+        /// The coordinator's secret.
+        #[arg(long, env = "GAUNTLET_COORDINATOR_TOKEN", hide_env_values = true)]
+        token: String,
     },
     /// Re-render a report.json (HTML, JUnit) and optionally compare it with a baseline.
     Report {

@@ -41,8 +41,14 @@ pub const EXIT_INVALID_SCENARIO: u8 = 2;
 pub async fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run_scenarios(&args, None).await,
-        Command::Coordinate { run, listen } => run_scenarios(&run, Some(listen)).await,
-        Command::Worker { coordinator, index } => match distributed::worker::run(&coordinator, index).await {
+        Command::Coordinate { run, listen, token } => match distributed::Token::new(&token) {
+            Ok(token) => run_scenarios(&run, Some((listen, token))).await,
+            Err(error) => {
+                eprintln!("error: {error}");
+                EXIT_INVALID_SCENARIO
+            }
+        },
+        Command::Worker { coordinator, index, token } => match worker(&coordinator, index, &token).await {
             Ok(()) => 0,
             Err(error) => {
                 eprintln!("error: worker {index}: {error:#}");
@@ -94,8 +100,16 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<scenario::LoadedScenario>, u8> {
     Ok(loaded.into_iter().filter_map(Result::ok).collect())
 }
 
+/// `harness worker`: serves a coordinator's orders, presenting `token`.
+async fn worker(coordinator: &str, index: usize, token: &str) -> anyhow::Result<()> {
+    distributed::worker::run(coordinator, index, &distributed::Token::new(token)?).await
+}
+
+/// Where `harness coordinate` listens for its workers, and the token they present.
+type Listen = (std::net::SocketAddr, distributed::Token);
+
 /// `harness run`, or with `listen`, `harness coordinate`.
-async fn run_scenarios(args: &RunArgs, listen: Option<std::net::SocketAddr>) -> u8 {
+async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
     let scenarios = match load_all(&args.scenarios) {
         Ok(scenarios) => scenarios,
         Err(code) => return code,
@@ -190,9 +204,9 @@ async fn run_scenarios(args: &RunArgs, listen: Option<std::net::SocketAddr>) -> 
 async fn start_coordinator(
     scenarios: &[scenario::LoadedScenario],
     workers: Option<usize>,
-    listen: Option<std::net::SocketAddr>,
+    listen: Option<Listen>,
 ) -> Result<Option<std::sync::Arc<distributed::Coordinator>>, (u8, anyhow::Error)> {
-    let workers = match (workers, listen) {
+    let workers = match (workers, &listen) {
         (None, None) => return Ok(None),
         (None, Some(_)) => return Err((EXIT_INVALID_SCENARIO, anyhow::anyhow!("coordinate needs --workers N"))),
         (Some(workers), _) => workers,
@@ -202,7 +216,7 @@ async fn start_coordinator(
             .map_err(|why| (EXIT_INVALID_SCENARIO, anyhow::anyhow!("{}: {why}", loaded.path.display())))?;
     }
     let coordinator = match listen {
-        Some(listen) => distributed::Coordinator::listen(listen, workers).await,
+        Some((listen, token)) => distributed::Coordinator::listen(listen, workers, token).await,
         None => distributed::Coordinator::local(workers).await,
     };
     coordinator.map(|c| Some(std::sync::Arc::new(c))).map_err(|e| (3, e))

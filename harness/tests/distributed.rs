@@ -98,16 +98,25 @@ fn the_kubernetes_recipe_parses_and_its_worker_counts_agree() {
     let kustomization: Value = serde_yaml::from_str(&read("kustomization.yaml")).unwrap();
     let mut kinds = Vec::new();
     let mut workers_job = Value::Null;
+    let mut token_sources = Vec::new();
     for resource in kustomization["resources"].as_array().unwrap() {
         for document in serde_yaml::Deserializer::from_str(&read(resource.as_str().unwrap())) {
             let document = Value::deserialize(document).unwrap();
             kinds.push(document["kind"].as_str().unwrap().to_owned());
+            if document["kind"] == "Job" {
+                let env = document["spec"]["template"]["spec"]["containers"][0]["env"].as_array().cloned();
+                let token = env.unwrap_or_default().into_iter().find(|v| v["name"] == "GAUNTLET_COORDINATOR_TOKEN");
+                token_sources.push(token.map(|v| v["valueFrom"]["secretKeyRef"].clone()));
+            }
             if document["spec"]["completionMode"] == "Indexed" {
                 workers_job = document;
             }
         }
     }
     assert_eq!(kinds, ["Job", "Service", "Job"]);
+    // The coordinator and the workers read the token from the same Secret.
+    assert!(token_sources[0].as_ref().is_some_and(|s| s["name"].is_string()), "{token_sources:?}");
+    assert_eq!(token_sources[0], token_sources[1]);
     let literals = kustomization["configMapGenerator"][0]["literals"].as_array().unwrap();
     let workers = literals.iter().filter_map(Value::as_str).find_map(|l| l.strip_prefix("WORKERS=")).unwrap();
     let workers: u64 = workers.parse().unwrap();

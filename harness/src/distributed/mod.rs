@@ -17,9 +17,10 @@
 //! HTTP, on the coordinator: `GET /order?worker=I&after=SERIAL` (long poll for the next order),
 //! `POST /report` (a [`Report`]); an index outside 0 to N-1 is a 400. Orders carry the scenario
 //! as the coordinator interpolated it (so every worker sees the same run id and built-in
-//! passwords, and any secret the scenario holds) and the run's captures: keep the coordinator's
-//! address private to the workers.
+//! passwords, and any secret the scenario holds) and the run's captures, so every request must
+//! present the coordinator's token ([`token`]); keep its address private to the workers too.
 
+pub mod token;
 pub mod worker;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,6 +33,7 @@ use axum::extract::{Query, State as AxumState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+pub use self::token::Token;
 use crate::measure::{Delta, Recorder};
 use crate::variables::Variables;
 
@@ -171,8 +173,8 @@ impl std::fmt::Debug for Coordinator {
 }
 
 impl Coordinator {
-    /// Listens on `listen` for `workers` workers to join.
-    pub async fn listen(listen: SocketAddr, workers: usize) -> anyhow::Result<Self> {
+    /// Listens on `listen` for `workers` workers to join, each presenting `token`.
+    pub async fn listen(listen: SocketAddr, workers: usize, token: Token) -> anyhow::Result<Self> {
         anyhow::ensure!(workers > 0, "--workers must be at least 1");
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -183,6 +185,7 @@ impl Coordinator {
         let router = axum::Router::new()
             .route("/order", axum::routing::get(order))
             .route("/report", axum::routing::post(report))
+            .route_layer(axum::middleware::from_fn_with_state(token, token::require))
             .with_state((state.clone(), changed.clone()));
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, router).await {
@@ -193,14 +196,16 @@ impl Coordinator {
     }
 
     /// Listens on a free loopback port and starts `workers` local worker processes (this same
-    /// program, `harness worker`).
+    /// program, `harness worker`), handing them a fresh token through their environment.
     pub async fn local(workers: usize) -> anyhow::Result<Self> {
-        let coordinator = Self::listen(SocketAddr::from(([127, 0, 0, 1], 0)), workers).await?;
+        let token = Token::random();
+        let coordinator = Self::listen(SocketAddr::from(([127, 0, 0, 1], 0)), workers, token.clone()).await?;
         let program = std::env::current_exe()?;
         let mut children = Vec::new();
         for index in 0..workers {
             let child = tokio::process::Command::new(&program)
                 .args(["worker", "--coordinator", &coordinator.url, "--index", &index.to_string()])
+                .env(token::ENV, token.expose())
                 .stdin(std::process::Stdio::null())
                 .kill_on_drop(true)
                 .spawn()
@@ -381,17 +386,38 @@ mod tests {
 
     #[tokio::test]
     async fn a_worker_index_out_of_range_is_refused_and_never_joins() {
-        let coordinator = Coordinator::listen(SocketAddr::from(([127, 0, 0, 1], 0)), 2).await.unwrap();
+        let token = Token::random();
+        let coordinator = Coordinator::listen(SocketAddr::from(([127, 0, 0, 1], 0)), 2, token.clone()).await.unwrap();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let order = client.get(format!("{}/order?worker=2", coordinator.url)).send().await.unwrap();
-        assert_eq!(order.status(), 400);
+        let order = client.get(format!("{}/order?worker=2", coordinator.url)).bearer_auth(token.expose());
+        assert_eq!(order.send().await.unwrap().status(), 400);
         let report = Report { worker: 7, serial: 1, delta: Delta::default(), finished: true, error: None };
-        let answer = client.post(format!("{}/report", coordinator.url)).json(&report).send().await.unwrap();
-        assert_eq!(answer.status(), 400);
+        let answer = client.post(format!("{}/report", coordinator.url)).bearer_auth(token.expose()).json(&report);
+        assert_eq!(answer.send().await.unwrap().status(), 400);
         assert!(coordinator.state.lock().unwrap().joined.is_empty());
         // A worker given such an index stops at once, saying why.
-        let error = worker::run(&coordinator.url, 5).await.unwrap_err().to_string();
+        let error = worker::run(&coordinator.url, 5, &token).await.unwrap_err().to_string();
         assert!(error.contains("refused worker index 5"), "{error}");
+        coordinator.finish().await;
+    }
+
+    #[tokio::test]
+    async fn without_the_token_nothing_is_ordered_reported_or_joined() {
+        let token = Token::random();
+        let coordinator = Coordinator::listen(SocketAddr::from(([127, 0, 0, 1], 0)), 1, token).await.unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let order = client.get(format!("{}/order?worker=0", coordinator.url)).send().await.unwrap();
+        assert_eq!(order.status(), 401);
+        let wrong =
+            client.get(format!("{}/order?worker=0", coordinator.url)).bearer_auth("a-guess-of-32-characters-0000000");
+        assert_eq!(wrong.send().await.unwrap().status(), 401);
+        let report = Report { worker: 0, serial: 1, delta: Delta::default(), finished: true, error: None };
+        let answer = client.post(format!("{}/report", coordinator.url)).json(&report).send().await.unwrap();
+        assert_eq!(answer.status(), 401);
+        assert!(coordinator.state.lock().unwrap().joined.is_empty());
+        // A worker with the wrong token stops at once, saying why.
+        let error = worker::run(&coordinator.url, 0, &Token::random()).await.unwrap_err().to_string();
+        assert!(error.contains("refused this worker's token"), "{error}");
         coordinator.finish().await;
     }
 }

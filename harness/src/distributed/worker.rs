@@ -1,4 +1,4 @@
-//! `harness worker --coordinator URL [--index I]`: polls the coordinator for orders, sends its
+//! `harness worker --coordinator URL [--index I]` (token in `GAUNTLET_COORDINATOR_TOKEN`): polls the coordinator for orders, sends its
 //! share of each phase's load with the same code as a single-process run, and reports what it
 //! measured every second and once more when its share is done. Exits when told the run is over,
 //! or when the coordinator has been unreachable for 30 s.
@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Assignment, Numbered, Order, Report};
+use super::{Assignment, Numbered, Order, Report, Token};
 use crate::attack;
 use crate::measure::Recorder;
 use crate::scenario::{LoadModel, LoadedScenario};
@@ -15,9 +15,14 @@ use crate::scenario::{LoadModel, LoadedScenario};
 /// How long the coordinator may be unreachable before the worker gives up.
 const UNREACHABLE_LIMIT: Duration = Duration::from_secs(30);
 
-/// Serves orders from `coordinator` as worker `index` until the run is over.
-pub async fn run(coordinator: &str, index: usize) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build()?;
+/// Serves orders from `coordinator` as worker `index`, presenting `token`, until the run is over.
+pub async fn run(coordinator: &str, index: usize, token: &Token) -> anyhow::Result<()> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut authorization = reqwest::header::HeaderValue::try_from(format!("Bearer {}", token.expose()))?;
+    authorization.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, authorization);
+    let client =
+        reqwest::Client::builder().no_proxy().default_headers(headers).timeout(Duration::from_secs(30)).build()?;
     let coordinator = coordinator.trim_end_matches('/');
     let mut after = 0;
     let mut parsed: Option<(String, LoadedScenario)> = None;
@@ -27,6 +32,9 @@ pub async fn run(coordinator: &str, index: usize) -> anyhow::Result<()> {
         let answer = match client.get(&url).send().await {
             Ok(response) if response.status() == reqwest::StatusCode::BAD_REQUEST => {
                 anyhow::bail!("coordinator {coordinator} refused worker index {index} (it expects fewer workers)")
+            }
+            Ok(response) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                anyhow::bail!("coordinator {coordinator} refused this worker's token ({})", super::token::ENV)
             }
             Ok(response) if response.status().is_success() => response.json::<Option<Numbered>>().await?,
             outcome => {
