@@ -266,14 +266,48 @@ impl Response<'_> {
     }
 }
 
-/// Counts, histograms and timeline of a set of responses (a phase, or one request name).
-struct Tally {
+/// What every tally counts of its responses: in one process ([`Tally`]) and in a worker's
+/// running delta ([`delta::PendingTally`]).
+struct Counts {
     requests: u64,
     errors: u64,
     histogram: Histogram<u64>,
     corrected: Option<Histogram<u64>>,
     status_counts: BTreeMap<u16, u64>,
     response_failures: BTreeMap<String, u64>,
+}
+
+impl Counts {
+    fn new(corrected: bool) -> Self {
+        Self {
+            requests: 0,
+            errors: 0,
+            histogram: histogram(3),
+            corrected: corrected.then(|| histogram(3)),
+            status_counts: BTreeMap::new(),
+            response_failures: BTreeMap::new(),
+        }
+    }
+
+    /// Counts one response of `micros`; with an open model's `interval`, also into the
+    /// coordinated-omission corrected histogram.
+    fn record(&mut self, response: &Response<'_>, micros: u64, interval: Option<Duration>) {
+        self.requests += 1;
+        self.errors += response.is_error() as u64;
+        self.histogram.saturating_record(micros);
+        if let (Some(corrected), Some(interval)) = (self.corrected.as_mut(), interval) {
+            let _ = corrected.record_correct(micros, (interval.as_micros() as u64).max(1));
+        }
+        *self.status_counts.entry(response.status).or_default() += 1;
+        for rule in response.broken_rules {
+            *self.response_failures.entry((*rule).to_owned()).or_default() += 1;
+        }
+    }
+}
+
+/// Counts, histograms and timeline of a set of responses (a phase, or one request name).
+struct Tally {
+    counts: Counts,
     timeline: Vec<TimelinePoint>,
     /// The open second: its index, and its latencies (reset when it closes).
     second: u64,
@@ -289,12 +323,7 @@ fn histogram(significant_figures: u8) -> Histogram<u64> {
 impl Tally {
     fn new(corrected: bool) -> Self {
         Self {
-            requests: 0,
-            errors: 0,
-            histogram: histogram(3),
-            corrected: corrected.then(|| histogram(3)),
-            status_counts: BTreeMap::new(),
-            response_failures: BTreeMap::new(),
+            counts: Counts::new(corrected),
             timeline: Vec::new(),
             second: 0,
             second_histogram: histogram(2),
@@ -304,21 +333,11 @@ impl Tally {
 
     fn record(&mut self, second: u64, response: &Response<'_>, micros: u64, interval: Option<Duration>) {
         self.roll_to(second);
-        let is_error = response.is_error() as u64;
-        self.requests += 1;
-        self.errors += is_error;
-        self.histogram.saturating_record(micros);
-        if let (Some(corrected), Some(interval)) = (self.corrected.as_mut(), interval) {
-            let _ = corrected.record_correct(micros, (interval.as_micros() as u64).max(1));
-        }
+        self.counts.record(response, micros, interval);
         self.second_histogram.saturating_record(micros);
         let point = self.timeline.last_mut().expect("roll_to opened the second");
         point.requests += 1;
-        point.errors += is_error;
-        *self.status_counts.entry(response.status).or_default() += 1;
-        for rule in response.broken_rules {
-            *self.response_failures.entry((*rule).to_owned()).or_default() += 1;
-        }
+        point.errors += response.is_error() as u64;
     }
 
     /// Closes the open second (its p95 is final) and opens `second`, with empty seconds between.
@@ -346,15 +365,16 @@ impl Tally {
     fn stats(&mut self, duration_s: f64) -> PhaseStats {
         self.close_second();
         self.settle(u64::MAX);
+        let counts = &self.counts;
         PhaseStats {
-            requests: self.requests,
-            errors: self.errors,
+            requests: counts.requests,
+            errors: counts.errors,
             duration_s,
-            status_counts: self.status_counts.clone(),
-            latency: Percentiles::of(&self.histogram),
-            latency_corrected: self.corrected.as_ref().map(Percentiles::of),
+            status_counts: counts.status_counts.clone(),
+            latency: Percentiles::of(&counts.histogram),
+            latency_corrected: counts.corrected.as_ref().map(Percentiles::of),
             timeline: self.timeline.clone(),
-            response_failures: self.response_failures.clone(),
+            response_failures: counts.response_failures.clone(),
             ..PhaseStats::default()
         }
     }
@@ -507,7 +527,8 @@ impl Recorder {
     /// Requests, errors and p95 (ms) so far, for the live progress line.
     pub fn progress(&self) -> (u64, u64, f64) {
         let inner = self.inner.lock().expect("recorder lock");
-        (inner.phase.requests, inner.phase.errors, inner.phase.histogram.value_at_quantile(0.95) as f64 / 1000.0)
+        let counts = &inner.phase.counts;
+        (counts.requests, counts.errors, counts.histogram.value_at_quantile(0.95) as f64 / 1000.0)
     }
 
     /// Seconds since the recorder started.
@@ -528,7 +549,7 @@ impl Recorder {
         let duration_s = inner.window.map_or(0.0, |(first, last)| (last - first).as_secs_f64());
         let mut stats = inner.phase.stats(duration_s);
         for (label, tally) in self.requests.iter().zip(inner.by_request.iter_mut()) {
-            if tally.requests > 0 {
+            if tally.counts.requests > 0 {
                 stats.by_request.insert(label.name.clone(), tally.stats(duration_s));
             }
         }

@@ -17,7 +17,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
-use super::{FAILURES_PER_KIND, FailureSample, Inner, Recorder, Response, Tally, TimelinePoint, histogram};
+use super::{Counts, FAILURES_PER_KIND, FailureSample, Inner, Recorder, Response, Tally, TimelinePoint, histogram};
 
 /// Seconds after which a merged second is settled.
 const SETTLE_AFTER_S: u64 = 10;
@@ -58,12 +58,7 @@ pub struct TallyDelta {
 
 /// A worker's running delta for one tally.
 pub(super) struct PendingTally {
-    requests: u64,
-    errors: u64,
-    status_counts: BTreeMap<u16, u64>,
-    response_failures: BTreeMap<String, u64>,
-    histogram: Histogram<u64>,
-    corrected: Option<Histogram<u64>>,
+    counts: Counts,
     seconds: BTreeMap<u64, (u64, u64, Histogram<u64>)>,
 }
 
@@ -76,44 +71,27 @@ pub(super) struct Pending {
 
 impl PendingTally {
     fn new(corrected: bool) -> Self {
-        Self {
-            requests: 0,
-            errors: 0,
-            status_counts: BTreeMap::new(),
-            response_failures: BTreeMap::new(),
-            histogram: histogram(3),
-            corrected: corrected.then(|| histogram(3)),
-            seconds: BTreeMap::new(),
-        }
+        Self { counts: Counts::new(corrected), seconds: BTreeMap::new() }
     }
 
     fn record(&mut self, second: u64, response: &Response<'_>, micros: u64, interval: Option<std::time::Duration>) {
-        let error = response.is_error() as u64;
-        self.requests += 1;
-        self.errors += error;
-        *self.status_counts.entry(response.status).or_default() += 1;
-        for rule in response.broken_rules {
-            *self.response_failures.entry((*rule).to_owned()).or_default() += 1;
-        }
-        self.histogram.saturating_record(micros);
-        if let (Some(corrected), Some(interval)) = (self.corrected.as_mut(), interval) {
-            let _ = corrected.record_correct(micros, (interval.as_micros() as u64).max(1));
-        }
+        self.counts.record(response, micros, interval);
         let (requests, errors, latencies) = self.seconds.entry(second).or_insert_with(|| (0, 0, histogram(2)));
         *requests += 1;
-        *errors += error;
+        *errors += response.is_error() as u64;
         latencies.saturating_record(micros);
     }
 
     fn take(&mut self) -> TallyDelta {
-        let taken = std::mem::replace(self, Self::new(self.corrected.is_some()));
+        let taken = std::mem::replace(self, Self::new(self.counts.corrected.is_some()));
+        let counts = taken.counts;
         TallyDelta {
-            requests: taken.requests,
-            errors: taken.errors,
-            status_counts: taken.status_counts,
-            response_failures: taken.response_failures,
-            histogram: encode(&taken.histogram),
-            corrected: taken.corrected.as_ref().map(encode),
+            requests: counts.requests,
+            errors: counts.errors,
+            status_counts: counts.status_counts,
+            response_failures: counts.response_failures,
+            histogram: encode(&counts.histogram),
+            corrected: counts.corrected.as_ref().map(encode),
             seconds: taken.seconds.iter().map(|(s, (r, e, h))| (*s, *r, *e, encode(h))).collect(),
         }
     }
@@ -226,16 +204,17 @@ fn absorb_failures(inner: &mut Inner, delta: &Delta) {
 impl Tally {
     /// Adds a delta; seconds before `settle_before` are settled into the timeline.
     fn absorb(&mut self, delta: &TallyDelta, settle_before: u64) -> Result<(), String> {
-        self.requests += delta.requests;
-        self.errors += delta.errors;
+        let counts = &mut self.counts;
+        counts.requests += delta.requests;
+        counts.errors += delta.errors;
         for (status, count) in &delta.status_counts {
-            *self.status_counts.entry(*status).or_default() += count;
+            *counts.status_counts.entry(*status).or_default() += count;
         }
         for (rule, count) in &delta.response_failures {
-            *self.response_failures.entry(rule.clone()).or_default() += count;
+            *counts.response_failures.entry(rule.clone()).or_default() += count;
         }
-        add(&mut self.histogram, &delta.histogram)?;
-        if let (Some(corrected), Some(part)) = (self.corrected.as_mut(), &delta.corrected) {
+        add(&mut counts.histogram, &delta.histogram)?;
+        if let (Some(corrected), Some(part)) = (counts.corrected.as_mut(), &delta.corrected) {
             add(corrected, part)?;
         }
         for (second, requests, errors, latencies) in &delta.seconds {
