@@ -199,13 +199,16 @@ impl App {
 /// every response, a 429 or a 500 included, so browsers can read them. The [`Pipeline`] runs
 /// every other step, in the order it documents. The body limit sits at the handler, where
 /// bodies are read.
+///
+/// The three go on in one `layer` call: each call wraps every route in one more boxed service
+/// that is cloned, and its future boxed, on every request.
 pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
-    routes::router(&settings)
-        .layer(DefaultBodyLimit::max(settings.app.max_body_bytes))
-        .layer(PipelineLayer(state.clone()))
+    let steps = tower::ServiceBuilder::new()
         .layer(cors(&settings))
-        .with_state(state)
+        .layer(PipelineLayer(state.clone()))
+        .layer(DefaultBodyLimit::max(settings.app.max_body_bytes));
+    routes::router(&settings).layer(steps).with_state(state)
 }
 
 /// `DEBUG=true` allows every origin; otherwise only `CORS_ORIGINS`, with credentials.
