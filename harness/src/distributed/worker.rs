@@ -1,7 +1,8 @@
-//! `harness worker --coordinator URL [--index I]` (token in `GAUNTLET_COORDINATOR_TOKEN`): polls the coordinator for orders, sends its
-//! share of each phase's load with the same code as a single-process run, and reports what it
-//! measured every second and once more when its share is done. Exits when told the run is over,
-//! or when the coordinator has been unreachable for 30 s.
+//! `harness worker --coordinator URL [--index I]`, with the coordinator's token in
+//! `GAUNTLET_COORDINATOR_TOKEN`: polls the coordinator for orders, sends its share of each
+//! phase's load with the same code as a single-process run, and reports what it measured every
+//! second and once more when its share is done. Exits when told the run is over, when the
+//! coordinator refuses its index or token, or when the coordinator has been unreachable for 30 s.
 
 use std::path::Path;
 use std::sync::Arc;
