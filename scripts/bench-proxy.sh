@@ -66,17 +66,16 @@ for round in $(seq 1 "$ROUNDS"); do
     RPS[$label]+="$rps " P50[$label]+="$p50 " SERVER_CPU[$label]+="$server " PROXY_CPU[$label]+="$proxy "
   done
 done
-med() { tr ' ' '\n' <<<"$1" | grep . | median; }
 echo
 printf '%-24s %10s %8s %14s %14s   %s\n' "" "req/s" "p50 µs" "server µs/req" "proxy µs/req" "rounds req/s"
 for entry in "${PATHS[@]}"; do
   IFS='|' read -r label _ _ <<<"$entry"
-  printf '%-24s %10s %8s %14s %14s   %s\n' "$label" "$(med "${RPS[$label]}")" "$(med "${P50[$label]}")" \
-    "$(med "${SERVER_CPU[$label]}")" "$(med "${PROXY_CPU[$label]}")" "${RPS[$label]}"
+  printf '%-24s %10s %8s %14s %14s   %s\n' "$label" "$(median_of "${RPS[$label]}")" "$(median_of "${P50[$label]}")" \
+    "$(median_of "${SERVER_CPU[$label]}")" "$(median_of "${PROXY_CPU[$label]}")" "${RPS[$label]}"
 done
-awk -v d="$(med "${RPS[direct]}")" -v p="$(med "${RPS[through the proxy]}")" \
-  -v dl="$(med "${P50[direct, 1 connection]}")" -v pl="$(med "${P50[proxy, 1 connection]}")" \
-  -v s="$(med "${SERVER_CPU[direct]}")" -v x="$(med "${PROXY_CPU[through the proxy]}")" 'BEGIN {
+awk -v d="$(median_of "${RPS[direct]}")" -v p="$(median_of "${RPS[through the proxy]}")" \
+  -v dl="$(median_of "${P50[direct, 1 connection]}")" -v pl="$(median_of "${P50[proxy, 1 connection]}")" \
+  -v s="$(median_of "${SERVER_CPU[direct]}")" -v x="$(median_of "${PROXY_CPU[through the proxy]}")" 'BEGIN {
   cost = (d - p) / d * 100; added = pl - dl
   printf "proxy cost: %.1f%% of req/s (goal <= 15%%: %s); +%d µs p50 on one connection (goal < 100 µs: %s)\n", cost, (cost <= 15 ? "met" : "MISSED"), added, (added < 100 ? "met" : "MISSED")
   printf "the proxy spends %.1f µs of CPU per request, %.2fx what the server spends serving it directly\n", x, x / s }'

@@ -89,12 +89,12 @@ echo "wrk -t1 -c$CONNECTIONS on core $LOAD_CORE, ${SECONDS_PER_RUN}s x $ROUNDS a
 printf '%-22s %10s %9s %8s  %s\n' "path" "req/s" "p99 ms" "non-2xx" "rounds req/s"
 for entry in "${PATHS[@]}"; do
   IFS='|' read -r label _ <<<"$entry"
-  rps=$(tr ' ' '\n' <<<"${RPS[$label]}" | grep . | median)
-  p99=$(tr ' ' '\n' <<<"${P99[$label]}" | grep . | median)
+  rps=$(median_of "${RPS[$label]}")
+  p99=$(median_of "${P99[$label]}")
   printf '%-22s %10d %9.2f %8d  %s\n' "$label" "$rps" "$p99" "${BAD[$label]}" "${RPS[$label]}"
 done
-direct=$(tr ' ' '\n' <<<"${RPS[straight to orders]}" | grep . | median)
-via=$(tr ' ' '\n' <<<"${RPS[through the gateway]}" | grep . | median)
+direct=$(median_of "${RPS[straight to orders]}")
+via=$(median_of "${RPS[through the gateway]}")
 awk -v d="$direct" -v g="$via" 'BEGIN {
   cost = (d - g) / d * 100
   printf "gateway cost: %.1f%% of throughput; goal <= 25%%: %s\n", cost, (cost <= 25 ? "met" : "MISSED") }'

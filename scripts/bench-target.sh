@@ -74,11 +74,11 @@ done
 echo
 echo "Speed per core: servers on core $SERVER_CORE, wrk -t1 -c$CONNECTIONS on core $LOAD_CORE, ${SECONDS_PER_RUN}s x $ROUNDS alternating rounds, medians"
 printf '%-30s %10s %9s %8s %7s %-16s %s\n' "endpoint" "req/s" "p99 ms" "non-2xx" "ratio" "goal" "rounds req/s"
-base=$(tr ' ' '\n' <<<"${RPS[bare hyper hello-world]}" | grep . | median)
+base=$(median_of "${RPS[bare hyper hello-world]}")
 for entry in "${ENDPOINTS[@]}"; do
   IFS='|' read -r label _ goal <<<"$entry"
-  rps=$(tr ' ' '\n' <<<"${RPS[$label]}" | grep . | median)
-  p99=$(tr ' ' '\n' <<<"${P99[$label]}" | grep . | median)
+  rps=$(median_of "${RPS[$label]}")
+  p99=$(median_of "${P99[$label]}")
   awk -v l="$label" -v r="$rps" -v b="$base" -v p="$p99" -v bad="${BAD[$label]}" -v g="$goal" -v each="${RPS[$label]}" 'BEGIN {
     ratio = r / b
     verdict = (g == "" ? "" : (ratio >= g ? "met (>= " g ")" : "MISSED (>= " g ")"))

@@ -5,3 +5,5 @@ stop_started() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; do
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # The median of the numbers on stdin, one per line.
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# The median of the space-separated numbers in $1 (rounds collected as "a b c ").
+median_of() { tr ' ' '\n' <<<"$1" | grep . | median; }
