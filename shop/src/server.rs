@@ -175,9 +175,7 @@ impl Service {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(service = %self.role, port = self.port, "shop service listening");
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        target_app::serve::serve(self.listener, self.router, shutdown).await;
         tracing::info!(service = %self.role, "shop service stopped");
         Ok(())
     }

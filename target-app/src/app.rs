@@ -88,6 +88,8 @@ pub struct Handles {
     pub cache: Arc<ResponseCache>,
     /// Rate limiter.
     pub limiter: Arc<RateLimiter>,
+    /// The body of `/api/version`.
+    pub version: crate::routes::RenderedJson,
     /// What the `/demo/*` injectors may hold at once.
     pub demo: crate::routes::faults::DemoBudget,
     /// Process start, for uptime.
@@ -123,6 +125,7 @@ impl AppState {
             limiter: Arc::new(RateLimiter::new(&settings.rate_limit, redis.clone(), metrics.clone())),
             system: Arc::new(Mutex::new(sysinfo::System::new()?)),
             demo: crate::routes::faults::DemoBudget::new(&settings.faults),
+            version: crate::routes::info::version_body(&settings),
             started: Started(Instant::now()),
             breakers: Arc::new(breakers),
             settings: Arc::new(settings),
@@ -185,9 +188,7 @@ impl App {
         if self.state.settings.dependencies.warm_up {
             self.state.warm_up();
         }
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        crate::serve::serve(self.listener, self.router, shutdown).await;
         tracing::info!("target-app stopped");
         Ok(())
     }
@@ -220,8 +221,11 @@ fn cors(settings: &Settings) -> CorsLayer {
     if settings.app.debug {
         base.allow_origin(Any).allow_headers(Any)
     } else {
-        let origins: Vec<HeaderValue> = settings.app.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
-        base.allow_origin(AllowOrigin::list(origins)).allow_credentials(true).allow_headers([
+        // A predicate over a shared list rather than `AllowOrigin::list`, whose `Vec` is cloned
+        // with the route stack on every request.
+        let origins: Arc<[HeaderValue]> = settings.app.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+        let allowed = AllowOrigin::predicate(move |origin, _| origins.contains(origin));
+        base.allow_origin(allowed).allow_credentials(true).allow_headers([
             axum::http::header::CONTENT_TYPE,
             axum::http::header::AUTHORIZATION,
             HeaderName::from_static(request_id::HEADER),

@@ -14,5 +14,6 @@ pub mod layers;
 pub mod metrics;
 pub mod resilience;
 pub mod routes;
+pub mod serve;
 pub mod telemetry;
 pub mod validation;

@@ -4,7 +4,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::MatchedPath;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// Every metric the app exports, registered in one registry per app instance. One `Arc`, so
@@ -131,12 +131,8 @@ impl Metrics {
     }
 }
 
-/// The route template a request matched, or `unmatched` for 404s (keeps label cardinality bounded).
-pub fn endpoint_of(request: &Request) -> &str {
-    route_label(request.extensions().get::<MatchedPath>())
-}
-
-/// The `endpoint` label of a matched route template, `unmatched` for none.
+/// The `endpoint` label of a matched route template, `unmatched` for none (404s), which keeps
+/// label cardinality bounded.
 pub fn route_label(route: Option<&MatchedPath>) -> &str {
     route.map_or("unmatched", MatchedPath::as_str)
 }

@@ -16,9 +16,10 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::layers::content;
 use crate::layers::metrics::Recording;
+use crate::layers::rate_limit::{self, Verdict};
 use crate::layers::request_id::RequestId;
-use crate::layers::{content, rate_limit};
 
 /// Wraps each route in a [`Pipeline`].
 #[derive(Clone)]
@@ -75,32 +76,48 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let id = RequestId::of(&request);
-    let recording = Recording::start(&state.metrics, &request);
-    // Inside the id's scope, so the 500 body and the access-log line carry the request id.
-    let steps = AssertUnwindSafe(limited(&state, request, handler)).catch_unwind().map(|outcome| {
-        let response =
-            outcome.unwrap_or_else(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response());
-        recording.finish(&response);
-        response
-    });
-    let mut response = id.scope(state.settings.app.debug, steps).await;
+    let mut response = id.scope(state.settings.app.debug, recorded(&state, request, handler)).await;
     id.echo(&mut response);
     response
 }
 
-/// Steps 4 to 7.
+/// Steps 2 and 3, inside the id's scope, so the 500 body and the access-log line carry the id.
+async fn recorded<S>(state: &AppState, request: Request, handler: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    let recording = Recording::start(&state.metrics, &request);
+    // Boxed: the steps below hold the request and the handler's future, kilobytes that every
+    // enclosing future would otherwise carry, and copy each time it is moved.
+    let response = AssertUnwindSafe(Box::pin(limited(state, request, handler)))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response());
+    recording.finish(&response);
+    response
+}
+
+/// Steps 4 to 7, one after the other rather than each wrapping the next: a wrapping future
+/// holds the request and every step below it once more.
 async fn limited<S>(state: &AppState, request: Request, handler: S) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    rate_limit::limit(&state.limiter, request, |request| async move {
-        if let Err(error) = content::check(&request, state.settings.app.max_body_bytes) {
-            return error.into_response();
+    let (head, body) = request.into_parts();
+    let decision = match rate_limit::decide(&state.limiter, &head).await {
+        Verdict::Refused(response) => return response,
+        Verdict::Allowed(decision) => decision,
+    };
+    let request = Request::from_parts(head, body);
+    let mut response = match content::check(&request, state.settings.app.max_body_bytes) {
+        Err(error) => error.into_response(),
+        Ok(()) => {
+            let handled = state.cache.serve(request, |request| handler.oneshot(request).map(|Ok(response)| response));
+            tokio::time::timeout(state.settings.app.request_timeout, handled)
+                .await
+                .unwrap_or_else(|_| ApiError::Timeout.into_response())
         }
-        let handled = state.cache.serve(request, |request| handler.oneshot(request).map(|Ok(response)| response));
-        tokio::time::timeout(state.settings.app.request_timeout, handled)
-            .await
-            .unwrap_or_else(|_| ApiError::Timeout.into_response())
-    })
-    .await
+    };
+    rate_limit::report(decision, &mut response);
+    response
 }

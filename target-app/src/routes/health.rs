@@ -11,6 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::RenderedJson;
 
 /// The routes of this file.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -87,10 +88,13 @@ fn is_healthy(check: &Value) -> bool {
     check["status"] == "healthy"
 }
 
+/// `{"status": "ok"}`, the body of `/health/` and `/health/live`.
+const STATUS_OK: RenderedJson = RenderedJson::fixed(r#"{"status":"ok"}"#);
+
 /// Simple health check (no dependencies).
 #[utoipa::path(get, path = "/health/", tag = "Health Checks", responses((status = 200, description = "Always ok")))]
-async fn health_simple() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+async fn health_simple() -> RenderedJson {
+    STATUS_OK
 }
 
 macro_rules! dependency_check {
@@ -121,8 +125,8 @@ async fn health_all(State(state): State<AppState>) -> Json<Value> {
 
 /// Liveness probe: the process serves requests.
 #[utoipa::path(get, path = "/health/live", tag = "Health Checks", responses((status = 200, description = "Alive")))]
-async fn health_live() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+async fn health_live() -> RenderedJson {
+    STATUS_OK
 }
 
 /// Readiness probe: 503 when a dependency in `READY_DEPENDENCIES` is down.

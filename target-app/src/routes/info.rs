@@ -7,6 +7,8 @@ use sysinfo::{ProcessesToUpdate, get_current_pid};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::AppState;
+use crate::config::Settings;
+use crate::routes::RenderedJson;
 
 /// Build identifier, set at compile time through `GAUNTLET_BUILD` (e.g. a git hash).
 const BUILD: &str = match option_env!("GAUNTLET_BUILD") {
@@ -19,25 +21,30 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(version)).routes(routes!(info))
 }
 
-fn identity(state: &AppState) -> Value {
+fn identity(settings: &Settings) -> Value {
     json!({
-        "name": state.settings.app.name,
+        "name": settings.app.name,
         "version": env!("CARGO_PKG_VERSION"),
         "build": BUILD,
-        "environment": state.settings.app.environment,
+        "environment": settings.app.environment,
     })
+}
+
+/// The body of `/api/version`, which changes only with the settings.
+pub fn version_body(settings: &Settings) -> RenderedJson {
+    RenderedJson::of(&identity(settings))
 }
 
 /// Application version.
 #[utoipa::path(get, path = "/api/version", responses((status = 200, description = "Version and build")))]
-async fn version(State(state): State<AppState>) -> Json<Value> {
-    Json(identity(&state))
+async fn version(State(state): State<AppState>) -> RenderedJson {
+    state.version.clone()
 }
 
 /// Version plus uptime and process/host CPU and memory.
 #[utoipa::path(get, path = "/api/info", responses((status = 200, description = "Runtime information")))]
 async fn info(State(state): State<AppState>) -> Json<Value> {
-    let mut body = identity(&state);
+    let mut body = identity(&state.settings);
     let resources = {
         let mut system = state.system.lock().expect("sysinfo lock");
         system.refresh_memory();

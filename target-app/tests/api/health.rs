@@ -11,6 +11,18 @@ async fn simple_health_is_ok_without_dependencies() {
 }
 
 #[tokio::test]
+async fn bodies_rendered_once_are_still_labelled_json() {
+    let app = spawn_app().await;
+    for path in ["/health/", "/health/live", "/api/version"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-type"], "application/json", "{path}");
+        let body: serde_json::Value = response.json().await.expect("a JSON body");
+        assert!(body.is_object(), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn each_running_dependency_reports_healthy_with_details() {
     let app = spawn_app().await;
     let (_, vault) = app.get_json("/health/vault").await;
