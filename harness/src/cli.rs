@@ -54,7 +54,7 @@ pub enum Command {
         #[arg(long, default_value = "0.0.0.0:7070")]
         listen: std::net::SocketAddr,
         /// The secret every worker presents (at least 16 characters).
-        #[arg(long, env = "GAUNTLET_COORDINATOR_TOKEN", hide_env_values = true)]
+        #[arg(long, env = crate::distributed::token::ENV, hide_env_values = true)]
         token: String,
     },
     /// Send a share of a coordinator's load (started by `run --workers`, or by Kubernetes).
@@ -66,7 +66,7 @@ pub enum Command {
         #[arg(long, env = "JOB_COMPLETION_INDEX")]
         index: usize,
         /// The coordinator's secret.
-        #[arg(long, env = "GAUNTLET_COORDINATOR_TOKEN", hide_env_values = true)]
+        #[arg(long, env = crate::distributed::token::ENV, hide_env_values = true)]
         token: String,
     },
     /// Re-render a report.json (HTML, JUnit) and optionally compare it with a baseline.
