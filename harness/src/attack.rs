@@ -20,6 +20,7 @@ use rand::{Rng, SeedableRng};
 use crate::checks::response::ResponseRule;
 use crate::client::{Connection, Endpoint, Prepared};
 use crate::measure::{Recorder, RequestLabel, Response};
+use crate::redact::Redactor;
 use crate::scenario::{LoadModel, RequestSpec, parse_think_time};
 use crate::variables::{self, Variables};
 
@@ -39,6 +40,8 @@ pub struct PhasePlan {
     pub variables: Variables,
     /// Prefix of each user's `${user}`, unique to the phase within the run.
     pub user_prefix: String,
+    /// Masks the scenario's secrets in the request labels.
+    pub redactor: Redactor,
 }
 
 impl PhasePlan {
@@ -51,7 +54,22 @@ impl PhasePlan {
         seed: u64,
     ) -> Self {
         let think_time = think_time.and_then(|t| parse_think_time(t).ok());
-        Self { load, requests, think_time, rules, seed, variables: Variables::default(), user_prefix: String::new() }
+        Self {
+            load,
+            requests,
+            think_time,
+            rules,
+            seed,
+            variables: Variables::default(),
+            user_prefix: String::new(),
+            redactor: Redactor::default(),
+        }
+    }
+
+    /// The plan with its labels masked by `redactor`.
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
     }
 
     /// The plan with the run's captures and the phase's `${user}` prefix.
@@ -61,14 +79,14 @@ impl PhasePlan {
         self
     }
 
-    /// How reports name each request, and what it sends.
+    /// How reports and live metrics name each request, and what it sends, secrets masked.
     pub fn labels(&self) -> Vec<RequestLabel> {
         self.requests
             .iter()
-            .map(|spec| RequestLabel {
-                name: spec.display_name(),
-                method: spec.method.to_uppercase(),
-                path: spec.target(),
+            .map(|spec| {
+                let label =
+                    RequestLabel { name: spec.display_name(), method: spec.method.to_uppercase(), path: spec.target() };
+                self.redactor.label(label)
             })
             .collect()
     }
@@ -132,13 +150,13 @@ pub async fn run_phase(plan: Arc<PhasePlan>, host: &str, recorder: Arc<Recorder>
     let rules = plan.rules_per_request();
     let shared = Arc::new(Shared { plan: plan.clone(), endpoint, requests, rules, recorder });
     let mut scenario = GooseScenario::new("phase");
-    for (index, request) in plan.requests.iter().enumerate() {
+    for (index, (request, label)) in plan.requests.iter().zip(plan.labels()).enumerate() {
         let shared = shared.clone();
         let transaction = Transaction::new(Arc::new(move |user: &mut GooseUser| {
             let shared = shared.clone();
             Box::pin(async move { send(user, &shared, index).await })
         }))
-        .set_name(&request.display_name());
+        .set_name(&label.name);
         let transaction = match request.once {
             true => transaction.set_on_start().set_sequence(index + 1),
             false => transaction.set_weight(request.weight)?,

@@ -44,9 +44,9 @@ pub struct Hosting {
 }
 
 impl Hosting {
-    /// No processes yet; their output will go to `log_path`.
-    pub fn new(log_path: &std::path::Path, client: reqwest::Client) -> Self {
-        let (lines, log) = target_log::recorder(log_path);
+    /// No processes yet; their output will go to `log_path`, masked by `redactor`.
+    pub fn new(log_path: &std::path::Path, redactor: crate::redact::Redactor, client: reqwest::Client) -> Self {
+        let (lines, log) = target_log::recorder(log_path, redactor);
         Self {
             processes: Mutex::default(),
             lines: Mutex::new(Some(lines)),

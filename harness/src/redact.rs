@@ -1,14 +1,16 @@
-//! Secrets never reach a report or stdout. A [`Redactor`] knows the secret values of a run (the
-//! chaos token, `Authorization` and `Cookie` header values, and every `${VAR}` whose name
-//! contains TOKEN, SECRET, PASSWORD or KEY) and replaces them with `***` wherever the report
-//! carries text from outside: the scenario text, actions, problems and failure samples. In the
-//! scenario text it also masks the value of any key that names a secret, so a literal token in
-//! the YAML is hidden too.
+//! Secrets never reach a report, stdout, a metric label or the target's log file. A [`Redactor`]
+//! knows the secret values of a run (the chaos token, the values of headers that carry
+//! credentials, and every `${VAR}` whose name contains TOKEN, SECRET, PASSWORD or KEY) and
+//! replaces them with `***` wherever the harness shows text from outside: request names and
+//! paths, the scenario text, actions, problems, failure samples and log lines. It also masks the
+//! value of every URL query parameter named like a secret (`?api_key=...`), and in the scenario
+//! text the value of any key that names a secret, so a literal token is hidden too.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::measure::RequestLabel;
 use crate::report::model::{ActionLog, RunReport};
 
 /// What replaces a secret.
@@ -29,15 +31,24 @@ static SECRET_KEY: LazyLock<Regex> = LazyLock::new(|| {
 static JWT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+").expect("valid regex"));
 
+/// A URL query parameter named like a secret, and its value.
+static SECRET_QUERY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)([?&](?:token|access_token|refresh_token|id_token|api_key|api-key|apikey|key|password|passwd|secret|client_secret|signature)=)([^&#\s\x22'<]+)")
+        .expect("valid regex")
+});
+
 /// Whether an environment variable's name marks its value as a secret.
 pub fn is_secret_name(name: &str) -> bool {
     let name = name.to_ascii_uppercase();
     ["TOKEN", "SECRET", "PASSWORD", "KEY"].iter().any(|word| name.contains(word))
 }
 
-/// Whether a header's value is a secret.
+/// Whether a header's value is a secret: the credential headers, and any name with `auth`,
+/// `token`, `secret`, `key`, `password` or `signature` in it (`X-Custom-Auth`, `X-Api-Key`).
 pub fn is_secret_header(name: &str) -> bool {
-    ["authorization", "cookie", "proxy-authorization", "x-api-key"].contains(&name.to_ascii_lowercase().as_str())
+    let name = name.to_ascii_lowercase();
+    name == "cookie"
+        || ["auth", "token", "secret", "key", "password", "signature"].iter().any(|word| name.contains(word))
 }
 
 /// Masks a run's secrets.
@@ -71,7 +82,7 @@ impl Redactor {
         self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
-    /// `text` with every known secret, and every JWT, masked.
+    /// `text` with every known secret, every JWT and every secret-named query value masked.
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {
@@ -82,7 +93,21 @@ impl Redactor {
         if out.contains("eyJ") {
             out = JWT.replace_all(&out, MASK).into_owned();
         }
+        if out.contains('=') {
+            // A `${VAR}` is the template a request is named by, not a value: it stays.
+            let mask = |c: &regex::Captures<'_>| match c[2].starts_with("${") {
+                true => c[0].to_owned(),
+                false => format!("{}{MASK}", &c[1]),
+            };
+            out = SECRET_QUERY.replace_all(&out, mask).into_owned();
+        }
         out
+    }
+
+    /// A request's label with its name and path masked, before it names anything: the
+    /// recorder's failure samples, the live metrics' labels and the report all take it from here.
+    pub fn label(&self, label: RequestLabel) -> RequestLabel {
+        RequestLabel { name: self.text(&label.name), path: self.text(&label.path), ..label }
     }
 
     /// Scenario text: known secrets, and the value of every key that names a secret.
@@ -103,7 +128,11 @@ impl Redactor {
         }
         for phase in &mut report.phases {
             phase.actions.iter_mut().for_each(|action| self.action(action));
+            for request in &mut phase.by_request {
+                request.name = self.text(&request.name);
+            }
             for failure in &mut phase.failures {
+                failure.name = self.text(&failure.name);
                 failure.path = self.text(&failure.path);
                 failure.error = failure.error.as_deref().map(|e| self.text(e));
                 // A body is JSON from outside: mask by key too (`"access_token": "..."`).
@@ -155,5 +184,29 @@ mod tests {
         assert!(is_secret_name("CHAOS_TOKEN") && is_secret_name("api_key") && is_secret_name("DB_PASSWORD"));
         assert!(!is_secret_name("TARGET_URL"));
         assert!(is_secret_header("Authorization") && is_secret_header("cookie") && !is_secret_header("x-request-id"));
+        assert!(is_secret_header("X-Custom-Auth") && is_secret_header("x-api-key") && !is_secret_header("accept"));
+    }
+
+    #[test]
+    fn query_values_named_like_secrets_are_masked_without_being_known() {
+        let redactor = Redactor::new(Vec::new());
+        let url = "GET /ok?api_key=k1&queue_name=q&TOKEN=t2 and /x?a=1&signature=s%203#frag /y?monkey=1&key=${KEY}";
+        let masked = "GET /ok?api_key=***&queue_name=q&TOKEN=*** and /x?a=1&signature=***#frag /y?monkey=1&key=${KEY}";
+        assert_eq!(redactor.text(url), masked);
+        for name in ["key", "apikey", "password", "secret", "access_token"] {
+            assert_eq!(redactor.text(&format!("/p?{name}=v4lue")), format!("/p?{name}=***"), "{name}");
+        }
+    }
+
+    #[test]
+    fn labels_are_masked_before_they_name_anything() {
+        let redactor = Redactor::new(vec!["path-s3cret".into()]);
+        let label = RequestLabel {
+            name: "GET /a/path-s3cret?token=lit".into(),
+            method: "GET".into(),
+            path: "/a/path-s3cret?token=lit".into(),
+        };
+        let masked = redactor.label(label);
+        assert_eq!((masked.name.as_str(), masked.path.as_str()), ("GET /a/***?token=***", "/a/***?token=***"));
     }
 }

@@ -119,7 +119,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         uses_chaos,
         proxy_env: &network.target_env(),
         shop_ports: shop_ports.as_ref(),
-        log_dir: &directory,
+        log: crate::target::LogDestination { dir: &directory, redactor: &redactor },
     };
     let opened = Target::open(&scenario.target, options.target.as_deref(), allow_remote, hosting).await;
     let mut target = match opened {
@@ -460,6 +460,7 @@ async fn send_load(
     let assignment = crate::distributed::Assignment {
         scenario_path: loaded.path.display().to_string(),
         scenario_text: loaded.text.clone(),
+        scenario_written: loaded.written.clone(),
         phase: index,
         target: target.to_owned(),
         variables,
@@ -492,6 +493,7 @@ pub fn phase_plan(
     let think_time = phase.load.think_time.as_deref();
     PhasePlan::new(load, phase.requests.clone(), think_time, rules, seed.wrapping_add(index as u64))
         .with_variables(variables, user_prefix)
+        .with_redactor(Redactor::new(loaded.secrets.clone()))
 }
 
 /// Each `state` check's value as the target reports it now, read again (every 250 ms) until it

@@ -106,7 +106,7 @@ impl Target {
         allow_remote: bool,
         hosting: SelfHosting<'_>,
     ) -> Result<Self, TargetError> {
-        let SelfHosting { binaries, uses_chaos, proxy_env, shop_ports, log_dir } = hosting;
+        let SelfHosting { binaries, uses_chaos, proxy_env, shop_ports, log } = hosting;
         match url_override.or(spec.url.as_deref()) {
             Some(url) => {
                 let target = Self::at(url, spec.chaos_token.clone(), allow_remote)?;
@@ -123,9 +123,9 @@ impl Target {
                     Some(ports) => ports.clone(),
                     None => ShopPorts::pick()?,
                 };
-                Self::start_shop(spec, binaries, uses_chaos, proxy_env, &ports, log_dir).await
+                Self::start_shop(spec, binaries, uses_chaos, proxy_env, &ports, log).await
             }
-            None => Self::start(spec, binaries, uses_chaos, proxy_env, log_dir).await,
+            None => Self::start(spec, binaries, uses_chaos, proxy_env, log).await,
         }
     }
 
@@ -171,7 +171,7 @@ impl Target {
         binaries: &Binaries,
         uses_chaos: bool,
         proxy_env: &[(String, String)],
-        log_dir: &Path,
+        log: LogDestination<'_>,
     ) -> Result<Self, TargetError> {
         let binary = binaries.target_app()?;
         let port = free_port()?;
@@ -182,7 +182,7 @@ impl Target {
         env.insert("REDIS_KEY_PREFIX".into(), format!("gauntlet-{}-{port}:", std::process::id()));
         let token = finish_env(&mut env, spec, uses_chaos, proxy_env);
         let url = format!("http://127.0.0.1:{port}");
-        let hosting = Self::hosting(&url, log_dir)?;
+        let hosting = Self::hosting(&url, log, token.as_deref())?;
         let launch = Launch {
             name: crate::process::TARGET_APP.into(),
             binary,
@@ -210,7 +210,7 @@ impl Target {
         uses_chaos: bool,
         proxy_env: &[(String, String)],
         ports: &ShopPorts,
-        log_dir: &Path,
+        log: LogDestination<'_>,
     ) -> Result<Self, TargetError> {
         let binary = binaries.shop()?;
         let ports = &ports.0;
@@ -231,7 +231,7 @@ impl Target {
         }
         let token = finish_env(&mut env, spec, uses_chaos, proxy_env);
         let url = format!("http://127.0.0.1:{gateway_port}");
-        let hosting = Self::hosting(&url, log_dir)?;
+        let hosting = Self::hosting(&url, log, token.as_deref())?;
         let launch = |name: &str, port: u16, ready: &str| Launch {
             name: name.to_owned(),
             binary: binary.clone(),
@@ -257,9 +257,13 @@ impl Target {
         Ok(target)
     }
 
-    fn hosting(url: &str, log_dir: &Path) -> Result<Hosting, TargetError> {
-        std::fs::create_dir_all(log_dir).map_err(|e| TargetError::Start(e.to_string()))?;
-        Ok(Hosting::new(&log_dir.join("target.log"), client(url, OBSERVER_ADDRESS)))
+    /// The hosting of a target at `url`, its log masking the run's secrets and the target's
+    /// chaos `token`.
+    fn hosting(url: &str, log: LogDestination<'_>, token: Option<&str>) -> Result<Hosting, TargetError> {
+        std::fs::create_dir_all(log.dir).map_err(|e| TargetError::Start(e.to_string()))?;
+        let mut redactor = log.redactor.clone();
+        redactor.add(token);
+        Ok(Hosting::new(&log.dir.join("target.log"), redactor, client(url, OBSERVER_ADDRESS)))
     }
 
     /// Stops a self-hosted target: SIGTERM (graceful drain), then SIGKILL after 5 s; returns
@@ -467,8 +471,17 @@ pub struct SelfHosting<'a> {
     pub proxy_env: &'a [(String, String)],
     /// The shop's ports, when proxies were started in front of its services.
     pub shop_ports: Option<&'a ShopPorts>,
-    /// Where `target.log` goes.
-    pub log_dir: &'a Path,
+    /// Where `target.log` goes, and what it masks.
+    pub log: LogDestination<'a>,
+}
+
+/// The directory `target.log` goes into, and the secrets masked in every line written there.
+#[derive(Clone, Copy)]
+pub struct LogDestination<'a> {
+    /// The run's directory.
+    pub dir: &'a Path,
+    /// The run's secrets.
+    pub redactor: &'a crate::redact::Redactor,
 }
 
 /// Where the programs the harness can host are: given on the command line, or next to the

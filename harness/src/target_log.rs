@@ -105,17 +105,22 @@ fn always_kept(line: &str) -> bool {
 /// that writes faster than the file takes them waits on its pipe.
 pub type Lines = tokio::sync::mpsc::Sender<String>;
 
-/// Starts writing `path` through a [`LogFilter`]; the task ends, with the summary, once every
-/// [`Lines`] sender is dropped.
-pub fn recorder(path: &Path) -> (Lines, tokio::task::JoinHandle<std::io::Result<TargetLog>>) {
+/// Starts writing `path` through a [`LogFilter`], each kept line masked by `redactor` (a secret
+/// in a request path reaches the target's access log); the task ends, with the summary, once
+/// every [`Lines`] sender is dropped.
+pub fn recorder(
+    path: &Path,
+    redactor: crate::redact::Redactor,
+) -> (Lines, tokio::task::JoinHandle<std::io::Result<TargetLog>>) {
     let (sender, mut lines) = tokio::sync::mpsc::channel::<String>(1024);
     let path = path.to_owned();
     let task = tokio::spawn(async move {
         let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let mut filter = LogFilter::new(&name);
         let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(&path).await?);
-        while let Some(mut line) = lines.recv().await {
+        while let Some(line) = lines.recv().await {
             if filter.keep(&line) {
+                let mut line = redactor.text(&line);
                 line.push('\n');
                 file.write_all(line.as_bytes()).await?;
             }

@@ -533,6 +533,66 @@ fn a_failing_smoke_run_names_each_failing_request_with_status_and_body_and_hides
 }
 
 #[test]
+fn a_secret_anywhere_in_a_request_reaches_no_file_no_stdout_and_no_metric_label() {
+    let reports = report_dir("secrets-everywhere");
+    let listen =
+        format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let secret = "e2e-query-path-s3cret";
+    let child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", &fixture("secrets-everywhere.yaml"), "--report-dir", reports.to_str().unwrap()])
+        .args(["--metrics-listen", &listen])
+        .env("GAUNTLET_SECRET_TOKEN", secret)
+        .current_dir(workspace())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Scrape the live metrics while the phase runs: its request names are labels there.
+    let mut scraped = String::new();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(90) && !scraped.contains("/missing/") {
+        std::thread::sleep(Duration::from_millis(200));
+        let text = Command::new("curl").args(["-s", "--max-time", "2", &format!("http://{listen}/metrics")]).output();
+        if let Ok(text) = text {
+            scraped = String::from_utf8_lossy(&text.stdout).into_owned();
+        }
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(scraped.contains("GET /missing/${GAUNTLET_SECRET_TOKEN}"), "live labels name the template: {scraped}");
+
+    let (report, run_dir) = report(&reports);
+    let phase = &report["phases"][0];
+    let names: Vec<&str> =
+        phase["by_request"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    for name in ["GET /health/?api_key=${GAUNTLET_SECRET_TOKEN}", "GET /missing/${GAUNTLET_SECRET_TOKEN}"] {
+        assert!(names.contains(&name), "a request is named by its template: {names:?}");
+    }
+    assert!(names.contains(&"GET /boom?token=***"), "a secret-named query value is masked: {names:?}");
+    let failures = phase["failures"].as_array().unwrap();
+    let missing = failures.iter().find(|f| f["name"] == "GET /missing/${GAUNTLET_SECRET_TOKEN}").unwrap();
+    assert_eq!((missing["status"].as_u64(), missing["path"].as_str()), (Some(404), Some("/missing/***")), "{missing}");
+    assert!(!missing["target_log"].as_array().unwrap().is_empty(), "the target's lines are shown, masked: {missing}");
+
+    let mut texts = vec![
+        ("stdout".to_owned(), String::from_utf8_lossy(&output.stdout).into_owned()),
+        ("stderr".to_owned(), String::from_utf8_lossy(&output.stderr).into_owned()),
+        ("live /metrics".to_owned(), scraped),
+        ("runs index".to_owned(), std::fs::read_to_string(reports.join("index.html")).unwrap()),
+    ];
+    for entry in std::fs::read_dir(&run_dir).unwrap() {
+        let path = entry.unwrap().path();
+        texts.push((path.display().to_string(), String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned()));
+    }
+    assert!(texts.iter().any(|(file, text)| file.ends_with("target.log") && text.contains("/missing/***")));
+    for (file, text) in &texts {
+        for value in [secret, "literal-header-secret", "literal-query-secret"] {
+            assert!(!text.contains(value), "{value} reached {file}");
+        }
+    }
+}
+
+#[test]
 fn a_killed_target_app_is_restarted_on_its_port_by_a_process_action() {
     let reports = report_dir("restart");
     let output = run(&fixture("target-app-restart.yaml"), &reports, &[]);

@@ -62,6 +62,9 @@ pub struct Assignment {
     pub scenario_path: String,
     /// Its text.
     pub scenario_text: String,
+    /// Its text before `${VAR}`s were filled in, so workers name requests as the coordinator
+    /// does ([`crate::scenario::parse_interpolated`]).
+    pub scenario_written: String,
     /// The phase's index.
     pub phase: usize,
     /// Where to send the load.

@@ -54,8 +54,9 @@ pub async fn run(coordinator: &str, index: usize, token: &Token) -> anyhow::Resu
             Order::Phase(assignment) => {
                 let fresh = parsed.as_ref().is_none_or(|(text, _)| *text != assignment.scenario_text);
                 if fresh {
+                    let (text, written) = (&assignment.scenario_text, &assignment.scenario_written);
                     let loaded =
-                        crate::scenario::parse(&assignment.scenario_text, Path::new(&assignment.scenario_path))
+                        crate::scenario::parse_interpolated(text, written, Path::new(&assignment.scenario_path))
                             .map_err(|e| anyhow::anyhow!("{}: {}", assignment.scenario_path, e.message))?;
                     parsed = Some((assignment.scenario_text.clone(), loaded));
                 }

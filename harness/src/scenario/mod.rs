@@ -259,6 +259,8 @@ pub struct LoadedScenario {
     pub path: PathBuf,
     /// The file's text, for the report (masked by [`crate::redact`] before it is written).
     pub text: String,
+    /// The file's text before `${VAR}`s were filled in (workers name requests from it).
+    pub written: String,
     /// Secret values the scenario holds: `${VAR}`s named like secrets, `Authorization` and
     /// `Cookie` header values, the chaos token, and secret-named target env values.
     pub secrets: Vec<String>,
@@ -303,7 +305,7 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
         let (line, column) = line_column(&raw, at);
         error(Some(line), Some(column), message)
     })?;
-    let mut loaded = parse(&text, path)?;
+    let mut loaded = parse_interpolated(&text, &raw, path)?;
     loaded.secrets.extend(secrets);
     Ok(loaded)
 }
@@ -326,10 +328,16 @@ fn written_secrets(scenario: &Scenario) -> Vec<String> {
     headers.chain(env).chain(scenario.target.chaos_token.clone()).collect()
 }
 
-/// Parses and validates scenario text (already interpolated).
+/// Parses and validates scenario text that holds no `${VAR}` to fill.
 pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    parse_interpolated(text, text, path)
+}
+
+/// Parses and validates `text`, the interpolation of `written`: requests without a `name` are
+/// named after their path as written ([`name_by_template`]).
+pub fn parse_interpolated(text: &str, written: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let error = |line, column, message: String| ScenarioError { file: path.to_owned(), line, column, message };
-    let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| {
+    let mut scenario: Scenario = serde_yaml::from_str(text).map_err(|e| {
         let location = e.location();
         error(
             location.as_ref().map(|l| l.line()),
@@ -337,6 +345,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
             with_suggestion(&e.to_string()),
         )
     })?;
+    name_by_template(&mut scenario, written);
     let mut loads = Vec::new();
     let mut expectations = Vec::new();
     let mut names = std::collections::HashSet::new();
@@ -372,7 +381,33 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
     proxies::validate(&scenario).map_err(|m| error(find_line(text, "proxies:"), None, m))?;
     action::validate_chaos(&scenario).map_err(|m| error(find_line(text, "chaos:"), None, m))?;
     let secrets = written_secrets(&scenario);
-    Ok(LoadedScenario { scenario, path: path.to_owned(), text: text.to_owned(), secrets, loads, expectations })
+    Ok(LoadedScenario {
+        scenario,
+        path: path.to_owned(),
+        text: text.to_owned(),
+        written: written.to_owned(),
+        secrets,
+        loads,
+        expectations,
+    })
+}
+
+/// Names each unnamed request `METHOD path` with the path as `written`, before interpolation:
+/// a secret filled in from the environment never reaches a report or a metric label through a
+/// name, and `/users/${USER_ID}` stays one row whatever its value. Text whose written form is
+/// not YAML on its own keeps the rendered path (which the redactor masks).
+fn name_by_template(scenario: &mut Scenario, written: &str) {
+    let Ok(written) = serde_yaml::from_str::<serde_yaml::Value>(written) else { return };
+    let Some(phases) = written.get("phases").and_then(serde_yaml::Value::as_sequence) else { return };
+    for (phase, written) in scenario.phases.iter_mut().zip(phases) {
+        let Some(requests) = written.get("requests").and_then(serde_yaml::Value::as_sequence) else { continue };
+        for (request, written) in phase.requests.iter_mut().zip(requests) {
+            let path = written.get("path").and_then(serde_yaml::Value::as_str);
+            if let (None, Some(path)) = (&request.name, path) {
+                request.name = Some(format!("{} {path}", request.method.to_uppercase()));
+            }
+        }
+    }
 }
 
 fn validate_request(request: &RequestSpec) -> Result<(), String> {
