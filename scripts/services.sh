@@ -57,7 +57,7 @@ load_passwords() {
     } >"$STATE/passwords.env"
   fi
   # Added after the first release: a checkout made before gets them appended once.
-  for name in SHOP_JWT_SECRET SHOP_ADMIN_PASSWORD; do
+  for name in SHOP_JWT_SECRET SHOP_SERVICE_SECRET SHOP_ADMIN_PASSWORD; do
     grep -q "^$name=" "$STATE/passwords.env" ||
       echo "$name=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)" >>"$STATE/passwords.env"
   done
@@ -241,7 +241,7 @@ vault_up() {
 vault_seed() {
   BAO=$BAO VAULT_TOKEN=$VAULT_ROOT_TOKEN APPROLE_DIR="$STATE/approles/reference-api" \
     POSTGRES_PASSWORD=$POSTGRES_PASSWORD MYSQL_PASSWORD=$MYSQL_PASSWORD MONGODB_PASSWORD=$MONGODB_PASSWORD \
-    REDIS_PASSWORD=$REDIS_PASSWORD RABBITMQ_PASSWORD=$RABBITMQ_PASSWORD SHOP_JWT_SECRET=$SHOP_JWT_SECRET \
+    REDIS_PASSWORD=$REDIS_PASSWORD RABBITMQ_PASSWORD=$RABBITMQ_PASSWORD SHOP_JWT_SECRET=$SHOP_JWT_SECRET SHOP_SERVICE_SECRET=$SHOP_SERVICE_SECRET \
     "$ROOT/scripts/vault-seed.sh"
   chmod 600 "$STATE/approles/reference-api/role-id" "$STATE/approles/reference-api/secret-id"
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Seeds a Vault/OpenBao dev server: every service's credentials under secret/ (and the shop's
-# token signing key, secret/shop), and an AppRole
+# token signing key and the services' own, secret/shop), and an AppRole
 # `reference-api` whose role-id and secret-id are written to $APPROLE_DIR.
 # Used by scripts/services.sh (native) and by docker-compose (vault-init).
 #
@@ -14,7 +14,7 @@ kv postgres user=dev_admin password="$POSTGRES_PASSWORD" database=dev_database h
 kv mysql user=dev_admin password="$MYSQL_PASSWORD" database=dev_database host="${MYSQL_HOST:-127.0.0.1}" port=3306
 kv mongodb user=dev_admin password="$MONGODB_PASSWORD" database=dev_database host="${MONGODB_HOST:-127.0.0.1}" port=27017
 kv redis-1 password="$REDIS_PASSWORD" host="${REDIS_HOST:-127.0.0.1}" port="${REDIS_PORT:-7001}"
-kv shop jwt_secret="${SHOP_JWT_SECRET:?}"
+kv shop jwt_secret="${SHOP_JWT_SECRET:?}" service_secret="${SHOP_SERVICE_SECRET:?}"
 kv rabbitmq user=dev_admin password="$RABBITMQ_PASSWORD" vhost=dev_vhost host="${RABBITMQ_HOST:-127.0.0.1}" port=5672
 "$BAO" auth list | grep '^approle/' >/dev/null || "$BAO" auth enable approle >/dev/null
 "$BAO" policy write reference-api - >/dev/null <<'HCL'

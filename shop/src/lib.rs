@@ -2,7 +2,8 @@
 //! through breakers, the multi-service target where one slow service cascades into the others.
 //!
 //! Start at [`server::build`]: it picks a [`role::Role`]'s router from [`services`] and wraps it
-//! in [`layers`]. Calls between services go through [`upstream`]; tokens are [`auth`]'s;
+//! in [`layers`]. Calls between services go through [`upstream`]; customers' tokens are [`auth`]'s,
+//! the services' own [`service_token`]'s;
 //! PostgreSQL is [`store`]'s and RabbitMQ [`events`]'.
 
 pub mod auth;
@@ -11,6 +12,7 @@ pub mod events;
 pub mod layers;
 pub mod role;
 pub mod server;
+pub mod service_token;
 pub mod services;
 pub mod store;
 pub mod upstream;

@@ -25,12 +25,14 @@ use crate::config::ShopSettings;
 use crate::events::Consumer;
 use crate::layers::{Observe, observe};
 use crate::role::Role;
+use crate::service_token::ServiceKeys;
 use crate::services::gateway::client_limit::ClientLimiter;
 use crate::services::{gateway, inventory, notifications, orders, products, users};
 use crate::store::Store;
 use crate::upstream::{Upstream, UpstreamMetrics};
 
-/// The Vault secret holding the token signing key (`jwt_secret`).
+/// The Vault secret holding the token signing key (`jwt_secret`) and the services' own
+/// (`service_secret`).
 pub const JWT_SECRET: &str = "shop";
 
 /// What a chaos fault on a shop service may name: a service it calls, Vault or RabbitMQ. A
@@ -94,10 +96,14 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
                     users::router(users::UsersState { store, keys, settings: settings.clone() })
                 }
                 Role::Products => products::router(products::ProductsState { store, keys }),
-                Role::Inventory => inventory::router(inventory::InventoryState { store, keys }),
+                Role::Inventory => {
+                    let service = service_keys(&secrets, role).await?;
+                    inventory::router(inventory::InventoryState { store, keys, service })
+                }
                 Role::Orders => orders::router(orders::OrdersState {
                     store,
                     keys,
+                    service: service_keys(&secrets, role).await?,
                     users: upstream(Role::Users)?,
                     products: upstream(Role::Products)?,
                     inventory: upstream(Role::Inventory)?,
@@ -157,6 +163,15 @@ pub async fn token_keys(secrets: &SecretSource, settings: &ShopSettings) -> anyh
         .await
         .map_err(|e| anyhow::anyhow!("reading the token key from Vault (secret/{JWT_SECRET}): {e}"))?;
     Keys::new(jwt.as_bytes(), settings.token_ttl)
+}
+
+/// The service token keys of `role`, from the key Vault holds at `secret/shop`.
+pub async fn service_keys(secrets: &SecretSource, role: Role) -> anyhow::Result<ServiceKeys> {
+    let key = secrets
+        .field(JWT_SECRET, "service_secret")
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the service token key from Vault (secret/{JWT_SECRET}): {e}"))?;
+    ServiceKeys::new(role, key.as_bytes())
 }
 
 /// A Vault client for `settings`, as every service but the gateway makes one.

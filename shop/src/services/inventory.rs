@@ -2,7 +2,8 @@
 //! oversells: it is one conditional `UPDATE ... WHERE available >= quantity`, which PostgreSQL
 //! re-checks under the row lock when reservations race, and the table's checks refuse a
 //! negative count besides. Each reservation is a row with the caller's id, so a retried reserve
-//! or release is applied once.
+//! or release is applied once. Reserve and release are steps of placing an order: only the orders
+//! service may take them ([`ServiceCaller`]); administrators set the stock.
 
 use axum::Router;
 use axum::extract::{FromRef, State};
@@ -13,7 +14,9 @@ use target_app::error::{ApiError, ApiResult};
 use target_app::extract::{ApiJson, ApiPath};
 use uuid::Uuid;
 
-use crate::auth::{Admin, Caller, Keys};
+use crate::auth::{Admin, Keys};
+use crate::role::Role;
+use crate::service_token::{ServiceCaller, ServiceKeys};
 use crate::services::health;
 use crate::store::{Store, db_error};
 
@@ -27,11 +30,19 @@ pub struct InventoryState {
     pub store: Store,
     /// Token keys.
     pub keys: Keys,
+    /// Service token keys: reserve and release are the orders service's.
+    pub service: ServiceKeys,
 }
 
 impl FromRef<InventoryState> for Keys {
     fn from_ref(state: &InventoryState) -> Keys {
         state.keys.clone()
+    }
+}
+
+impl FromRef<InventoryState> for ServiceKeys {
+    fn from_ref(state: &InventoryState) -> ServiceKeys {
+        state.service.clone()
     }
 }
 
@@ -128,10 +139,11 @@ async fn set_stock(
 #[tracing::instrument(skip_all, fields(%product_id))]
 async fn reserve(
     State(state): State<InventoryState>,
-    _caller: Caller,
+    caller: ServiceCaller,
     ApiPath(product_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<ReserveRequest>,
 ) -> ApiResult<axum::Json<Reservation>> {
+    caller.require(Role::Orders)?;
     let quantity = request.quantity;
     if !(1..=MAX_QUANTITY).contains(&quantity) {
         return Err(ApiError::invalid("quantity", format!("must be 1-{MAX_QUANTITY}")));
@@ -193,10 +205,11 @@ async fn reserve(
 #[tracing::instrument(skip_all, fields(%product_id))]
 async fn release(
     State(state): State<InventoryState>,
-    _caller: Caller,
+    caller: ServiceCaller,
     ApiPath(product_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<ReleaseRequest>,
 ) -> ApiResult<axum::Json<Reservation>> {
+    caller.require(Role::Orders)?;
     let id = request.reservation_id;
     let mut tx = state.store.pool.begin().await.map_err(db_error)?;
     let held: Option<i32> =

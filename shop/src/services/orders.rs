@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::auth::{Admin, Caller, Keys};
 use crate::events::OrderCreated;
 use crate::role::Role;
+use crate::service_token::ServiceKeys;
 use crate::services::{Page, health};
 use crate::store::{Store, db_error};
 use crate::upstream::{Reply, Upstream};
@@ -40,6 +41,8 @@ pub struct OrdersState {
     pub store: Store,
     /// Token keys.
     pub keys: Keys,
+    /// Signs the calls that reserve and release stock.
+    pub service: ServiceKeys,
     /// The users service.
     pub users: Upstream,
     /// The products service.
@@ -186,13 +189,15 @@ async fn place(state: &OrdersState, caller: &Caller, items: Vec<NewItem>) -> Api
             _ => return Err(answered(Role::Products, &reply)),
         }
     }
+    let service = state.service.authorization(Role::Inventory)?;
     let mut reservations = Vec::with_capacity(priced.len());
     for item in &priced {
         let reservation_id = Uuid::new_v4();
         // Recorded before the call: a reserve that timed out may still have happened.
         reservations.push((item.product_id, reservation_id));
         let body = json!({ "quantity": item.quantity, "reservation_id": reservation_id });
-        let outcome = state.inventory.post_json(&format!("/inventory/{}/reserve", item.product_id), auth, &body).await;
+        let path = format!("/inventory/{}/reserve", item.product_id);
+        let outcome = state.inventory.post_json(&path, &service, &body).await;
         let failure = match outcome {
             Ok(reply) if reply.status == StatusCode::OK => continue,
             Ok(reply) if reply.status == StatusCode::CONFLICT => ApiError::Conflict {
@@ -205,13 +210,13 @@ async fn place(state: &OrdersState, caller: &Caller, items: Vec<NewItem>) -> Api
             Ok(reply) => answered(Role::Inventory, &reply),
             Err(error) => error,
         };
-        compensate(state, auth, &reservations).await;
+        compensate(state, &reservations).await;
         return Err(failure);
     }
     match store_and_publish(state, caller, priced).await {
         Ok(row) => Ok(row),
         Err(error) => {
-            compensate(state, auth, &reservations).await;
+            compensate(state, &reservations).await;
             Err(error)
         }
     }
@@ -242,11 +247,15 @@ async fn store_and_publish(state: &OrdersState, caller: &Caller, items: Vec<Item
 }
 
 /// Releases every reservation in `made`; a release that fails is logged, never hidden.
-async fn compensate(state: &OrdersState, auth: &str, made: &[(Uuid, Uuid)]) {
+async fn compensate(state: &OrdersState, made: &[(Uuid, Uuid)]) {
     for (product_id, reservation_id) in made {
         let body = json!({ "reservation_id": reservation_id });
         let path = format!("/inventory/{product_id}/release");
-        match state.inventory.post_json_retried(&path, auth, &body).await {
+        let released = match state.service.authorization(Role::Inventory) {
+            Ok(auth) => state.inventory.post_json_retried(&path, &auth, &body).await,
+            Err(error) => Err(error),
+        };
+        match released {
             Ok(reply) if reply.status.is_success() => tracing::info!(%reservation_id, "reservation released"),
             // The reserve itself never happened: nothing to give back.
             Ok(reply) if reply.status == StatusCode::NOT_FOUND => {}

@@ -22,7 +22,6 @@ async fn missing_expired_and_forged_tokens_are_401_everywhere() {
         (Method::GET, format!("/users/{user}"), None),
         (Method::POST, "/products/".to_owned(), Some(json!({ "name": "x", "price": 1, "category": "c" }))),
         (Method::PUT, format!("/inventory/{product}"), Some(json!({ "available": 5 }))),
-        (Method::POST, format!("/inventory/{product}/reserve"), Some(json!({ "quantity": 1 }))),
         (Method::POST, "/orders/".to_owned(), Some(json!({ "items": [{ "product_id": product, "quantity": 1 }] }))),
         (Method::GET, "/notifications/".to_owned(), None),
     ];

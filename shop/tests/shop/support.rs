@@ -142,6 +142,22 @@ impl Shop {
         shop::server::token_keys(&secrets, &self.settings).await.unwrap()
     }
 
+    /// The `Authorization` value the orders service sends the inventory service, signed with
+    /// the key Vault holds as the services do.
+    pub(crate) async fn orders_service(&self) -> String {
+        let secrets = shop::server::vault(&self.settings).unwrap();
+        let keys = shop::server::service_keys(&secrets, Role::Orders).await.unwrap();
+        keys.authorization(Role::Inventory).unwrap()
+    }
+
+    /// `POST` straight to the inventory service's `/inventory/{product}/{step}` (reserve or
+    /// release) as the orders service does.
+    pub(crate) async fn stock_step(&self, product: &str, step: &str, body: Value) -> (StatusCode, Value) {
+        let url = format!("{}/inventory/{product}/{step}", self.urls[&Role::Inventory]);
+        let request = self.client.post(url).header("authorization", self.orders_service().await).json(&body);
+        json_of(request.send().await.expect("request sent")).await
+    }
+
     /// `method` `url` with a bearer token and an optional JSON body.
     pub(crate) async fn call(
         &self,

@@ -2,7 +2,8 @@
 //! and headers, minus hop-by-hop ones, with the request id passed on (the [`Upstream`] adds it)
 //! and the client's address in `X-Forwarded-For`. An upstream that cannot be reached answers
 //! 502, one that runs out of time 504, one whose breaker is open 503, all with the documented
-//! body; whatever an upstream answers is passed back as it came. A public catalogue read that
+//! body; whatever an upstream answers is passed back as it came. Steps the services take on
+//! each other (reserving stock) are not routed: 401 without a token, 403 with one. A public catalogue read that
 //! products cannot answer gets the last good answer instead (see [`super::fallback`]).
 
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use axum::response::Response;
 use target_app::error::{ApiError, ApiResult};
 
 use super::GatewayState;
+use crate::auth::{forbidden, unauthorized};
 use crate::role::Role;
 
 /// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1), plus `host`
@@ -43,6 +45,14 @@ fn service_of(segment: &str) -> Option<Role> {
     }
 }
 
+/// Whether `path` (under `/api`) is a step only the services take on each other: reserving and
+/// releasing stock (`/inventory/{id}/reserve`, `/inventory/{id}/release`) are the orders
+/// service's. The gateway routes them for nobody.
+fn between_services(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    matches!(segments.as_slice(), ["inventory", _, "reserve" | "release"])
+}
+
 /// Forwards one request.
 pub async fn forward(
     State(state): State<GatewayState>,
@@ -57,6 +67,12 @@ pub async fn forward(
     let segment = path.trim_start_matches('/').split('/').next().unwrap_or_default();
     let role =
         service_of(segment).ok_or_else(|| ApiError::ResourceNotFound(format!("No service serves /api/{segment}")))?;
+    if between_services(path) {
+        return Err(match parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+            true => forbidden("Reserving and releasing stock are steps of placing an order: POST /api/orders/"),
+            false => unauthorized("Bearer token required"),
+        });
+    }
     let target = match parts.uri.query() {
         Some(query) => format!("{path}?{query}"),
         None => path.to_owned(),
