@@ -1,6 +1,7 @@
 //! The one middleware every shop service runs: the request id (echoed, in every log line and
-//! error body), metrics and the access log, a panic caught as a documented 500, and the overall
-//! request deadline. The same steps, in the same order, as target-app's pipeline.
+//! error body), the security headers, metrics and the access log, a panic caught as a documented
+//! 500, the head size limit (431) and the overall request deadline. The same steps, in the same
+//! order, as target-app's pipeline.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use futures::FutureExt;
 use target_app::error::ApiError;
 use target_app::layers::metrics::Recording;
 use target_app::layers::request_id::RequestId;
+use target_app::layers::{content, security_headers};
 use target_app::metrics::Metrics;
 
 /// What the middleware needs; cheap to clone.
@@ -23,13 +25,23 @@ pub struct Observe {
     pub debug: bool,
     /// `REQUEST_TIMEOUT_MS`: 504 beyond it.
     pub timeout: Duration,
+    /// `MAX_HEADER_BYTES`: a larger request head gets 431.
+    pub max_header_bytes: usize,
+    /// `BEHIND_TLS`: responses carry `Strict-Transport-Security`.
+    pub behind_tls: bool,
 }
 
 /// Runs `next` inside the request's id scope, counted, deadline-bound and panic-safe.
 pub async fn observe(State(observe): State<Observe>, request: Request, next: Next) -> Response {
     let id = RequestId::of(&request);
     let recording = Recording::start(&observe.metrics, &request);
-    let handled = tokio::time::timeout(observe.timeout, AssertUnwindSafe(next.run(request)).catch_unwind());
+    let oversized = content::check_head(&request, observe.max_header_bytes).err();
+    let handled = async move {
+        match oversized {
+            Some(error) => Ok(Ok(error.into_response())),
+            None => tokio::time::timeout(observe.timeout, AssertUnwindSafe(next.run(request)).catch_unwind()).await,
+        }
+    };
     let steps = handled.map(|outcome| {
         let response = match outcome {
             Ok(Ok(response)) => response,
@@ -41,5 +53,6 @@ pub async fn observe(State(observe): State<Observe>, request: Request, next: Nex
     });
     let mut response = id.scope(observe.debug, steps).await;
     id.echo(&mut response);
+    security_headers::apply(response.headers_mut(), false, observe.behind_tls);
     response
 }

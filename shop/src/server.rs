@@ -47,6 +47,7 @@ pub struct Service {
     pub port: u16,
     listener: TcpListener,
     router: Router,
+    settings: Arc<ShopSettings>,
 }
 
 /// Connects everything `role` needs and binds its port. Fails, naming the cause, when Vault or
@@ -135,7 +136,14 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
         _ => routes,
     };
     let rendered = metrics.clone();
-    let observed = Observe { metrics, debug: settings.base.app.debug, timeout: settings.base.app.request_timeout };
+    let app = &settings.base.app;
+    let observed = Observe {
+        metrics,
+        debug: app.debug,
+        timeout: app.request_timeout,
+        max_header_bytes: app.max_header_bytes,
+        behind_tls: app.behind_tls,
+    };
     let router = routes
         .route("/metrics", get(move || async move { rendered.render() }))
         .fallback(|| async { ApiError::ResourceNotFound("No such endpoint".into()) })
@@ -146,7 +154,7 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
     let listener =
         TcpListener::bind(address).await.map_err(|e| anyhow::anyhow!("{role}: cannot bind {address}: {e}"))?;
     let port = listener.local_addr()?.port();
-    Ok(Service { role, port, listener, router })
+    Ok(Service { role, port, listener, router, settings })
 }
 
 /// A breaker-guarded, time-bounded dependency named `name` (`vault`, `rabbitmq`) that obeys
@@ -190,7 +198,7 @@ impl Service {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(service = %self.role, port = self.port, "shop service listening");
-        target_app::serve::serve(self.listener, self.router, shutdown).await;
+        target_app::serve::serve(self.listener, self.router, &self.settings.base.app, shutdown).await;
         tracing::info!(service = %self.role, "shop service stopped");
         Ok(())
     }

@@ -188,7 +188,7 @@ impl App {
         if self.state.settings.dependencies.warm_up {
             self.state.warm_up();
         }
-        crate::serve::serve(self.listener, self.router, shutdown).await;
+        crate::serve::serve(self.listener, self.router, &self.state.settings.app, shutdown).await;
         tracing::info!("target-app stopped");
         Ok(())
     }

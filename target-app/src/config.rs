@@ -63,6 +63,14 @@ pub struct AppSettings {
     pub request_timeout: Duration,
     /// `MAX_BODY_BYTES`: larger bodies get 413.
     pub max_body_bytes: usize,
+    /// `HEADER_READ_TIMEOUT_MS`: a connection whose request head has not arrived within this is
+    /// closed, and so is a keep-alive connection idle this long (a slow client cannot hold one).
+    pub header_read_timeout: Duration,
+    /// `MAX_HEADER_BYTES`: a larger request head (request line and headers) gets 431.
+    pub max_header_bytes: usize,
+    /// `BEHIND_TLS`: the deployment serves clients over TLS, so responses carry
+    /// `Strict-Transport-Security`.
+    pub behind_tls: bool,
 }
 
 /// Log format and optional rotating file.
@@ -265,6 +273,9 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Re
                 .list("CORS_ORIGINS", "http://localhost:3000,http://localhost:8000,http://localhost:8080"),
             request_timeout: vars.millis("REQUEST_TIMEOUT_MS", 30_000)?,
             max_body_bytes: vars.parse("MAX_BODY_BYTES", "10485760")?,
+            header_read_timeout: vars.millis("HEADER_READ_TIMEOUT_MS", 10_000)?,
+            max_header_bytes: vars.parse("MAX_HEADER_BYTES", "16384")?,
+            behind_tls: vars.flag("BEHIND_TLS", false)?,
         },
         log: LogSettings {
             json: vars.text("LOG_FORMAT", "json") == "json",
@@ -359,6 +370,12 @@ impl Settings {
         }
         if self.redis.nodes.is_empty() {
             anyhow::bail!("REDIS_NODES must name at least one node");
+        }
+        if self.app.header_read_timeout.is_zero() {
+            anyhow::bail!("HEADER_READ_TIMEOUT_MS must be at least 1");
+        }
+        if self.app.max_header_bytes < 1024 {
+            anyhow::bail!("MAX_HEADER_BYTES must be at least 1024");
         }
         if self.chaos.enabled && self.chaos.token.is_none() {
             anyhow::bail!("CHAOS_TOKEN must be set when CHAOS_ENABLED=true");

@@ -1,4 +1,9 @@
 //! [`serve`]: HTTP/1.1 connections on hyper's own connection builder, drained on shutdown.
+//! A connection whose request head does not arrive within `HEADER_READ_TIMEOUT_MS`, or that
+//! sits idle between requests that long, is closed: a client trickling header lines (slowloris)
+//! cannot hold a connection, and with it a file descriptor, for as long as it likes. Heads over
+//! `MAX_HEADER_BYTES` get the documented 431 from [`crate::layers::content`]; hyper itself
+//! refuses one four times that size (a bare 431) before buffering more of it.
 //!
 //! `axum::serve` puts every request through hyper-util's HTTP/1-or-2 connection, an upgrade
 //! channel and a cloned make-service; this app speaks HTTP/1.1 and upgrades nothing, and that
@@ -13,14 +18,25 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::Service;
 
+use crate::config::AppSettings;
+
+/// How much larger than `MAX_HEADER_BYTES` a head hyper still reads, so that the app can answer
+/// it with the documented body.
+const HARD_HEAD_FACTOR: usize = 4;
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
 /// in-flight requests. Handlers see the client's address as `ConnectInfo<SocketAddr>`.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+pub async fn serve(listener: TcpListener, router: Router, settings: &AppSettings, shutdown: impl Future<Output = ()>) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .max_header_size(settings.max_header_bytes.saturating_mul(HARD_HEAD_FACTOR));
     let connections = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -39,7 +55,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
             request.extensions_mut().insert(ConnectInfo(peer));
             router.clone().call(request)
         });
-        let connection = connections.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        let connection = connections.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, %error, "connection ended with an error");

@@ -130,3 +130,47 @@ async fn the_catalogue_is_served_stale_while_products_is_down_and_nothing_person
     let served = text.lines().find(|line| line.starts_with("gateway_stale_answers_total"));
     assert!(served.is_some_and(|line| line.ends_with(" 2")), "{served:?}");
 }
+
+#[tokio::test]
+async fn every_service_sends_security_headers_refuses_oversized_heads_and_cuts_off_trickling_clients() {
+    let timeout = std::time::Duration::from_millis(1500);
+    let shop = spawn_shop_with(|s| s.base.app.header_read_timeout = timeout).await;
+    for role in Role::ALL {
+        let url = format!("{}/health", shop.urls[&role]);
+        let answer = shop.client.get(&url).send().await.unwrap();
+        for (name, value) in [
+            ("content-security-policy", target_app::layers::security_headers::API_CSP),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+        ] {
+            assert_eq!(answer.headers()[name], value, "{role} {name}");
+        }
+        let (status, error) =
+            json_of(shop.client.get(&url).header("x-padding", "a".repeat(20 * 1024)).send().await.unwrap()).await;
+        assert_error(status, &error, 431, "ValidationError");
+    }
+    let address = shop.urls[&Role::Gateway].trim_start_matches("http://").to_owned();
+    let held = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        let started = std::time::Instant::now();
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: test\r\n").unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_millis(400))).unwrap();
+        let mut buffer = [0u8; 1024];
+        while started.elapsed() < std::time::Duration::from_secs(20) {
+            match stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let _ = stream.write_all(b"X-Slow: 1\r\n");
+                }
+                Err(_) => break,
+            }
+        }
+        started.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(held < timeout + std::time::Duration::from_secs(2), "a trickling client held the gateway {held:?}");
+}

@@ -1,6 +1,7 @@
-//! Request size and content-type rules: bodies over the limit get 413, a body without a
-//! content type 400, an unlisted content type 415. GET/HEAD/OPTIONS and the documentation,
-//! metrics and health routes are exempt, as the seed documents.
+//! Request size and content-type rules: a request head over `MAX_HEADER_BYTES` gets 431
+//! ([`check_head`], on every route), bodies over the limit 413, a body without a content type
+//! 400, an unlisted content type 415. GET/HEAD/OPTIONS and the documentation, metrics and
+//! health routes are exempt from the body rules, as the seed documents.
 
 use axum::extract::Request;
 use axum::http::{Method, StatusCode, header};
@@ -10,6 +11,20 @@ use crate::error::ApiError;
 /// Media types a body may have.
 pub const ALLOWED_TYPES: [&str; 4] =
     ["application/json", "application/x-www-form-urlencoded", "multipart/form-data", "text/plain"];
+
+/// 431 when the request line and headers of `request` take more than `max_head` bytes (as
+/// sent: `name: value` and CRLF per header).
+pub fn check_head(request: &Request, max_head: usize) -> Result<(), ApiError> {
+    let line = request.method().as_str().len() + request.uri().path_and_query().map_or(1, |p| p.as_str().len()) + 12;
+    let headers: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if line + headers > max_head {
+        return Err(ApiError::bad_request(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("Request header fields exceed the {max_head}-byte limit"),
+        ));
+    }
+    Ok(())
+}
 
 /// The rule `request` breaks, if any; `max_body` is the byte limit.
 pub fn check(request: &Request, max_body: usize) -> Result<(), ApiError> {

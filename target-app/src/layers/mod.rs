@@ -7,3 +7,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod request_id;
+pub mod security_headers;

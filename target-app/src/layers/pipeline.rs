@@ -16,10 +16,10 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::layers::content;
 use crate::layers::metrics::Recording;
 use crate::layers::rate_limit::{self, Verdict};
 use crate::layers::request_id::RequestId;
+use crate::layers::{content, security_headers};
 
 /// Wraps each route in a [`Pipeline`].
 #[derive(Clone)]
@@ -63,12 +63,13 @@ where
 }
 
 /// The steps, outermost first:
-/// 1. the request id, on every response and in every log line and error body;
+/// 1. the request id, on every response and in every log line and error body, and the
+///    security headers on every response;
 /// 2. metrics and the access log, which see the final status of everything below, 429s and
 ///    caught panics included;
 /// 3. a panic becomes a documented 500 body instead of a dropped connection;
 /// 4. rate limiting, before any work is done for the request;
-/// 5. size and content-type rules, before bodies are read;
+/// 5. head size, body size and content-type rules, before bodies are read;
 /// 6. an overall deadline (dependency calls have their own, shorter ones);
 /// 7. the response cache: a hit skips only the handler, and is still counted and limited.
 async fn run<S>(state: AppState, request: Request, handler: S) -> Response
@@ -76,8 +77,11 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let id = RequestId::of(&request);
-    let mut response = id.scope(state.settings.app.debug, recorded(&state, request, handler)).await;
+    let docs = security_headers::is_docs(request.uri().path());
+    let app = &state.settings.app;
+    let mut response = id.scope(app.debug, recorded(&state, request, handler)).await;
     id.echo(&mut response);
+    security_headers::apply(response.headers_mut(), docs, app.behind_tls);
     response
 }
 
@@ -97,6 +101,16 @@ where
     response
 }
 
+/// A 404 without a body (the Swagger UI's, for a file it does not have) gets the documented
+/// error body, as every other 404 has.
+fn with_error_body(response: Response) -> Response {
+    use axum::body::HttpBody;
+    match response.status() == axum::http::StatusCode::NOT_FOUND && response.body().size_hint().exact() == Some(0) {
+        true => ApiError::ResourceNotFound("No such endpoint".into()).into_response(),
+        false => response,
+    }
+}
+
 /// Steps 4 to 7, one after the other rather than each wrapping the next: a wrapping future
 /// holds the request and every step below it once more.
 async fn limited<S>(state: &AppState, request: Request, handler: S) -> Response
@@ -109,13 +123,16 @@ where
         Verdict::Allowed(decision) => decision,
     };
     let request = Request::from_parts(head, body);
-    let mut response = match content::check(&request, state.settings.app.max_body_bytes) {
+    let checked = content::check_head(&request, state.settings.app.max_header_bytes)
+        .and_then(|()| content::check(&request, state.settings.app.max_body_bytes));
+    let mut response = match checked {
         Err(error) => error.into_response(),
         Ok(()) => {
             let handled = state.cache.serve(request, |request| handler.oneshot(request).map(|Ok(response)| response));
-            tokio::time::timeout(state.settings.app.request_timeout, handled)
+            let response = tokio::time::timeout(state.settings.app.request_timeout, handled)
                 .await
-                .unwrap_or_else(|_| ApiError::Timeout.into_response())
+                .unwrap_or_else(|_| ApiError::Timeout.into_response());
+            with_error_body(response)
         }
     };
     rate_limit::report(decision, &mut response);

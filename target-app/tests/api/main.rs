@@ -3,6 +3,7 @@
 mod breakers;
 mod cache;
 mod chaos;
+mod connections;
 mod database;
 mod faults;
 mod health;
