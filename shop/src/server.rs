@@ -146,7 +146,7 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
     };
     let router = routes
         .route("/metrics", get(move || async move { rendered.render() }))
-        .fallback(|| async { ApiError::ResourceNotFound("No such endpoint".into()) })
+        .fallback(|| async { ApiError::not_found("No such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(settings.base.app.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(observed, observe));

@@ -1,8 +1,9 @@
 //! What the OpenAPI generated from the handlers cannot say by itself, added once when the
 //! router is built: the error body every 4xx and 5xx answers with, the statuses the layers add
-//! to every route (414 from hyper, 429 from the rate limiter; 400, 413 and 415 from the body
-//! rules on routes that take a body), the `/demo` caps, which are configured at startup, and the one rule utoipa
-//! cannot write inline (a published message is a non-empty object).
+//! to every route (414 from hyper, 429 from the rate limiter, 431 from the head limit; 400, 413
+//! and 415 from the body rules on routes that take a body), the `/demo` caps, which are
+//! configured at startup, and the one rule utoipa cannot write inline (a published message is a
+//! non-empty object).
 
 use serde_json::{Value, json};
 use utoipa::openapi::OpenApi;
@@ -81,6 +82,7 @@ fn add_layer_statuses(path: &str, operation: &mut Value) {
         add("413", "Body over MAX_BODY_BYTES");
         add("415", "A content type other than application/json");
     }
+    add("431", "Request head over MAX_HEADER_BYTES");
     // hyper refuses an over-long request line itself, with an empty body.
     responses.entry("414").or_insert_with(|| json!({ "description": "Request line too long (hyper)" }));
     for (status, response) in responses.iter_mut() {
@@ -104,13 +106,14 @@ mod tests {
         });
         add_layer_statuses("/examples/messaging/publish", &mut operation);
         let responses = operation["responses"].as_object().unwrap();
-        for status in ["400", "413", "415", "422", "429"] {
+        for status in ["400", "413", "415", "422", "429", "431"] {
             assert_eq!(
                 responses[status]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
                 "{status}"
             );
         }
         assert!(responses["200"].get("content").is_none());
+        assert!(responses["414"].get("content").is_none(), "hyper's 414 has no body");
         let mut chaos = json!({"responses": {"200": {"description": "ok"}}});
         add_layer_statuses("/chaos/faults", &mut chaos);
         assert!(chaos["responses"].get("429").is_none(), "the chaos API is not rate limited");

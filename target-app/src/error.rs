@@ -75,8 +75,13 @@ pub enum ApiError {
         details: Value,
     },
     /// The thing asked for does not exist.
-    #[error("{0}")]
-    ResourceNotFound(String),
+    #[error("{message}")]
+    ResourceNotFound {
+        /// What was not found.
+        message: String,
+        /// What was looked for, where the route knows (`resource_type`, `resource_id`, ...).
+        details: Value,
+    },
     /// Credentials missing (401) or wrong (403).
     #[error("{message}")]
     Authentication {
@@ -138,6 +143,11 @@ impl ApiError {
         }
     }
 
+    /// A 404 saying what was not found.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::ResourceNotFound { message: message.into(), details: json!({}) }
+    }
+
     /// A malformed request with a precise status (400, 413, 415).
     pub fn bad_request(status: StatusCode, message: impl Into<String>) -> Self {
         Self::Validation { status, message: message.into(), details: json!({}) }
@@ -154,7 +164,7 @@ impl ApiError {
             Self::CircuitBreaker { .. } => "CircuitBreakerError",
             Self::Configuration(_) => "ConfigurationError",
             Self::Validation { .. } => "ValidationError",
-            Self::ResourceNotFound(_) => "ResourceNotFoundError",
+            Self::ResourceNotFound { .. } => "ResourceNotFoundError",
             Self::Authentication { .. } => "AuthenticationError",
             Self::Conflict { .. } => "ConflictError",
             Self::BadGateway { .. } => "BadGatewayError",
@@ -177,7 +187,7 @@ impl ApiError {
             | Self::CircuitBreaker { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Configuration(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Validation { status, .. } | Self::Authentication { status, .. } => *status,
-            Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
+            Self::ResourceNotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Self::RateLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -195,6 +205,7 @@ impl ApiError {
             | Self::CacheConnection { details }
             | Self::MessageQueue { details }
             | Self::Conflict { details, .. }
+            | Self::ResourceNotFound { details, .. }
             | Self::Validation { details, .. } => details.clone(),
             Self::BadGateway { service, details } => {
                 let mut details = details.clone();
@@ -324,6 +335,6 @@ mod tests {
     fn names_follow_the_seed_hierarchy() {
         assert_eq!(ApiError::invalid("key", "too long").name(), "ValidationError");
         assert_eq!(ApiError::Timeout.status(), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(ApiError::ResourceNotFound("x".into()).status(), StatusCode::NOT_FOUND);
+        assert_eq!(ApiError::not_found("x").status(), StatusCode::NOT_FOUND);
     }
 }

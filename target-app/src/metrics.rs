@@ -30,7 +30,7 @@ pub struct MetricFamilies {
     pub duration: HistogramVec,
     /// `http_requests_in_progress{method,endpoint}`.
     pub in_progress: IntGaugeVec,
-    /// `http_errors_total{error_type,status_code}`.
+    /// `http_errors_total{error_type,status}`: the status label named as `http_requests_total`'s.
     pub errors: IntCounterVec,
     /// `cache_hits_total{endpoint}`.
     pub cache_hits: IntCounterVec,
@@ -56,7 +56,7 @@ pub struct MetricFamilies {
     pub rate_limited: IntCounterVec,
     /// `rate_limit_backend{backend}`: 1 for the backend in use (`redis` or `memory`).
     pub rate_limit_backend: IntGaugeVec,
-    /// `rate_limit_fallback_total`: decisions taken in memory because Redis failed.
+    /// `rate_limit_fallback_total{class}`: decisions taken in memory because Redis failed.
     pub rate_limit_fallbacks: IntCounterVec,
     /// `chaos_faults_injected_total{dependency,kind}`.
     pub chaos_injected: IntCounterVec,
@@ -78,7 +78,10 @@ impl Metrics {
         };
         let duration = HistogramVec::new(
             HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                // Up to the 30 s request deadline, so a request that ran into it is not just "+Inf".
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
+                ]),
             &["method", "endpoint"],
         )
         .expect("valid histogram");
@@ -94,7 +97,7 @@ impl Metrics {
             requests: counter("http_requests_total", "Total HTTP requests", &["method", "endpoint", "status"]),
             duration,
             in_progress: gauge("http_requests_in_progress", "HTTP requests in progress", &["method", "endpoint"]),
-            errors: counter("http_errors_total", "HTTP errors by type", &["error_type", "status_code"]),
+            errors: counter("http_errors_total", "HTTP errors by type", &["error_type", "status"]),
             cache_hits: counter("cache_hits_total", "Response cache hits", &["endpoint"]),
             cache_misses: counter("cache_misses_total", "Response cache misses", &["endpoint"]),
             cache_errors: counter("cache_errors_total", "Response cache failures served as misses", &["endpoint"]),

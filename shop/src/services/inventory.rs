@@ -220,7 +220,7 @@ async fn release(
             .await
             .map_err(db_error)?;
     let held =
-        held.ok_or_else(|| ApiError::ResourceNotFound(format!("Reservation {id} not found for product {product_id}")))?;
+        held.ok_or_else(|| ApiError::not_found(format!("Reservation {id} not found for product {product_id}")))?;
     let quantity = request.quantity.unwrap_or(held);
     if !(0..=MAX_QUANTITY).contains(&quantity) {
         return Err(ApiError::invalid("quantity", format!("must be 0-{MAX_QUANTITY}")));
@@ -263,5 +263,5 @@ async fn available(tx: &mut sqlx::PgConnection, product_id: Uuid) -> ApiResult<i
 }
 
 fn not_stocked(product_id: Uuid) -> ApiError {
-    ApiError::ResourceNotFound(format!("No stock recorded for product {product_id}"))
+    ApiError::not_found(format!("No stock recorded for product {product_id}"))
 }

@@ -279,7 +279,7 @@ async fn get_order(
         .await
         .map_err(db_error)?
         .filter(|row| caller.is_admin() || row.user_id == caller.id())
-        .ok_or_else(|| ApiError::ResourceNotFound(format!("Order {id} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("Order {id} not found")))?;
     let mut answer = row.to_json();
     let user = state.users.get_optional(&format!("/users/{}", row.user_id), &caller.authorization).await;
     match user {

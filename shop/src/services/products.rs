@@ -161,7 +161,7 @@ async fn get_product(State(state): State<ProductsState>, ApiPath(id): ApiPath<Uu
         .fetch_optional(&state.store.pool)
         .await
         .map_err(db_error)?;
-    row.map(|row| axum::Json(row.into())).ok_or_else(|| ApiError::ResourceNotFound(format!("Product {id} not found")))
+    row.map(|row| axum::Json(row.into())).ok_or_else(|| ApiError::not_found(format!("Product {id} not found")))
 }
 
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -195,7 +195,7 @@ async fn update_product(
     .fetch_optional(&state.store.pool)
     .await
     .map_err(db_error)?;
-    row.map(|row| axum::Json(row.into())).ok_or_else(|| ApiError::ResourceNotFound(format!("Product {id} not found")))
+    row.map(|row| axum::Json(row.into())).ok_or_else(|| ApiError::not_found(format!("Product {id} not found")))
 }
 
 async fn health_check(State(state): State<ProductsState>) -> axum::response::Response {

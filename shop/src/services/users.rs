@@ -193,7 +193,7 @@ async fn update_user(
     .fetch_optional(&state.store.pool)
     .await
     .map_err(|e| duplicate_email(e, email.as_deref().unwrap_or_default()))?;
-    user.map(axum::Json).ok_or_else(|| ApiError::ResourceNotFound(format!("User {id} not found")))
+    user.map(axum::Json).ok_or_else(|| ApiError::not_found(format!("User {id} not found")))
 }
 
 #[tracing::instrument(skip_all)]
@@ -232,7 +232,7 @@ async fn find(state: &UsersState, id: Uuid) -> ApiResult<User> {
         .fetch_optional(&state.store.pool)
         .await
         .map_err(db_error)?
-        .ok_or_else(|| ApiError::ResourceNotFound(format!("User {id} not found")))
+        .ok_or_else(|| ApiError::not_found(format!("User {id} not found")))
 }
 
 /// Keeps the administrator `SHOP_ADMIN_EMAIL` with `SHOP_ADMIN_PASSWORD`, when one is set.

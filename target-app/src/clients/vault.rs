@@ -88,7 +88,8 @@ impl SecretSource {
     fn read_error(&self, name: &str, error: &ClientError) -> ApiError {
         match error {
             ClientError::APIError { code: 404, .. } => {
-                ApiError::ResourceNotFound(format!("Secret {name:?} not found in Vault"))
+                let details = json!({ "resource_type": "secret", "resource_id": name, "secret_path": name });
+                ApiError::ResourceNotFound { message: format!("Secret {name:?} not found in Vault"), details }
             }
             other => self.failure("read_secret", other),
         }

@@ -106,7 +106,7 @@ where
 fn with_error_body(response: Response) -> Response {
     use axum::body::HttpBody;
     match response.status() == axum::http::StatusCode::NOT_FOUND && response.body().size_hint().exact() == Some(0) {
-        true => ApiError::ResourceNotFound("No such endpoint".into()).into_response(),
+        true => ApiError::not_found("No such endpoint").into_response(),
         false => response,
     }
 }

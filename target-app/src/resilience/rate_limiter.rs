@@ -121,6 +121,9 @@ impl RateLimiter {
     pub fn new(settings: &RateLimitSettings, redis: RedisCluster, metrics: Metrics) -> Self {
         metrics.rate_limit_backend.with_label_values(&["redis"]).set(1);
         metrics.rate_limit_backend.with_label_values(&["memory"]).set(0);
+        for class in [Class::Default, Class::Health, Class::Metrics] {
+            metrics.rate_limit_fallbacks.with_label_values(&[class.name()]).inc_by(0);
+        }
         Self {
             settings: settings.clone(),
             redis,

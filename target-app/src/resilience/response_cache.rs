@@ -35,8 +35,14 @@ pub struct ResponseCache {
 }
 
 impl ResponseCache {
-    /// A cache storing in `redis` for the configured routes.
+    /// A cache storing in `redis` for the configured routes, each route's counters exported at
+    /// 0 from the start (a dashboard or a check never finds a series missing).
     pub fn new(settings: &ResponseCacheSettings, redis: RedisCluster, metrics: Metrics) -> Self {
+        for route in settings.routes.keys().filter(|_| settings.enabled) {
+            for counter in [&metrics.cache_hits, &metrics.cache_misses, &metrics.cache_errors] {
+                counter.with_label_values(&[route.as_str()]).inc_by(0);
+            }
+        }
         Self { settings: settings.clone(), redis, metrics, in_flight: KeyedGate::default() }
     }
 

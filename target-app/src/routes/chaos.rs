@@ -97,7 +97,7 @@ async fn clear_fault(State(faults): State<FaultRegistry>, ApiPath(id): ApiPath<S
     if faults.clear(&id) {
         Ok(Json(json!({ "cleared": id })))
     } else {
-        Err(ApiError::ResourceNotFound(format!("No active fault {id:?}")))
+        Err(ApiError::not_found(format!("No active fault {id:?}")))
     }
 }
 

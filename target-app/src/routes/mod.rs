@@ -60,7 +60,7 @@ pub fn router(settings: &Settings) -> Router<AppState> {
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::ResourceNotFound(format!("No route for {}", uri.path()))
+    ApiError::not_found(format!("No route for {}", uri.path()))
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -83,7 +83,7 @@ async fn cluster_info(State(redis): State<Arc<RedisCluster>>) -> ApiResult<Json<
     responses((status = 200, description = "Node INFO"), (status = 404, description = "Unknown node")))]
 async fn node_info(State(redis): State<Arc<RedisCluster>>, ApiPath(node): ApiPath<String>) -> ApiResult<Json<Value>> {
     let (host, port) =
-        redis.node_address(&node).ok_or_else(|| ApiError::ResourceNotFound(format!("Unknown node {node:?}")))?;
+        redis.node_address(&node).ok_or_else(|| ApiError::not_found(format!("Unknown node {node:?}")))?;
     let info = redis.node_info(&host, port).await?;
     Ok(Json(json!({ "status": "success", "node": node, "info": info })))
 }

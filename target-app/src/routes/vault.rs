@@ -59,9 +59,15 @@ async fn get_secret_key(
     validation::name("service_name", &service, 50, "_-")?;
     validation::name("key", &key, 100, "_-")?;
     let secret = secrets.secret(&service).await?;
-    let value = secret
-        .get(&key)
-        .ok_or_else(|| ApiError::ResourceNotFound(format!("Key {key:?} not found in secret {service:?}")))?;
+    let value = secret.get(&key).ok_or_else(|| ApiError::ResourceNotFound {
+        message: format!("Key {key:?} not found in secret {service:?}"),
+        details: json!({
+            "resource_type": "secret_key",
+            "resource_id": format!("{service}/{key}"),
+            "secret_path": service,
+            "key": key,
+        }),
+    })?;
     Ok(Json(json!({ "service": service, "key": key, "value": mask(&key, value), "note": NOTE })))
 }
 

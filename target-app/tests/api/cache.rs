@@ -53,9 +53,16 @@ async fn bad_keys_values_and_ttls_are_422() {
         "ok".to_owned(),
         format!("ok?value={}", "v".repeat(10_001)),
         "bad%20key?value=x".to_owned(),
+        "%0A%09G%20?value=x".to_owned(),
+        "%20G?value=x".to_owned(),
         format!("{}?value=x", "k".repeat(201)),
     ] {
         let (status, body) = json_of(post(query.clone()).await.unwrap()).await;
+        assert_error_body(status, &body, 422, "ValidationError");
+    }
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let url = format!("{}/examples/cache/%0A%09G%20", app.address);
+        let (status, body) = json_of(app.client.request(method, url).send().await.unwrap()).await;
         assert_error_body(status, &body, 422, "ValidationError");
     }
     let (status, _) = json_of(post(format!("{}?value=x&ttl=86400", "k".repeat(200))).await.unwrap()).await;

@@ -28,8 +28,16 @@ async fn missing_secret_or_key_is_404() {
     let app = spawn_app().await;
     let (status, body) = app.get_json("/examples/vault/secret/no-such-service").await;
     assert_error_body(status, &body, 404, "ResourceNotFoundError");
+    let expected = serde_json::json!({
+        "resource_type": "secret", "resource_id": "no-such-service", "secret_path": "no-such-service"
+    });
+    assert_eq!(body["details"], expected, "{body}");
     let (status, body) = app.get_json("/examples/vault/secret/postgres/no_such_key").await;
     assert_error_body(status, &body, 404, "ResourceNotFoundError");
+    let expected = serde_json::json!({
+        "resource_type": "secret_key", "resource_id": "postgres/no_such_key", "secret_path": "postgres", "key": "no_such_key"
+    });
+    assert_eq!(body["details"], expected, "{body}");
 }
 
 #[tokio::test]

@@ -65,8 +65,7 @@ pub async fn forward(
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().strip_prefix("/api").unwrap_or_default();
     let segment = path.trim_start_matches('/').split('/').next().unwrap_or_default();
-    let role =
-        service_of(segment).ok_or_else(|| ApiError::ResourceNotFound(format!("No service serves /api/{segment}")))?;
+    let role = service_of(segment).ok_or_else(|| ApiError::not_found(format!("No service serves /api/{segment}")))?;
     if between_services(path) {
         return Err(match parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
             true => forbidden("Reserving and releasing stock are steps of placing an order: POST /api/orders/"),
