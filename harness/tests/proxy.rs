@@ -81,7 +81,9 @@ async fn run_client(script: &str) -> serde_json::Value {
 async fn the_toxiproxy_python_client_adds_latency_and_removes_it() {
     let seen = run_client("toxiproxy_client.py").await;
     let ms = |key: &str| seen[key].as_f64().unwrap();
-    assert!(seen["version"].as_str().unwrap().contains("gauntlet"), "{seen}");
+    let version: serde_json::Value = serde_json::from_str(seen["version"].as_str().unwrap()).unwrap();
+    let parts: Vec<&str> = version["version"].as_str().unwrap().split('.').collect();
+    assert!(parts.len() == 3 && parts.iter().all(|p| p.parse::<u32>().is_ok()), "a semver string: {seen}");
     assert_eq!(seen["toxics"], serde_json::json!(["lag"]), "{seen}");
     assert_eq!(seen["toxics_after"], serde_json::json!([]), "{seen}");
     assert_eq!(seen["proxies_after"], serde_json::json!([]), "{seen}");
@@ -268,4 +270,67 @@ async fn proxies_and_toxics_are_bounded() {
         let status = client.post(served.url("/proxies/p0/toxics")).json(&toxic).send().await.unwrap().status();
         assert_eq!(status, if i < 64 { 200 } else { 400 }, "toxic {i}");
     }
+}
+
+#[tokio::test]
+async fn populate_replaces_a_changed_proxy_and_leaves_an_unchanged_one_alone() {
+    let (first, second) = (echo_server().await, echo_server().await);
+    let served = Served::start();
+    let client = reqwest::Client::new();
+    let populate = |body: serde_json::Value| client.post(served.url("/populate")).json(&body).send();
+    let created = populate(serde_json::json!([
+        {"name": "same", "upstream": first.to_string(), "listen": "localhost:0"},
+        {"name": "moved", "upstream": first.to_string()},
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201, "a hostname listen address is accepted");
+    let created: serde_json::Value = created.json().await.unwrap();
+    let same_listen = created["proxies"][0]["listen"].as_str().unwrap().to_owned();
+    assert!(same_listen.starts_with("127.0.0.1:") || same_listen.starts_with("[::1]:"), "bound: {created}");
+    for proxy in ["same", "moved"] {
+        add_toxic(&served, proxy, serde_json::json!({"type": "latency", "attributes": {"latency": 10}})).await;
+    }
+    let off = client.post(served.url("/proxies/same")).json(&serde_json::json!({"enabled": false}));
+    assert_eq!(off.send().await.unwrap().status(), 200);
+    let again = populate(serde_json::json!([
+        {"name": "same", "upstream": first.to_string()},
+        {"name": "moved", "upstream": second.to_string()},
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(again.status(), 201);
+    let list: serde_json::Value = client.get(served.url("/proxies")).send().await.unwrap().json().await.unwrap();
+    let same = &list["same"];
+    assert_eq!(
+        (same["enabled"].as_bool(), same["toxics"].as_array().map(Vec::len)),
+        (Some(false), Some(1)),
+        "left alone: {same}"
+    );
+    assert_eq!(same["listen"], same_listen.as_str());
+    let moved = &list["moved"];
+    assert_eq!(moved["upstream"], second.to_string());
+    assert_eq!(
+        (moved["enabled"].as_bool(), moved["toxics"].as_array().map(Vec::len)),
+        (Some(true), Some(0)),
+        "replaced: {moved}"
+    );
+}
+
+#[tokio::test]
+async fn removing_a_timeout_toxic_closes_the_connections_it_held() {
+    let upstream = echo_server().await;
+    let served = Served::start();
+    let listen = proxy_to(&served, "held", upstream).await;
+    add_toxic(&served, "held", serde_json::json!({"name": "hold", "type": "timeout", "attributes": {"timeout": 0}}))
+        .await;
+    let mut stream = TcpStream::connect(&listen).await.unwrap();
+    stream.write_all(b"ping").await.unwrap();
+    let mut buffer = [0u8; 8];
+    let held = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buffer)).await;
+    assert!(held.is_err(), "a timeout of 0 holds the connection open: {held:?}");
+    let removed = reqwest::Client::new().delete(served.url("/proxies/held/toxics/hold")).send().await.unwrap();
+    assert_eq!(removed.status(), 204);
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer)).await.expect("closed promptly");
+    assert!(matches!(read, Ok(0) | Err(_)), "closed, as Toxiproxy does: {read:?}");
 }

@@ -75,8 +75,9 @@ async fn refuse_browsers(request: axum::extract::Request, next: axum::middleware
     next.run(request).await
 }
 
+/// The version as a semver string, as Toxiproxy answers it (clients compare it).
 async fn version() -> Json<Value> {
-    Json(json!({"version": concat!("gauntlet-", env!("CARGO_PKG_VERSION"))}))
+    Json(json!({"version": env!("CARGO_PKG_VERSION")}))
 }
 
 async fn reset(State(proxies): State<Proxies>) -> ApiResult<StatusCode> {

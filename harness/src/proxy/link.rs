@@ -94,6 +94,11 @@ async fn pipe(mut source: OwnedReadHalf, sink: &mut OwnedWriteHalf, stream: Stre
         let mut change = std::pin::pin!(changed.changed());
         loop {
             let active = active(&toxics, stream, &mut applies);
+            // As in Toxiproxy, removing the timeout toxic that holds a connection closes it.
+            let held = active.iter().any(|k| matches!(k, Kind::Timeout { .. }));
+            if std::mem::replace(&mut ends.held, held) && !held {
+                return End::Close;
+            }
             let deadline = ends.deadline(&active);
             let read = tokio::select! {
                 read = source.read(&mut buffer) => read,
@@ -122,6 +127,8 @@ struct Ends {
     close_at: Option<Instant>,
     /// When a `reset_peer` toxic resets the connection.
     reset_at: Option<Instant>,
+    /// A `timeout` toxic holds the pipe.
+    held: bool,
 }
 
 impl Ends {

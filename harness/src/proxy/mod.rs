@@ -240,19 +240,24 @@ impl Proxies {
         Ok(())
     }
 
-    /// Creates the proxies that do not exist yet and updates the others; returns them all.
+    /// Toxiproxy's `/populate`: creates each proxy that does not exist; one whose upstream and
+    /// listen address are unchanged is left exactly as it is (enabled or not, its toxics kept);
+    /// any other is replaced by a new one, its connections cut and its toxics dropped. An unset
+    /// listen address (the default any-port) counts as unchanged. Returns them all.
     pub async fn populate(&self, proxies: Vec<NewProxy>) -> Result<Vec<ProxyView>, (ProxyError, Vec<ProxyView>)> {
         let mut done = Vec::new();
         for new in proxies {
             let outcome = match self.get(&new.name).await {
-                Ok(_) => {
-                    // An unset listen (the default any-port) keeps the port already bound.
-                    let update = ProxyUpdate {
-                        listen: Some(new.listen.clone()).filter(|l| *l != loopback_any()),
-                        upstream: Some(new.upstream.clone()),
-                        enabled: Some(new.enabled),
-                    };
-                    self.update(&new.name, update).await
+                Ok(existing)
+                    if existing.upstream == new.upstream
+                        && [loopback_any(), existing.listen.clone()].contains(&new.listen) =>
+                {
+                    Ok(existing)
+                }
+                Ok(existing) => {
+                    let _ = self.delete(&new.name).await;
+                    let listen = if new.listen == loopback_any() { existing.listen } else { new.listen.clone() };
+                    self.create(NewProxy { listen, ..new }).await
                 }
                 Err(_) => self.create(new).await,
             };
@@ -333,9 +338,14 @@ impl Proxies {
     }
 }
 
+/// `host:port`, the host an IP address or a name (`localhost:0`, as Toxiproxy's README writes
+/// it), resolved when the proxy binds.
 fn check_address(field: &str, address: &str) -> Result<(), ProxyError> {
-    address
-        .parse::<SocketAddr>()
-        .map(drop)
-        .map_err(|_| ProxyError::Invalid(format!("{field} must be host:port with an IP address, not {address:?}")))
+    if address.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() && !host.contains(['/', ' ']) => Ok(()),
+        _ => Err(ProxyError::Invalid(format!("{field} must be host:port, not {address:?}"))),
+    }
 }
