@@ -9,8 +9,9 @@ pub const EXIT_CODES: &str = "Exit codes:
   0  every check passed (or a scenario was skipped: a dependency it `requires` was unhealthy)
   1  a check or threshold failed
   2  invalid scenario or usage
-  3  target unreachable or setup failed (including a failed `before` action or Ctrl-C)
-  4  run invalid: the load generator fell behind its schedule, so its numbers cannot be trusted";
+  3  target unreachable or setup failed (including a failed `before` action)
+  4  run invalid: the load generator fell behind its schedule, so its numbers cannot be trusted
+  5  interrupted by Ctrl-C or SIGTERM (after the rollback); later scenarios do not run";
 
 /// Gauntlet: run YAML chaos and load scenarios against a target, check its resilience, write
 /// reports, and gate CI on the result.

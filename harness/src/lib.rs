@@ -37,6 +37,10 @@ const FAILURES_PRINTED: usize = 5;
 /// Exit code for an invalid scenario or usage.
 pub const EXIT_INVALID_SCENARIO: u8 = 2;
 
+/// Exit code for an unreachable target or a failed setup (the verdict's, for commands that
+/// have no report).
+pub const EXIT_SETUP_FAILED: u8 = 3;
+
 /// Runs a command; the return value is the process exit code (see [`cli::EXIT_CODES`]).
 pub async fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
@@ -52,7 +56,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(()) => 0,
             Err(error) => {
                 eprintln!("error: worker {index}: {error:#}");
-                3
+                EXIT_SETUP_FAILED
             }
         },
         Command::Validate { paths } => validate(&paths),
@@ -64,7 +68,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
             Err(error) => {
                 eprintln!("error: {error}");
-                3
+                EXIT_SETUP_FAILED
             }
         },
         Command::Proxy(cli::ProxyCommand::Serve { listen, config }) => {
@@ -72,7 +76,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 Ok(()) => 0,
                 Err(error) => {
                     eprintln!("error: {error:#}");
-                    3
+                    EXIT_SETUP_FAILED
                 }
             }
         }
@@ -144,7 +148,7 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
             Ok(live) => Some(live),
             Err(error) => {
                 eprintln!("error: {error:#}");
-                return 3;
+                return EXIT_SETUP_FAILED;
             }
         },
         None => None,
@@ -173,7 +177,7 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
             Ok(result) => result,
             Err(error) => {
                 eprintln!("error: {}: {error}", loaded.path.display());
-                return 3;
+                return EXIT_SETUP_FAILED;
             }
         };
         if let (Some(baseline), Some(file)) = (&baseline, &args.baseline.baseline) {
@@ -185,6 +189,9 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
         print_summary(&run_report, &directory, args.quiet);
         worst = worst.max(run_report.verdict);
         finished.push(run_report);
+        if worst == Verdict::Interrupted {
+            break;
+        }
     }
     if !args.quiet && finished.len() > 1 {
         print_totals(&finished);

@@ -221,7 +221,7 @@ fn finish(
 /// fell behind makes the run invalid, and a failed expectation, baseline row or rollback action
 /// makes it fail.
 pub fn decide(report: &RunReport) -> Verdict {
-    if matches!(report.verdict, Verdict::SetupFailed | Verdict::Invalid) {
+    if matches!(report.verdict, Verdict::SetupFailed | Verdict::Invalid | Verdict::Interrupted) {
         report.verdict
     } else if report.skipped.is_some() {
         Verdict::Skipped
@@ -284,7 +284,14 @@ impl PhaseOutcome {
             time_to_recover_s: None,
         }
     }
+
+    fn interrupted() -> Self {
+        Self { ending: Verdict::Interrupted, ..Self::aborted(INTERRUPTED.into()) }
+    }
 }
+
+/// The problem an interrupted run reports.
+const INTERRUPTED: &str = "interrupted (Ctrl-C or SIGTERM); the rollback ran";
 
 /// How a phase's load ended.
 enum LoadEnd {
@@ -296,7 +303,7 @@ enum LoadEnd {
     WorkerLost(String),
     /// The phase ran past its wall-time limit.
     Overran(Duration),
-    /// Ctrl-C.
+    /// Ctrl-C or SIGTERM.
     Interrupted,
 }
 
@@ -323,7 +330,7 @@ async fn run_phase(
     for action in &phase.before {
         let log = tokio::select! {
             log = actions::run(action, faults, "before", run_started) => log,
-            _ = wait_for(interrupted.clone()) => return PhaseOutcome::aborted("interrupted (Ctrl-C)".into()),
+            _ = wait_for(interrupted.clone()) => return PhaseOutcome::interrupted(),
         };
         note_clear(action, &log, history);
         if !log.ok {
@@ -387,8 +394,8 @@ async fn run_phase(
             (Verdict::Invalid, true)
         }
         LoadEnd::Interrupted => {
-            problems.push(format!("phase {}: load failed: interrupted (Ctrl-C)", phase.name));
-            (Verdict::SetupFailed, true)
+            problems.push(format!("phase {}: {INTERRUPTED}", phase.name));
+            (Verdict::Interrupted, true)
         }
     };
     // State is read as the load left it, before `after` actions undo the phase's faults.

@@ -226,6 +226,37 @@ fn a_failed_before_action_is_a_setup_failure_and_rollback_still_runs() {
 }
 
 #[test]
+fn sigterm_during_a_run_rolls_back_exits_5_and_runs_no_later_scenario() {
+    let target = ExternalTarget::start("rollback-token");
+    let reports = report_dir("interrupted");
+    let scenario = fixture("interrupted.yaml");
+    let child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", &scenario, &scenario, "--quiet", "--report-dir", reports.to_str().unwrap()])
+        .args(["--target", &target.url])
+        .current_dir(workspace())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let injected: Value = serde_json::from_str(&target.get("/chaos/faults").unwrap()).unwrap();
+    assert_eq!(injected["count"], 1, "the phase is running with its fault: {injected}");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let started = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15), "ended {:?} after SIGTERM", started.elapsed());
+    assert_eq!(output.status.code(), Some(5), "{}", describe(&output));
+    let runs = std::fs::read_dir(&reports).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count();
+    assert_eq!(runs, 1, "the second scenario never started");
+    let (report, _) = report(&reports);
+    assert_eq!(report["verdict"], "interrupted", "{report:#}");
+    assert!(report["problems"][0].as_str().unwrap().contains("SIGTERM"), "{report:#}");
+    assert_eq!(report["rollback"][0]["ok"], true, "{report:#}");
+    let faults: Value = serde_json::from_str(&target.get("/chaos/faults").unwrap()).unwrap();
+    assert_eq!(faults["count"], 0, "the rollback cleared the fault");
+}
+
+#[test]
 fn baseline_comparison_fails_on_a_regression_and_passes_against_itself() {
     let reports = report_dir("baseline");
     let output = run(&fixture("every-kind-passes.yaml"), &reports, &[]);

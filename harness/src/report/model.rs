@@ -29,6 +29,8 @@ pub enum Verdict {
     Invalid,
     /// The target was unreachable or setup failed: exit 3.
     SetupFailed,
+    /// Ctrl-C or SIGTERM ended the run (after its rollback): exit 5.
+    Interrupted,
 }
 
 impl Verdict {
@@ -40,6 +42,7 @@ impl Verdict {
             Self::Failed => "failed",
             Self::Invalid => "invalid",
             Self::SetupFailed => "setup_failed",
+            Self::Interrupted => "interrupted",
         }
     }
 
@@ -53,8 +56,9 @@ impl Verdict {
         match self {
             Self::Passed | Self::Skipped => 0,
             Self::Failed => 1,
-            Self::SetupFailed => 3,
+            Self::SetupFailed => crate::EXIT_SETUP_FAILED,
             Self::Invalid => 4,
+            Self::Interrupted => 5,
         }
     }
 }
@@ -278,7 +282,15 @@ mod tests {
 
     #[test]
     fn verdict_names_are_the_report_json_names() {
-        for verdict in [Verdict::Passed, Verdict::Skipped, Verdict::Failed, Verdict::Invalid, Verdict::SetupFailed] {
+        let all = [
+            Verdict::Passed,
+            Verdict::Skipped,
+            Verdict::Failed,
+            Verdict::Invalid,
+            Verdict::SetupFailed,
+            Verdict::Interrupted,
+        ];
+        for verdict in all {
             assert_eq!(serde_json::to_value(verdict).unwrap(), verdict.name());
         }
         assert_eq!(Verdict::SetupFailed.label(), "SETUP FAILED");
