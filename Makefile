@@ -70,10 +70,13 @@ chaos: build ## How to inject faults by hand into a running target
 	@echo "  export CHAOS_TOKEN=$(CHAOS_TOKEN) GAUNTLET_TARGET=http://127.0.0.1:8000"
 	@echo "  target/debug/harness fault inject postgres error --duration-s 60"
 	@echo "  target/debug/harness fault inject redis latency --latency-ms 300 --probability 0.5"
-	@echo "  target/debug/harness fault list"
+	@echo "  target/debug/harness fault list             # --watch: redrawn every second; --json: the API's JSON"
 	@echo "  target/debug/harness fault clear              # all, or: fault clear <id>"
 	@echo "  target/debug/harness fault demo memory mb=256 hold_ms=5000"
 	@echo "  target/debug/harness fault demo error rate=0.2 status=503"
+	@echo
+	@echo "  another host: add --allow-remote (or export GAUNTLET_ALLOW_REMOTE=1)"
+	@echo "  network faults: target/debug/harness proxy serve, then proxy create|toxic add|list (see README)"
 	@echo
 	@echo "Watch the effect: curl -s localhost:8000/health/all | jq .circuit_breakers"
 	@echo "                  curl -s localhost:8000/metrics | grep circuit_breaker_state"

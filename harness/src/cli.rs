@@ -42,9 +42,9 @@ pub enum Command {
     },
     /// Manual fault injection against a running target (its /chaos API and /demo endpoints).
     Fault(FaultArgs),
-    /// TCP fault proxies behind a Toxiproxy-compatible HTTP API.
-    #[command(subcommand)]
-    Proxy(ProxyCommand),
+    /// TCP fault proxies behind a Toxiproxy-compatible HTTP API (`serve`), and a client for any
+    /// such API, real Toxiproxy included (`list`, `create`, `toxic add`, ...).
+    Proxy(ProxyArgs),
     /// Run scenarios as the coordinator of workers that join from elsewhere (Kubernetes: see
     /// harness/deploy/kubernetes); needs --workers.
     Coordinate {
@@ -92,7 +92,7 @@ pub struct RunArgs {
     pub target: Option<String>,
     /// Allow a target that is not on this machine (any http or https URL; HTTPS uses the
     /// platform's trust roots). Without it, a non-loopback target is refused (exit 2).
-    #[arg(long)]
+    #[arg(long, env = ALLOW_REMOTE_ENV)]
     pub allow_remote: bool,
     /// The target-app binary to self-host (default: next to this binary).
     #[arg(long, env = "GAUNTLET_TARGET_BIN")]
@@ -151,18 +151,50 @@ impl BaselineArgs {
     }
 }
 
+/// The variable that opts in to targets off this machine, for scripts.
+pub const ALLOW_REMOTE_ENV: &str = "GAUNTLET_ALLOW_REMOTE";
+
+/// How a command a person runs by hand reaches its API and prints its answers.
+#[derive(Debug, Args)]
+pub struct ManualArgs {
+    /// Allow a URL that is not on this machine (http or https). Without it, one is refused
+    /// (exit 2).
+    #[arg(long, global = true, env = ALLOW_REMOTE_ENV)]
+    pub allow_remote: bool,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
 /// `harness fault`.
 #[derive(Debug, Args)]
 pub struct FaultArgs {
     /// What to do.
     #[command(subcommand)]
     pub action: FaultCommand,
-    /// Target base URL (loopback only).
+    /// Target base URL.
     #[arg(long, global = true, env = "GAUNTLET_TARGET", default_value = "http://127.0.0.1:8000")]
     pub target: String,
     /// Bearer token for the target's /chaos API.
-    #[arg(long, global = true, env = "CHAOS_TOKEN")]
+    #[arg(long, global = true, env = "CHAOS_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Remote opt-in and output.
+    #[command(flatten)]
+    pub manual: ManualArgs,
+}
+
+/// `harness proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ProxyCommand,
+    /// The proxy API the client commands talk to (any Toxiproxy-compatible one).
+    #[arg(long, global = true, env = "TOXIPROXY_URL", default_value = "http://127.0.0.1:8474")]
+    pub api: String,
+    /// Remote opt-in and output (client commands).
+    #[command(flatten)]
+    pub manual: ManualArgs,
 }
 
 /// `harness proxy ...`.
@@ -177,6 +209,72 @@ pub enum ProxyCommand {
         /// Proxies to create at start: a JSON array of `{name, listen, upstream, enabled}`.
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// List the proxies and how many toxics each has.
+    List,
+    /// Show one proxy and its toxics.
+    Inspect {
+        /// The proxy.
+        name: String,
+    },
+    /// Create a proxy.
+    Create {
+        /// Its name.
+        name: String,
+        /// `host:port` to forward to.
+        #[arg(short, long)]
+        upstream: String,
+        /// `host:port` to listen on (default: a free loopback port).
+        #[arg(short, long)]
+        listen: Option<String>,
+    },
+    /// Turn a proxy off (cutting its connections) or on again.
+    Toggle {
+        /// The proxy.
+        name: String,
+    },
+    /// Delete a proxy.
+    Delete {
+        /// The proxy.
+        name: String,
+    },
+    /// Enable every proxy and remove every toxic.
+    Reset,
+    /// Add or remove a toxic.
+    #[command(subcommand)]
+    Toxic(ToxicCommand),
+}
+
+/// `harness proxy toxic ...`.
+#[derive(Debug, Subcommand)]
+pub enum ToxicCommand {
+    /// Add a toxic, e.g. `harness proxy toxic add db -t latency -a latency=200 -a jitter=20`.
+    Add {
+        /// The proxy.
+        proxy: String,
+        /// latency, bandwidth, slow_close, timeout, reset_peer, limit_data, slicer or noop.
+        #[arg(short = 't', long = "type")]
+        kind: String,
+        /// Its name (default `<type>_<stream>`).
+        #[arg(short, long)]
+        name: Option<String>,
+        /// upstream or downstream (default downstream).
+        #[arg(short, long)]
+        stream: Option<String>,
+        /// Share of connections it applies to, 0.0-1.0 (default 1).
+        #[arg(long)]
+        toxicity: Option<f64>,
+        /// An attribute as key=value (a number), repeated.
+        #[arg(short, long = "attribute")]
+        attributes: Vec<String>,
+    },
+    /// Remove a toxic.
+    Remove {
+        /// The proxy.
+        proxy: String,
+        /// The toxic's name.
+        #[arg(short, long)]
+        name: String,
     },
 }
 
@@ -202,7 +300,11 @@ pub enum FaultCommand {
         duration_s: u64,
     },
     /// List active faults.
-    List,
+    List {
+        /// Refresh the list every second until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+    },
     /// Clear one fault by id, or all.
     Clear {
         /// The fault id; all faults when absent.
@@ -228,4 +330,16 @@ pub enum DemoKind {
     Cpu,
     /// /demo/memory (mb, hold_ms)
     Memory,
+}
+
+impl DemoKind {
+    /// Its path under `/demo/`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Slow => "slow",
+            Self::Error => "error",
+            Self::Cpu => "cpu",
+            Self::Memory => "memory",
+        }
+    }
 }

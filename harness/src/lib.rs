@@ -24,6 +24,7 @@ pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod table;
 pub mod target;
 pub mod target_log;
 pub mod variables;
@@ -61,17 +62,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Validate { paths } => validate(&paths),
         Command::List { paths } => list(&paths),
-        Command::Fault(args) => match fault::run(&args).await {
-            Ok(text) => {
-                println!("{text}");
-                0
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                EXIT_SETUP_FAILED
-            }
-        },
-        Command::Proxy(cli::ProxyCommand::Serve { listen, config }) => {
+        Command::Fault(args) => fault::run(&args).await,
+        Command::Proxy(cli::ProxyArgs { command: cli::ProxyCommand::Serve { listen, config }, .. }) => {
             match proxy::api::serve(listen, config.as_deref()).await {
                 Ok(()) => 0,
                 Err(error) => {
@@ -80,6 +72,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Proxy(args) => proxy::client::run(&args).await,
         Command::Report { report, baseline } => rerender(&report, &baseline),
     };
     ExitCode::from(code)
@@ -129,7 +122,8 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
     for loaded in &scenarios {
         let url = args.target.as_deref().or(loaded.scenario.target.url.as_deref());
         if let Some(url) = url
-            && let Err(error) = target::check_allowed(url, args.allow_remote || loaded.scenario.allow_remote)
+            && let Err(error) =
+                target::check_allowed(url, args.allow_remote || loaded.scenario.allow_remote, target::RUN_OPT_IN)
         {
             eprintln!("error: {}: {error}", loaded.path.display());
             return EXIT_INVALID_SCENARIO;

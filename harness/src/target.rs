@@ -44,10 +44,13 @@ pub struct ResourceSample {
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     /// The URL is not on this machine, and remote targets were not allowed.
-    #[error(
-        "target {0} is not a loopback address; to send load to it, pass --allow-remote or set `allow_remote: true` in the scenario"
-    )]
-    NotLoopback(String),
+    #[error("target {url} is not a loopback address; to send to it, {opt_in}")]
+    NotLoopback {
+        /// The URL.
+        url: String,
+        /// How the command at hand opts in ([`RUN_OPT_IN`], [`MANUAL_OPT_IN`]).
+        opt_in: &'static str,
+    },
     /// Nothing answers at the URL.
     #[error("target {url} is unreachable: {reason}")]
     Unreachable {
@@ -61,11 +64,18 @@ pub enum TargetError {
     Start(String),
 }
 
-/// Refuses a URL off this machine unless remote targets are allowed.
-pub fn check_allowed(url: &str, allow_remote: bool) -> Result<(), TargetError> {
+/// How `run` opts in to a target off this machine.
+pub const RUN_OPT_IN: &str =
+    "pass --allow-remote (or set GAUNTLET_ALLOW_REMOTE=1), or set `allow_remote: true` in the scenario";
+/// How `fault` and the `proxy` client commands opt in to a target off this machine.
+pub const MANUAL_OPT_IN: &str = "pass --allow-remote (or set GAUNTLET_ALLOW_REMOTE=1)";
+
+/// Refuses a URL off this machine unless remote targets are allowed; the refusal names
+/// `opt_in`, the way the command at hand allows them.
+pub fn check_allowed(url: &str, allow_remote: bool, opt_in: &'static str) -> Result<(), TargetError> {
     let url = url.trim_end_matches('/');
     if !allow_remote && !is_loopback(url) {
-        return Err(TargetError::NotLoopback(url.to_owned()));
+        return Err(TargetError::NotLoopback { url: url.to_owned(), opt_in });
     }
     reqwest::Url::parse(url)
         .ok()
@@ -138,7 +148,7 @@ impl Target {
     /// A handle for a running target at `url` with the chaos `token`; nothing is started. A
     /// URL off this machine needs `allow_remote`.
     pub fn at(url: &str, token: Option<String>, allow_remote: bool) -> Result<Self, TargetError> {
-        check_allowed(url, allow_remote)?;
+        check_allowed(url, allow_remote, RUN_OPT_IN)?;
         let url = url.trim_end_matches('/').to_owned();
         Ok(Self { client: client(&url, OBSERVER_ADDRESS), url, token, hosting: None, shop_services: Vec::new() })
     }
@@ -552,10 +562,12 @@ mod tests {
 
     #[test]
     fn remote_targets_need_the_opt_in() {
-        let refused = check_allowed("https://example.com", false).unwrap_err().to_string();
+        let refused = check_allowed("https://example.com", false, RUN_OPT_IN).unwrap_err().to_string();
         assert!(refused.contains("--allow-remote") && refused.contains("allow_remote: true"), "{refused}");
-        assert!(check_allowed("https://example.com", true).is_ok());
-        assert!(check_allowed("http://127.0.0.1:8000/", false).is_ok());
-        assert!(check_allowed("ftp://example.com", true).is_err());
+        let refused = check_allowed("https://example.com", false, MANUAL_OPT_IN).unwrap_err().to_string();
+        assert!(refused.contains("--allow-remote") && !refused.contains("scenario"), "{refused}");
+        assert!(check_allowed("https://example.com", true, RUN_OPT_IN).is_ok());
+        assert!(check_allowed("http://127.0.0.1:8000/", false, RUN_OPT_IN).is_ok());
+        assert!(check_allowed("ftp://example.com", true, RUN_OPT_IN).is_err());
     }
 }

@@ -156,3 +156,45 @@ fn env_interpolation_fails_closed_on_unset_variables() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn manual_commands_refuse_a_remote_target_without_the_opt_in_with_exit_2() {
+    for args in [
+        &["fault", "list", "--target", "http://staging-host:8000"][..],
+        &["fault", "inject", "postgres", "error", "--target", "https://staging-host"][..],
+        &["proxy", "list", "--api", "http://staging-host:8474"][..],
+    ] {
+        let output = harness(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output.stderr));
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("--allow-remote") && stderr.contains("GAUNTLET_ALLOW_REMOTE"), "{stderr}");
+        assert!(!stderr.contains("scenario"), "names the option of the command at hand: {stderr}");
+    }
+}
+
+#[test]
+fn the_remote_opt_in_is_a_flag_and_a_variable_on_run_fault_and_proxy() {
+    use clap::CommandFactory;
+    let cli = harness::cli::Cli::command();
+    for path in [&["run"][..], &["fault"][..], &["proxy"][..]] {
+        let command = path.iter().fold(&cli, |command, name| command.find_subcommand(name).unwrap());
+        let flag = command.get_arguments().find(|a| a.get_id() == "allow_remote").unwrap();
+        assert_eq!(flag.get_long(), Some("allow-remote"), "{path:?}");
+        assert_eq!(flag.get_env().and_then(|e| e.to_str()), Some("GAUNTLET_ALLOW_REMOTE"), "{path:?}");
+    }
+    use clap::Parser;
+    let parsed = harness::cli::Cli::try_parse_from([
+        "harness",
+        "fault",
+        "list",
+        "--target",
+        "https://staging.example",
+        "--allow-remote",
+    ]);
+    let harness::cli::Command::Fault(args) = parsed.unwrap().command else { panic!("fault") };
+    assert!(args.manual.allow_remote);
+    assert!(
+        harness::target::check_allowed(&args.target, args.manual.allow_remote, harness::target::MANUAL_OPT_IN).is_ok()
+    );
+    assert!(harness::target::check_allowed("https://staging.example", false, harness::target::MANUAL_OPT_IN).is_err());
+}

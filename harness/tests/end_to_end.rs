@@ -257,6 +257,50 @@ fn sigterm_during_a_run_rolls_back_exits_5_and_runs_no_later_scenario() {
 }
 
 #[test]
+fn manual_fault_injection_prints_tables_or_json_and_watch_ends_on_ctrl_c() {
+    let target = ExternalTarget::start("rollback-token");
+    let fault = |args: &[&str]| {
+        let mut all = vec!["fault"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--target", &target.url, "--token", "rollback-token"]);
+        harness(&all)
+    };
+    let injected =
+        fault(&["inject", "redis", "latency", "--latency-ms", "300", "--probability", "0.5", "--duration-s", "60"]);
+    assert_eq!(injected.status.code(), Some(0), "{}", describe(&injected));
+    let table = String::from_utf8_lossy(&injected.stdout).into_owned();
+    let header = table.lines().next().unwrap();
+    assert!(header.starts_with("id") && header.contains("dependency") && header.ends_with("expires in"), "{table}");
+    assert!(
+        table.contains("redis") && table.contains("latency 300ms, probability 0.5") && table.contains("60s"),
+        "{table}"
+    );
+    let listed = fault(&["list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("latency 300ms"), "{}", describe(&listed));
+    let json: Value = serde_json::from_slice(&fault(&["list", "--json"]).stdout).expect("--json prints JSON");
+    assert_eq!(json["count"], 1, "{json}");
+
+    let watching = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["fault", "list", "--watch", "--target", &target.url, "--token", "rollback-token"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(Command::new("kill").args(["-INT", &watching.id().to_string()]).status().unwrap().success());
+    let watched = watching.wait_with_output().unwrap();
+    assert_eq!(watched.status.code(), Some(0), "Ctrl-C ends --watch cleanly: {}", describe(&watched));
+    let frames = String::from_utf8_lossy(&watched.stdout).matches("expires in").count();
+    assert!(frames >= 2, "refreshed every second: {}", describe(&watched));
+
+    let cleared = fault(&["clear"]);
+    assert_eq!(String::from_utf8_lossy(&cleared.stdout).trim(), "cleared 1 faults", "{}", describe(&cleared));
+    let demo = fault(&["demo", "error", "rate=1", "status=503"]);
+    let shown = String::from_utf8_lossy(&demo.stdout).into_owned();
+    assert!(shown.starts_with("status 503") && shown.contains("status_code: 503"), "{}", describe(&demo));
+}
+
+#[test]
 fn baseline_comparison_fails_on_a_regression_and_passes_against_itself() {
     let reports = report_dir("baseline");
     let output = run(&fixture("every-kind-passes.yaml"), &reports, &[]);

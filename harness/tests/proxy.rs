@@ -334,3 +334,61 @@ async fn removing_a_timeout_toxic_closes_the_connections_it_held() {
     let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer)).await.expect("closed promptly");
     assert!(matches!(read, Ok(0) | Err(_)), "closed, as Toxiproxy does: {read:?}");
 }
+
+/// `harness proxy <client command> --api <served>`; its exit code and stdout.
+fn client(served: &Served, args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("proxy")
+        .args(args)
+        .args(["--api", &served.url("")])
+        .output()
+        .expect("harness runs");
+    (
+        output.status.code(),
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+    )
+}
+
+#[tokio::test]
+async fn the_proxy_client_commands_drive_a_served_api_by_hand() {
+    let upstream = echo_server().await;
+    let served = Served::start();
+    let (code, created) = client(&served, &["create", "db", "--upstream", &upstream.to_string()]);
+    assert_eq!(code, Some(0), "{created}");
+    assert!(created.starts_with("name") && created.contains(&upstream.to_string()), "{created}");
+    let (code, added) =
+        client(&served, &["toxic", "add", "db", "-t", "latency", "-a", "latency=200", "-a", "jitter=5"]);
+    assert_eq!(code, Some(0), "{added}");
+    assert!(added.contains("latency_downstream") && added.contains("latency=200"), "{added}");
+    let (_, listed) = client(&served, &["list"]);
+    let row = listed.lines().find(|l| l.starts_with("db ")).unwrap_or_else(|| panic!("{listed}"));
+    assert!(row.contains("yes") && row.trim_end().ends_with('1'), "one toxic, enabled: {listed}");
+    let listen =
+        reqwest::get(served.url("/proxies/db")).await.unwrap().json::<serde_json::Value>().await.unwrap()["listen"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let mut stream = TcpStream::connect(&listen).await.unwrap();
+    let started = Instant::now();
+    stream.write_all(b"x").await.unwrap();
+    let mut byte = [0u8; 1];
+    stream.read_exact(&mut byte).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(190), "the toxic added by the client applies");
+    let (_, toggled) = client(&served, &["toggle", "db"]);
+    assert!(toggled.lines().nth(1).unwrap().contains(" no "), "{toggled}");
+    let (_, json) = client(&served, &["inspect", "db", "--json"]);
+    let inspected: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (inspected["enabled"].as_bool(), inspected["toxics"][0]["attributes"]["latency"].as_u64()),
+        (Some(false), Some(200))
+    );
+    let (code, removed) = client(&served, &["toxic", "remove", "db", "-n", "latency_downstream"]);
+    assert_eq!((code, removed.trim()), (Some(0), "removed toxic latency_downstream from db"));
+    let (code, reset) = client(&served, &["reset"]);
+    assert_eq!(code, Some(0), "{reset}");
+    let (code, missing) = client(&served, &["inspect", "nope"]);
+    assert_eq!(code, Some(3), "an API error is reported: {missing}");
+    assert!(missing.contains("404") && missing.contains("proxy not found"), "{missing}");
+    let (code, deleted) = client(&served, &["delete", "db"]);
+    assert_eq!((code, deleted.trim()), (Some(0), "deleted proxy db"));
+}

@@ -8,6 +8,7 @@
 //! layer (warp 0.3 on hyper 0.14) is unpublished, so the API would be written here anyway.
 
 pub mod api;
+pub mod client;
 pub mod link;
 pub mod toxic;
 
