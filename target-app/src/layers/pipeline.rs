@@ -14,12 +14,12 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tower::{Layer, Service, ServiceExt};
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::layers::metrics::Recording;
 use crate::layers::rate_limit::{self, Verdict};
 use crate::layers::request_id::RequestId;
 use crate::layers::{content, security_headers};
+use crate::state::AppState;
 
 /// Wraps each route in a [`Pipeline`].
 #[derive(Clone)]

@@ -8,10 +8,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
 use crate::clients::redis::RedisCluster;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::state::AppState;
 use crate::validation;
 
 /// Longest value accepted, in characters.

@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
 use crate::chaos::{FaultRegistry, FaultRequest};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
 
 /// The routes of this file, behind [`require_token`].
 pub fn router(token: Option<SecretString>) -> OpenApiRouter<AppState> {

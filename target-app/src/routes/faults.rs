@@ -1,9 +1,8 @@
 //! Seed 003's fault injectors: `/demo/slow`, `/demo/error`, `/demo/cpu`, `/demo/memory`, and
 //! `/demo/panic`. Each call has a configurable cap (asking for more is a 422), and the memory and
-//! CPU injectors share a [`DemoBudget`] across all concurrent calls: a call that would take the
+//! CPU injectors share a [`DemoBudget`](crate::demo_budget::DemoBudget) across all concurrent calls: a call that would take the
 //! process past it answers 503 at once, so N concurrent calls cannot hold N times the cap.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -13,12 +12,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-use crate::app::AppState;
-use crate::config::FaultSettings;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
+use crate::state::AppState;
 
 /// The routes of this file (merged only when `DEMO_ENABLED`).
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,48 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cpu))
         .routes(routes!(memory))
         .routes(routes!(panic))
-}
-
-/// The memory (`DEMO_MAX_MEMORY_MB`) and busy threads (`DEMO_MAX_CPU_BURNERS`) the injectors may
-/// hold at once, over every concurrent call. A permit is held until the work it pays for ends,
-/// also when the client hangs up first.
-pub struct DemoBudget {
-    memory_mb: Arc<Semaphore>,
-    burners: Arc<Semaphore>,
-    limits: (u64, u64),
-}
-
-impl DemoBudget {
-    /// The budget the settings give.
-    pub fn new(settings: &FaultSettings) -> Self {
-        Self {
-            memory_mb: Arc::new(Semaphore::new(settings.max_memory_mb as usize)),
-            burners: Arc::new(Semaphore::new(settings.max_cpu_burners as usize)),
-            limits: (settings.max_memory_mb, settings.max_cpu_burners),
-        }
-    }
-
-    fn memory(&self, mb: u64) -> ApiResult<OwnedSemaphorePermit> {
-        self.memory_mb.clone().try_acquire_many_owned(mb as u32).map_err(|_| {
-            over_budget(
-                format!("The demo memory budget cannot hold {mb} MiB more now"),
-                json!({ "budget": "memory", "limit_mb": self.limits.0, "free_mb": self.memory_mb.available_permits(), "requested_mb": mb }),
-            )
-        })
-    }
-
-    fn burner(&self) -> ApiResult<OwnedSemaphorePermit> {
-        self.burners.clone().try_acquire_owned().map_err(|_| {
-            over_budget(
-                "Every demo CPU burner is busy".into(),
-                json!({ "budget": "cpu", "limit_burners": self.limits.1 }),
-            )
-        })
-    }
-}
-
-fn over_budget(message: String, details: Value) -> ApiError {
-    ApiError::ServiceUnavailable { message, details }
 }
 
 fn capped(field: &str, value: u64, cap: u64) -> ApiResult<u64> {

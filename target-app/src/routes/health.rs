@@ -9,9 +9,9 @@ use axum::extract::State;
 use serde_json::{Map, Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::RenderedJson;
+use crate::rendered::RenderedJson;
+use crate::state::AppState;
 
 /// The routes of this file.
 pub fn router() -> OpenApiRouter<AppState> {

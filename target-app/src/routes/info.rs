@@ -6,33 +6,13 @@ use serde_json::{Value, json};
 use sysinfo::{ProcessesToUpdate, get_current_pid};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
-use crate::config::Settings;
-use crate::routes::RenderedJson;
-
-/// Build identifier, set at compile time through `GAUNTLET_BUILD` (e.g. a git hash).
-const BUILD: &str = match option_env!("GAUNTLET_BUILD") {
-    Some(build) => build,
-    None => "dev",
-};
+use crate::identity::identity;
+use crate::rendered::RenderedJson;
+use crate::state::AppState;
 
 /// The routes of this file.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(version)).routes(routes!(info))
-}
-
-fn identity(settings: &Settings) -> Value {
-    json!({
-        "name": settings.app.name,
-        "version": env!("CARGO_PKG_VERSION"),
-        "build": BUILD,
-        "environment": settings.app.environment,
-    })
-}
-
-/// The body of `/api/version`, which changes only with the settings.
-pub fn version_body(settings: &Settings) -> RenderedJson {
-    RenderedJson::of(&identity(settings))
 }
 
 /// Application version.

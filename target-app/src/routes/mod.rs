@@ -3,16 +3,13 @@
 //! that file's `router()`; a new feature adds one `.merge` here.
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::app::AppState;
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub mod cache;
 pub mod chaos;
@@ -65,30 +62,4 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
-}
-
-/// A JSON body serialized once, for answers that never change while the app runs: building
-/// and serializing a `serde_json::Value` per request cost `/api/version` 7% of its throughput
-/// per core (issue 10).
-#[derive(Clone, Debug)]
-pub struct RenderedJson(Bytes);
-
-impl RenderedJson {
-    /// A body written in the source.
-    pub const fn fixed(text: &'static str) -> Self {
-        Self(Bytes::from_static(text.as_bytes()))
-    }
-
-    /// `value`, serialized now.
-    pub fn of(value: &serde_json::Value) -> Self {
-        Self(Bytes::from(value.to_string()))
-    }
-}
-
-impl IntoResponse for RenderedJson {
-    fn into_response(self) -> Response {
-        let mut response = Response::new(Body::from(self.0));
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        response
-    }
 }

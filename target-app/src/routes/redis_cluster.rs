@@ -7,10 +7,10 @@ use axum::extract::State;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
 use crate::clients::redis::{ClusterNode, RedisCluster};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
+use crate::state::AppState;
 
 /// Hash slots in a Redis Cluster.
 const MAX_SLOTS: u64 = 16_384;

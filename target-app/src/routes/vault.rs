@@ -7,10 +7,10 @@ use axum::extract::State;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
 use crate::clients::vault::SecretSource;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
+use crate::state::AppState;
 use crate::validation;
 
 const NOTE: &str = "Passwords are masked in API responses for security";

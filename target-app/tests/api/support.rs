@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
-use target_app::app::{App, AppState};
+use target_app::app::App;
 use target_app::config::{self, Settings};
+use target_app::state::AppState;
 
 /// The chaos token every test app accepts.
 pub(crate) const CHAOS_TOKEN: &str = "test-chaos-token";
