@@ -12,7 +12,7 @@ RESILIENCE := scenarios/postgres-breaker.yaml $(wildcard scenarios/breaker-*.yam
               scenarios/shop-inventory-errors.yaml
 CHAOS_TOKEN ?= dev-token
 
-.PHONY: help tools services services-down services-status build build-release test lint structure \
+.PHONY: help tools services services-down services-status build build-release test lint structure check-docs \
         load-test ci-gate contract run-target run-shop check-no-rebuild chaos bench-target bench-harness bench-soak bench-baseline bench-proxy bench-shop clean-reports
 
 help: ## List targets
@@ -39,12 +39,15 @@ build-release: ## Release build of both programs
 test: tools services build ## Run every test against the real dev stack
 	cargo test --workspace
 
-lint: structure ## rustfmt, clippy (warnings are errors) and the structure check
+lint: structure check-docs ## rustfmt, clippy (warnings are errors), the structure and docs checks
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 structure: ## No new import circle and no new module over 500 lines (scripts/check-structure.py)
 	@python3 scripts/check-structure.py
+
+check-docs: ## README at most 200 lines; every make target and relative link in the docs exists
+	@python3 scripts/check-docs.py
 
 load-test: tools services build-release ## The main job: run the scenario library against the self-hosted target
 	@set -o pipefail; target/release/harness run $(SCENARIOS) --target-bin target/release/target-app; \
