@@ -288,7 +288,7 @@ pub enum FaultCommand {
         /// a shop service (the target validates it).
         dependency: String,
         /// error, latency or timeout.
-        kind: String,
+        kind: wire::FaultKind,
         /// Delay for latency faults.
         #[arg(long)]
         latency_ms: Option<u64>,

@@ -44,7 +44,7 @@ async fn answer(target: &Target, action: &FaultCommand) -> anyhow::Result<Value>
             let fault = ChaosAction {
                 dependency: dependency.clone(),
                 service: None,
-                kind: kind.clone(),
+                kind: *kind,
                 latency_ms: *latency_ms,
                 probability: *probability,
                 duration_s: Some(*duration_s),

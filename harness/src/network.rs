@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::proxy::{NewProxy, Proxies, ProxyUpdate};
 use crate::scenario::action::NetworkAction;
+use crate::scenario::parse_duration;
 use crate::scenario::proxies::{self, ProxySpec};
-use crate::scenario::{Dependency, parse_duration};
-use crate::target::{SHOP_SERVICES, ShopPorts};
+use crate::target::ShopPorts;
+use wire::Dependency;
 
 /// Where one proxy listens and what it forwards to, for the report and the console.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,7 +75,7 @@ impl Network {
         self.addresses
             .iter()
             .filter_map(|address| {
-                if SHOP_SERVICES.contains(&address.name.as_str()) {
+                if address.name.parse::<wire::ShopService>().is_ok() {
                     let variable = format!("{}_URL", address.name.to_uppercase());
                     return Some(vec![(variable, format!("http://{}", address.listen))]);
                 }

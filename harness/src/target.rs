@@ -13,8 +13,10 @@ use serde_json::Value;
 
 use crate::hosting::{Hosting, Launch};
 use crate::prometheus::MetricSet;
-use crate::scenario::{ChaosAction, Dependency, Target as TargetSpec, Topology};
+use crate::scenario::interpolate;
+use crate::scenario::{ChaosAction, Target as TargetSpec, Topology};
 use crate::target_log::TargetLog;
+use wire::{Dependency, ShopService};
 
 /// A running target.
 pub struct Target {
@@ -231,8 +233,8 @@ impl Target {
         env.insert("SHOP_HOST".into(), "127.0.0.1".into());
         env.insert("SHOP_DATABASE".into(), format!("gauntlet_shop_{run}_{gateway_port}"));
         env.insert("ORDER_EVENTS_QUEUE".into(), format!("gauntlet.shop.{run}.{gateway_port}.order.created"));
-        if let Some(password) = crate::scenario::interpolate::variable(SHOP_ADMIN_PASSWORD) {
-            env.insert(SHOP_ADMIN_PASSWORD.into(), password);
+        if let Some(password) = interpolate::variable(interpolate::SHOP_ADMIN_PASSWORD) {
+            env.insert(interpolate::SHOP_ADMIN_PASSWORD.into(), password);
         }
         for (name, port) in ports {
             let upper = name.to_uppercase();
@@ -423,14 +425,6 @@ fn finish_env(
     token.or_else(|| env.get("CHAOS_TOKEN").cloned())
 }
 
-/// What a chaos fault may name under `topology: shop`: a service the others call, Vault or
-/// RabbitMQ (the shop's `server::FAULT_NAMES`).
-pub const SHOP_FAULT_NAMES: [&str; 7] =
-    ["users", "products", "orders", "inventory", "notifications", "vault", "rabbitmq"];
-
-/// The shop's services, in start order: those the others call first, the gateway last.
-pub const SHOP_SERVICES: [&str; 6] = ["users", "products", "inventory", "notifications", "orders", "gateway"];
-
 /// The port each shop service will listen on, picked before anything starts so that proxies
 /// in front of a service can be started first.
 #[derive(Clone, Debug)]
@@ -440,14 +434,14 @@ impl ShopPorts {
     /// A free loopback port for every service, all different: each listener is held until all
     /// are bound (one released at a time, the kernel gave two services the same port).
     pub fn pick() -> Result<Self, TargetError> {
-        let listeners = SHOP_SERVICES
+        let listeners = ShopService::ALL
             .iter()
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| TargetError::Start(format!("no free port: {e}")))?;
         let ports = listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<Vec<_>>>();
         let ports = ports.map_err(|e| TargetError::Start(format!("no free port: {e}")))?;
-        Ok(Self(SHOP_SERVICES.iter().copied().zip(ports).collect()))
+        Ok(Self(ShopService::ALL.iter().map(|s| s.name()).zip(ports).collect()))
     }
 
     /// The port of `service`.
@@ -456,16 +450,12 @@ impl ShopPorts {
     }
 }
 
-/// The variable holding the shop administrator's password (chosen by the harness per run
-/// unless the environment sets it); scenarios log in with `${SHOP_ADMIN_PASSWORD}`.
-pub const SHOP_ADMIN_PASSWORD: &str = "SHOP_ADMIN_PASSWORD";
-
 /// The process names a scenario's target will have, before it starts: none for a URL,
 /// `target-app`, or the shop's services.
 pub fn hosted_names(spec: &TargetSpec, url_override: Option<&str>) -> Vec<String> {
     match (url_override.or(spec.url.as_deref()), spec.topology) {
         (Some(_), _) => Vec::new(),
-        (None, Some(Topology::Shop)) => SHOP_SERVICES.iter().map(|s| (*s).to_owned()).collect(),
+        (None, Some(Topology::Shop)) => ShopService::NAMES.iter().map(|s| (*s).to_owned()).collect(),
         (None, None) => vec![crate::process::TARGET_APP.to_owned()],
     }
 }
@@ -546,7 +536,7 @@ mod tests {
         for _ in 0..20 {
             let ports = ShopPorts::pick().unwrap();
             let distinct: std::collections::BTreeSet<u16> = ports.0.iter().map(|(_, p)| *p).collect();
-            assert_eq!(distinct.len(), SHOP_SERVICES.len(), "{ports:?}");
+            assert_eq!(distinct.len(), ShopService::ALL.len(), "{ports:?}");
         }
     }
 

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use wire::ShopService;
+
 /// One of the shop's services; `shop <role>` runs it (each variant is a subcommand, its doc the
 /// help text).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::Subcommand, serde::Serialize)]
@@ -30,16 +32,22 @@ impl Role {
     /// The services behind the gateway, in the order its health lists them.
     pub const UPSTREAMS: [Role; 5] = [Role::Users, Role::Products, Role::Orders, Role::Inventory, Role::Notifications];
 
+    /// The service as every process names it ([`ShopService`]): the two sets are tied by these
+    /// exhaustive matches, so a service added to one and not the other does not compile.
+    pub fn service(self) -> ShopService {
+        match self {
+            Role::Gateway => ShopService::Gateway,
+            Role::Users => ShopService::Users,
+            Role::Products => ShopService::Products,
+            Role::Inventory => ShopService::Inventory,
+            Role::Orders => ShopService::Orders,
+            Role::Notifications => ShopService::Notifications,
+        }
+    }
+
     /// The name used in metrics, logs, schemas and process names.
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Gateway => "gateway",
-            Role::Users => "users",
-            Role::Products => "products",
-            Role::Inventory => "inventory",
-            Role::Orders => "orders",
-            Role::Notifications => "notifications",
-        }
+        self.service().name()
     }
 
     /// The port it listens on unless `SHOP_<ROLE>_PORT` says otherwise.
@@ -68,5 +76,31 @@ impl Role {
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl From<ShopService> for Role {
+    fn from(service: ShopService) -> Self {
+        match service {
+            ShopService::Gateway => Role::Gateway,
+            ShopService::Users => Role::Users,
+            ShopService::Products => Role::Products,
+            ShopService::Inventory => Role::Inventory,
+            ShopService::Orders => Role::Orders,
+            ShopService::Notifications => Role::Notifications,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_roles_are_the_shop_services_in_start_order() {
+        assert_eq!(Role::ALL.map(Role::service).as_slice(), ShopService::ALL);
+        for service in ShopService::ALL {
+            assert_eq!(Role::from(*service).service(), *service);
+        }
     }
 }

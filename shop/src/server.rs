@@ -19,6 +19,7 @@ use target_app::metrics::Metrics;
 use target_app::resilience::circuit_breaker::CircuitBreaker;
 use target_app::routes::chaos::fault_router;
 use tokio::net::TcpListener;
+use wire::ShopFaultTarget;
 
 use crate::auth::Keys;
 use crate::config::ShopSettings;
@@ -34,10 +35,6 @@ use crate::upstream::{Upstream, UpstreamMetrics};
 /// The Vault secret holding the token signing key (`jwt_secret`) and the services' own
 /// (`service_secret`).
 pub const JWT_SECRET: &str = "shop";
-
-/// What a chaos fault on a shop service may name: a service it calls, Vault or RabbitMQ. A
-/// fault naming something the service never calls does nothing there.
-pub const FAULT_NAMES: [&str; 7] = ["users", "products", "orders", "inventory", "notifications", "vault", "rabbitmq"];
 
 /// A bound service.
 pub struct Service {
@@ -56,7 +53,7 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
     let settings = Arc::new(settings);
     let metrics = Metrics::new(&format!("shop-{role}"));
     let upstream_metrics = UpstreamMetrics::register(&metrics)?;
-    let faults = FaultRegistry::naming(&FAULT_NAMES, metrics.clone());
+    let faults = FaultRegistry::naming(ShopFaultTarget::NAMES, metrics.clone());
     let upstream =
         |to: Role| Upstream::new(to, settings.url(to), &settings.upstream, &metrics, &upstream_metrics, faults.clone());
     let routes = match role {
@@ -185,7 +182,7 @@ pub async fn service_keys(secrets: &SecretSource, role: Role) -> anyhow::Result<
 /// A Vault client for `settings`, as every service but the gateway makes one.
 pub fn vault(settings: &ShopSettings) -> anyhow::Result<SecretSource> {
     let metrics = Metrics::new("shop");
-    let faults = FaultRegistry::naming(&FAULT_NAMES, metrics.clone());
+    let faults = FaultRegistry::naming(ShopFaultTarget::NAMES, metrics.clone());
     SecretSource::connect(&settings.base.vault, dependency("vault", settings, &metrics, &faults))
 }
 

@@ -22,11 +22,12 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use target_app::chaos::{FaultKind, FaultRegistry};
+use target_app::chaos::FaultRegistry;
 use target_app::error::{ApiError, ApiResult};
 use target_app::layers::request_id;
 use target_app::metrics::Metrics;
 use target_app::resilience::circuit_breaker::CircuitBreaker;
+use wire::FaultKind;
 
 use crate::config::UpstreamSettings;
 use crate::role::Role;

@@ -6,20 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::DEPENDENCIES;
-use crate::metrics::Metrics;
+use wire::{Dependency, FaultKind};
 
-/// What an injected fault does to a dependency call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// The call fails at once, as if the dependency refused.
-    Error,
-    /// The call is delayed by `latency_ms`, then runs.
-    Latency,
-    /// The call hangs until the dependency timeout fires.
-    Timeout,
-}
+use crate::metrics::Metrics;
 
 /// A fault as requested by a client (the body of `POST /chaos/faults`).
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -103,9 +92,9 @@ pub struct FaultRegistry {
 }
 
 impl FaultRegistry {
-    /// An empty registry for target-app's [`DEPENDENCIES`].
+    /// An empty registry for target-app's dependencies ([`Dependency`]).
     pub fn new(metrics: Metrics) -> Self {
-        Self::naming(&DEPENDENCIES, metrics)
+        Self::naming(Dependency::NAMES, metrics)
     }
 
     /// An empty registry whose faults may name any of `known`.
@@ -205,12 +194,12 @@ mod tests {
 
     #[test]
     fn validation_names_the_bad_field() {
-        assert_eq!(request("oracle", 5).validate(&DEPENDENCIES).unwrap_err().0, "dependency");
-        assert_eq!(request("postgres", 0).validate(&DEPENDENCIES).unwrap_err().0, "duration_s");
+        assert_eq!(request("oracle", 5).validate(Dependency::NAMES).unwrap_err().0, "dependency");
+        assert_eq!(request("postgres", 0).validate(Dependency::NAMES).unwrap_err().0, "duration_s");
         assert_eq!(request("products", 5).validate(&["products"]), Ok(()));
         let mut r = request("postgres", 5);
         r.probability = 1.5;
-        assert_eq!(r.validate(&DEPENDENCIES).unwrap_err().0, "probability");
+        assert_eq!(r.validate(Dependency::NAMES).unwrap_err().0, "probability");
     }
 
     #[test]

@@ -249,9 +249,6 @@ pub struct DependencySettings {
     pub warm_up: bool,
 }
 
-/// Names of the six dependencies, as used in metrics labels, chaos faults and health output.
-pub const DEPENDENCIES: [&str; 6] = ["vault", "postgres", "mysql", "mongodb", "redis", "rabbitmq"];
-
 /// Reads the settings from the process environment.
 pub fn load() -> anyhow::Result<Settings> {
     from_vars(std::env::vars())
@@ -380,8 +377,8 @@ impl Settings {
         if self.chaos.enabled && self.chaos.token.is_none() {
             anyhow::bail!("CHAOS_TOKEN must be set when CHAOS_ENABLED=true");
         }
-        if let Some(unknown) = self.dependencies.ready.iter().find(|d| !DEPENDENCIES.contains(&d.as_str())) {
-            anyhow::bail!("READY_DEPENDENCIES: unknown dependency {unknown:?}, expected one of {DEPENDENCIES:?}");
+        for name in &self.dependencies.ready {
+            name.parse::<wire::Dependency>().map_err(|e| anyhow::anyhow!("READY_DEPENDENCIES: {e}"))?;
         }
         Ok(())
     }

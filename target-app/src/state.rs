@@ -100,7 +100,7 @@ impl AppState {
     pub fn new(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new(&settings.app.name);
         let faults = FaultRegistry::new(metrics.clone());
-        let breakers: BTreeMap<&'static str, CircuitBreaker> = crate::config::DEPENDENCIES
+        let breakers: BTreeMap<&'static str, CircuitBreaker> = wire::Dependency::NAMES
             .iter()
             .map(|name| (*name, CircuitBreaker::new(name, settings.breaker.clone(), metrics.clone())))
             .collect();

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Dependency, Scenario, Topology, default_method, parse_duration};
+use super::{Scenario, Topology, default_method, parse_duration};
 use crate::proxy::toxic::{Kind, Stream, Toxic};
-use crate::target::{SHOP_FAULT_NAMES, SHOP_SERVICES};
+use wire::Dependency;
 
 /// A step run before or after a phase, or at rollback: a one-key mapping such as
 /// `- chaos: {...}` or `- wait: 3s`.
@@ -95,7 +95,7 @@ pub struct ChaosAction {
     #[serde(default, skip_serializing)]
     pub service: Option<String>,
     /// error, latency or timeout.
-    pub kind: String,
+    pub kind: wire::FaultKind,
     /// Delay for latency faults.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
@@ -305,23 +305,22 @@ impl Signal {
 }
 
 /// Checks that every `chaos:` action names what its target can fault: target-app's
-/// dependencies, or under `topology: shop` [`SHOP_FAULT_NAMES`] and, in `service`, a shop
-/// service.
+/// dependencies, or under `topology: shop` a [`wire::ShopFaultTarget`] and, in `service`, a
+/// [`wire::ShopService`].
 pub fn validate_chaos(scenario: &Scenario) -> Result<(), String> {
     let shop = scenario.target.topology == Some(Topology::Shop);
     for action in scenario.actions() {
         let Action::Chaos(chaos) = action else { continue };
-        let names: Vec<&str> =
-            if shop { SHOP_FAULT_NAMES.to_vec() } else { Dependency::ALL.map(Dependency::name).to_vec() };
+        let names = if shop { wire::ShopFaultTarget::NAMES } else { Dependency::NAMES };
         if !names.contains(&chaos.dependency.as_str()) {
-            return Err(unknown("chaos.dependency", &chaos.dependency, &names));
+            return Err(unknown("chaos.dependency", &chaos.dependency, names));
         }
         match &chaos.service {
             Some(service) if !shop => {
                 return Err(format!("chaos.service {service:?}: only a shop (target topology: shop) has services"));
             }
-            Some(service) if !SHOP_SERVICES.contains(&service.as_str()) => {
-                return Err(unknown("chaos.service", service, &SHOP_SERVICES));
+            Some(service) if service.parse::<wire::ShopService>().is_err() => {
+                return Err(unknown("chaos.service", service, wire::ShopService::NAMES));
             }
             _ => {}
         }
@@ -339,13 +338,7 @@ fn unknown(field: &str, name: &str, known: &[&str]) -> String {
 pub fn validate_action(action: &Action) -> Result<(), String> {
     let timeout = match action {
         Action::Wait(duration) => return parse_duration(duration).map(|_| ()).map_err(|e| format!("wait: {e}")),
-        Action::Chaos(chaos) => {
-            const KINDS: [&str; 3] = ["error", "latency", "timeout"];
-            if !KINDS.contains(&chaos.kind.as_str()) {
-                return Err(format!("chaos.kind {:?} is not one of {}", chaos.kind, KINDS.join(", ")));
-            }
-            &chaos.timeout
-        }
+        Action::Chaos(chaos) => &chaos.timeout,
         Action::ClearChaos(clear) => &clear.timeout,
         Action::Http(http) => &http.timeout,
         Action::Exec(exec) => &exec.timeout,

@@ -4,6 +4,10 @@
 /// things a run creates (queues, keys) that runs side by side must not share.
 pub const RUN_ID: &str = "GAUNTLET_RUN_ID";
 
+/// The variable holding the shop administrator's password (chosen by the harness per run
+/// unless the environment sets it); scenarios log in with `${SHOP_ADMIN_PASSWORD}`.
+pub const SHOP_ADMIN_PASSWORD: &str = "SHOP_ADMIN_PASSWORD";
+
 /// A variable the harness defines itself when the environment does not: [`RUN_ID`], and the
 /// password of the shop administrator the harness keeps when it hosts the shop.
 pub fn built_in(name: &str) -> Option<String> {
@@ -11,7 +15,7 @@ pub fn built_in(name: &str) -> Option<String> {
     static ADMIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     match name {
         RUN_ID => Some(ID.get_or_init(|| format!("{:08x}", rand::random::<u32>())).clone()),
-        crate::target::SHOP_ADMIN_PASSWORD => Some(
+        SHOP_ADMIN_PASSWORD => Some(
             ADMIN
                 .get_or_init(|| format!("gauntlet-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()))
                 .clone(),

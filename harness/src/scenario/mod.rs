@@ -50,7 +50,7 @@ pub struct Scenario {
     /// Dependencies that must report healthy on the target (`/health/{name}`) for the run to
     /// mean anything; when one does not, the run is skipped (not passed) and says why.
     #[serde(default)]
-    pub requires: Vec<Dependency>,
+    pub requires: Vec<wire::Dependency>,
     /// Phases, run in order.
     pub phases: Vec<Phase>,
     /// Actions that always run at the end, even after a failure or Ctrl-C.
@@ -65,56 +65,6 @@ impl Scenario {
     /// Every action of every phase (before, then after) and of rollback, in that order.
     pub fn actions(&self) -> impl Iterator<Item = &Action> {
         self.phases.iter().flat_map(|p| p.before.iter().chain(&p.after)).chain(&self.rollback)
-    }
-}
-
-/// A dependency of the target, named as its chaos API and `/health/{name}` name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Dependency {
-    /// Vault (OpenBao).
-    Vault,
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL/MariaDB.
-    Mysql,
-    /// MongoDB.
-    Mongodb,
-    /// The Redis Cluster.
-    Redis,
-    /// RabbitMQ.
-    Rabbitmq,
-}
-
-impl Dependency {
-    /// Every dependency.
-    pub const ALL: [Dependency; 6] =
-        [Self::Vault, Self::Postgres, Self::Mysql, Self::Mongodb, Self::Redis, Self::Rabbitmq];
-
-    /// The name the target uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Vault => "vault",
-            Self::Postgres => "postgres",
-            Self::Mysql => "mysql",
-            Self::Mongodb => "mongodb",
-            Self::Redis => "redis",
-            Self::Rabbitmq => "rabbitmq",
-        }
-    }
-}
-
-impl std::str::FromStr for Dependency {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|d| d.name() == name).ok_or_else(|| format!("{name:?} is not a dependency"))
-    }
-}
-
-impl fmt::Display for Dependency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -436,6 +386,8 @@ fn validate_request(request: &RequestSpec) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    use wire::Dependency;
+
     #[test]
     fn dependency_names_are_checked_with_a_suggestion() {
         let scenario = |head: &str| {
@@ -447,10 +399,6 @@ mod tests {
             scenario("requires: [mongodb, redis]").unwrap().scenario.requires,
             [Dependency::Mongodb, Dependency::Redis]
         );
-        use Dependency::*;
-        for dependency in [Vault, Postgres, Mysql, Mongodb, Redis, Rabbitmq] {
-            assert_eq!(serde_json::to_value(dependency).unwrap(), dependency.name());
-        }
         let error = scenario("requires: [mongo]").unwrap_err();
         assert_eq!((error.line, error.column), (Some(1), Some(12)), "{error}");
         assert!(error.message.contains("did you mean `mongodb`?"), "{error}");

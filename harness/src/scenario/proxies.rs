@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Action, Dependency, Scenario};
+use super::{Action, Scenario};
+use wire::Dependency;
 
 /// One proxy: where it forwards, and optionally where it listens.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,7 +46,7 @@ pub fn target_env(dependency: Dependency, listen: &str) -> Result<Vec<(String, S
 pub fn validate(scenario: &Scenario) -> Result<(), String> {
     let shop = scenario.target.topology == Some(super::Topology::Shop);
     for (name, spec) in &scenario.proxies {
-        let shop_service = shop && crate::target::SHOP_SERVICES.contains(&name.as_str());
+        let shop_service = shop && name.parse::<wire::ShopService>().is_ok();
         match &spec.upstream {
             None if shop_service => {}
             None => {

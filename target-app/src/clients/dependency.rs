@@ -8,10 +8,11 @@ use std::time::Duration;
 use prometheus::IntCounter;
 use serde_json::json;
 
-use crate::chaos::{FaultKind, FaultRegistry};
+use crate::chaos::FaultRegistry;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::resilience::circuit_breaker::CircuitBreaker;
+use wire::FaultKind;
 
 /// Resilience wrapper for one named dependency; cheap to clone.
 #[derive(Clone)]

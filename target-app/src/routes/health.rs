@@ -117,7 +117,7 @@ dependency_check!(health_rabbitmq, "rabbitmq", "/health/rabbitmq", "Check Rabbit
 /// Aggregate health of all services, with circuit breaker states (cached for 30 s).
 #[utoipa::path(get, path = "/health/all", tag = "Health Checks", responses((status = 200, description = "healthy or degraded")))]
 async fn health_all(State(state): State<AppState>) -> Json<Value> {
-    let services = check_all(&state, &crate::config::DEPENDENCIES).await;
+    let services = check_all(&state, wire::Dependency::NAMES).await;
     let status = if services.values().all(is_healthy) { "healthy" } else { "degraded" };
     let breakers: BTreeMap<&str, _> = state.breakers.iter().map(|(name, b)| (*name, b.state())).collect();
     Json(json!({ "status": status, "services": services, "circuit_breakers": breakers }))
