@@ -3,11 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use crate::duration::parse_duration;
+use crate::live;
 use crate::network::Network;
 use crate::process::Processes;
 use crate::report::model::ActionLog;
-use crate::scenario::{Action, parse_duration};
-use crate::target::{Target, is_loopback};
+use crate::scenario::Action;
+use crate::target::Target;
+use crate::target::address::is_loopback;
 use crate::variables::Variables;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -141,9 +144,38 @@ pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started
         }
     };
     if let (Some((live, scenario)), true) = (live, result.is_ok()) {
-        live.note(scenario, action);
+        live.note(scenario, started_fault(action), ended_faults(action));
     }
     log(stage, kind, description, started, run_started, result)
+}
+
+/// The fault `action` puts in place, for the live faults gauge.
+fn started_fault(action: &Action) -> Option<live::Started<'_>> {
+    let started = |kind, name, lasts| Some(live::Started { kind, name, lasts });
+    match action {
+        Action::Chaos(chaos) => {
+            let lasts = chaos.duration_s.map_or(live::CHAOS_DEFAULT_LIFETIME, Duration::from_secs);
+            started("chaos", &chaos.dependency, Some(lasts))
+        }
+        Action::Network(toxic) => {
+            started("toxic", &toxic.proxy, toxic.duration.as_deref().and_then(|d| parse_duration(d).ok()))
+        }
+        Action::Proxy(toggle) if !toggle.enabled => started("proxy_disabled", &toggle.name, None),
+        Action::Process(process) if process.signal.stops() => started("process", &process.name, None),
+        _ => None,
+    }
+}
+
+/// The faults `action` takes away, for the live faults gauge.
+fn ended_faults(action: &Action) -> Option<live::Ended<'_>> {
+    let ended = |kinds, name| Some(live::Ended { kinds, name });
+    match action {
+        Action::ClearChaos(_) => ended(&["chaos"], None),
+        Action::ClearNetwork(_) => ended(&["toxic", "proxy_disabled"], None),
+        Action::Proxy(toggle) if toggle.enabled => ended(&["proxy_disabled"], Some(&toggle.name)),
+        Action::Process(process) if !process.signal.stops() => ended(&["process"], Some(&process.name)),
+        _ => None,
+    }
 }
 
 /// The log of an action that started at `started`.
@@ -198,5 +230,48 @@ async fn bounded(limit: Duration, work: impl Future<Output = anyhow::Result<Stri
         Ok(Ok(message)) => Ok(message),
         Ok(Err(error)) => Err(error.to_string()),
         Err(_) => Err(format!("timed out after {limit:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an action's success tells the live faults gauge.
+    fn note(live: &crate::live::Live, yaml: &str) {
+        let action: Action = serde_yaml::from_str(yaml).unwrap();
+        live.note("s", started_fault(&action), ended_faults(&action));
+    }
+
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+    }
+
+    #[test]
+    fn faults_count_until_cleared_or_expired() {
+        let live = crate::live::Live::new().unwrap();
+        let active =
+            |kind: &str| value(&live.render(), &format!(r#"gauntlet_faults_active{{kind="{kind}",scenario="s"}}"#));
+        note(&live, "chaos: {dependency: postgres, kind: error}");
+        note(&live, "chaos: {dependency: redis, kind: error, duration_s: 1}");
+        note(&live, "network: {proxy: db, toxic: latency, latency_ms: 5}");
+        note(&live, "proxy: {name: db, enabled: false}");
+        note(&live, "process: {name: redis-7001, signal: pause}");
+        assert_eq!(
+            (active("chaos"), active("toxic"), active("proxy_disabled"), active("process")),
+            (Some(2.0), Some(1.0), Some(1.0), Some(1.0))
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(active("chaos"), Some(1.0), "the 1 s fault expired");
+        note(&live, "clear_chaos: {}");
+        note(&live, "proxy: {name: db, enabled: true}");
+        note(&live, "process: {name: redis-7001, signal: resume}");
+        assert_eq!(
+            (active("chaos"), active("toxic"), active("proxy_disabled"), active("process")),
+            (Some(0.0), Some(1.0), Some(0.0), Some(0.0))
+        );
+        note(&live, "process: {name: redis-7001, signal: kill}");
+        live.rolled_back("s");
+        assert_eq!((active("toxic"), active("process")), (Some(0.0), Some(0.0)));
     }
 }

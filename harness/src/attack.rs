@@ -19,9 +19,10 @@ use rand::{Rng, SeedableRng};
 
 use crate::checks::response::ResponseRule;
 use crate::client::{Connection, Endpoint, Prepared};
+use crate::duration::parse_think_time;
 use crate::measure::{Recorder, RequestLabel, Response};
 use crate::redact::Redactor;
-use crate::scenario::{LoadModel, RequestSpec, parse_think_time};
+use crate::scenario::{LoadModel, LoadedScenario, RequestSpec};
 use crate::variables::{self, Variables};
 
 /// What a phase's transactions share.
@@ -115,6 +116,27 @@ impl PhasePlan {
             _ => None,
         }
     }
+}
+
+/// What phase `index`'s users send, under `load` (the phase's, or a worker's share of it), with
+/// the run's captures and a `${user}` prefix unique within the run.
+pub fn phase_plan(
+    loaded: &LoadedScenario,
+    index: usize,
+    load: LoadModel,
+    seed: u64,
+    variables: Variables,
+    user_prefix: String,
+) -> PhasePlan {
+    let phase = &loaded.scenario.phases[index];
+    let rules = loaded.expectations[index]
+        .iter()
+        .filter_map(|scoped| scoped.expectation.response_rule().map(|rule| (scoped.request.clone(), rule.clone())))
+        .collect();
+    let think_time = phase.load.think_time.as_deref();
+    PhasePlan::new(load, phase.requests.clone(), think_time, rules, seed.wrapping_add(index as u64))
+        .with_variables(variables, user_prefix)
+        .with_redactor(Redactor::new(loaded.secrets.clone()))
 }
 
 /// Per-user state kept in goose's session data: the user's connection, its seeded random
@@ -229,7 +251,7 @@ async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> Transactio
         let seed = plan.seed ^ (user.weighted_users_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let rng = StdRng::seed_from_u64(seed);
         let mut variables = Variables::default();
-        variables.set(variables::USER, format!("{}{}", plan.user_prefix, user.weighted_users_index));
+        variables.set(crate::scenario::interpolate::USER, format!("{}{}", plan.user_prefix, user.weighted_users_index));
         let live = shared.recorder.live().map(crate::live::LivePhase::user);
         user.set_session_data(UserState {
             connection: Connection::default(),

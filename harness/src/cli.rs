@@ -142,8 +142,8 @@ pub struct BaselineArgs {
 
 impl BaselineArgs {
     /// The comparison rule these flags set.
-    pub fn rule(&self) -> crate::report::baseline::Rule {
-        crate::report::baseline::Rule {
+    pub fn rule(&self) -> crate::report::comparison::Rule {
+        crate::report::comparison::Rule {
             max_regression: self.max_regression / 100.0,
             min_regression_ms: self.min_regression_ms,
             strict: self.strict_baseline,

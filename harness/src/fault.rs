@@ -11,11 +11,12 @@ use serde_json::Value;
 use crate::cli::{FaultArgs, FaultCommand};
 use crate::scenario::ChaosAction;
 use crate::table;
-use crate::target::{self, Target};
+use crate::target::Target;
+use crate::target::address;
 
 /// Runs one fault command, printing its answer; returns the exit code.
 pub async fn run(args: &FaultArgs) -> u8 {
-    if let Err(error) = target::check_allowed(&args.target, args.manual.allow_remote, target::MANUAL_OPT_IN) {
+    if let Err(error) = address::check_allowed(&args.target, args.manual.allow_remote, address::MANUAL_OPT_IN) {
         eprintln!("error: {error}");
         return crate::EXIT_INVALID_SCENARIO;
     }

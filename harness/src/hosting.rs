@@ -9,8 +9,12 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::target::TargetError;
-use crate::target_log::{self, Lines, TargetLog};
+use crate::report::model::TargetLog;
+use crate::target::address::TargetError;
+use crate::target_log::{self, Lines};
+
+/// The name of the self-hosted target-app in `process:` actions.
+pub const TARGET_APP: &str = "target-app";
 
 /// How to start one hosted process, again after a restart.
 #[derive(Clone, Debug)]
@@ -81,7 +85,7 @@ impl Hosting {
             .spawn()
             .map_err(|e| TargetError::Start(format!("{}: {e}", launch.binary.display())))?;
         let (stdout, stderr) = (process.stdout.take(), process.stderr.take());
-        let tag = (launch.name != crate::process::TARGET_APP).then(|| launch.name.clone());
+        let tag = (launch.name != TARGET_APP).then(|| launch.name.clone());
         let forward = tokio::spawn(async move {
             if let (Some(stdout), Some(stderr)) = (stdout, stderr) {
                 target_log::forward(stdout, stderr, tag, lines).await;

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod comparison;
 pub mod distributed;
+pub mod duration;
 pub mod fault;
 pub mod hosting;
 pub mod live;
@@ -122,8 +123,11 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
     for loaded in &scenarios {
         let url = args.target.as_deref().or(loaded.scenario.target.url.as_deref());
         if let Some(url) = url
-            && let Err(error) =
-                target::check_allowed(url, args.allow_remote || loaded.scenario.allow_remote, target::RUN_OPT_IN)
+            && let Err(error) = target::address::check_allowed(
+                url,
+                args.allow_remote || loaded.scenario.allow_remote,
+                target::address::RUN_OPT_IN,
+            )
         {
             eprintln!("error: {}: {error}", loaded.path.display());
             return EXIT_INVALID_SCENARIO;
@@ -131,7 +135,7 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
     }
     // So is a process action naming a process the dev stack did not start.
     for loaded in &scenarios {
-        let hosted = target::hosted_names(&loaded.scenario.target, args.target.as_deref());
+        let hosted = target::shop::hosted_names(&loaded.scenario.target, args.target.as_deref());
         if let Err(error) = process::check_scenario(&loaded.scenario, &hosted).await {
             eprintln!("error: {}: {error}", loaded.path.display());
             return EXIT_INVALID_SCENARIO;

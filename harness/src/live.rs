@@ -24,8 +24,7 @@ use ::prometheus::{
     TextEncoder,
 };
 
-use crate::measure::RequestLabel;
-use crate::scenario::{Action, parse_duration};
+use crate::measure::label::RequestLabel;
 
 /// Latency buckets, in seconds: 1 ms to 30 s.
 const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -34,7 +33,28 @@ const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 pub const FAULT_KINDS: [&str; 4] = ["chaos", "toxic", "proxy_disabled", "process"];
 
 /// How long the target keeps a chaos fault whose `duration_s` is not given.
-const CHAOS_DEFAULT_LIFETIME: Duration = Duration::from_secs(30);
+pub const CHAOS_DEFAULT_LIFETIME: Duration = Duration::from_secs(30);
+
+/// A fault an action put in place: its kind (`chaos`, `toxic`, `proxy_disabled`, `process`),
+/// what it names, and how long it lasts when it ends by itself.
+#[derive(Debug)]
+pub struct Started<'a> {
+    /// The `kind` label.
+    pub kind: &'static str,
+    /// The dependency, proxy or process.
+    pub name: &'a str,
+    /// When it expires by itself, if it does.
+    pub lasts: Option<Duration>,
+}
+
+/// The faults an action took away: those of `kinds`, only the one named `name` when given.
+#[derive(Debug)]
+pub struct Ended<'a> {
+    /// The `kind` labels it ends.
+    pub kinds: &'static [&'static str],
+    /// The one fault it ends, when it ends one.
+    pub name: Option<&'a str>,
+}
 
 /// The run's live metrics; shared by every scenario of one `harness run`.
 pub struct Live {
@@ -163,37 +183,18 @@ impl Live {
         }
     }
 
-    /// Counts what a successful action put in place or took away.
-    pub fn note(&self, scenario: &str, action: &Action) {
+    /// Counts a fault an action of `scenario` put in place, and takes away those it `ended`.
+    pub fn note(&self, scenario: &str, started: Option<Started<'_>>, ended: Option<Ended<'_>>) {
         let (active, scenarios) = &mut *self.active.lock().expect("live faults");
         scenarios.insert(scenario.to_owned());
-        let mut add = |kind, name: &str, lasts: Option<Duration>| {
+        if let Some(Started { kind, name, lasts }) = started {
             let until = lasts.map(|lasts| Instant::now() + lasts);
             active.push(ActiveFault { scenario: scenario.to_owned(), kind, name: name.to_owned(), until });
-        };
-        match action {
-            Action::Chaos(chaos) => {
-                let lasts = chaos.duration_s.map_or(CHAOS_DEFAULT_LIFETIME, Duration::from_secs);
-                add("chaos", &chaos.dependency, Some(lasts));
-            }
-            Action::Network(toxic) => {
-                let lasts = toxic.duration.as_deref().and_then(|d| parse_duration(d).ok());
-                add("toxic", &toxic.proxy, lasts);
-            }
-            Action::Proxy(toggle) if !toggle.enabled => add("proxy_disabled", &toggle.name, None),
-            Action::Process(process) if process.signal.stops() => add("process", &process.name, None),
-            _ => {}
         }
-        let ends = |fault: &ActiveFault| match action {
-            Action::ClearChaos(_) => fault.kind == "chaos",
-            Action::ClearNetwork(_) => matches!(fault.kind, "toxic" | "proxy_disabled"),
-            Action::Proxy(toggle) => toggle.enabled && fault.kind == "proxy_disabled" && fault.name == toggle.name,
-            Action::Process(process) => {
-                !process.signal.stops() && fault.kind == "process" && fault.name == process.name
-            }
-            _ => false,
-        };
-        active.retain(|fault| !(fault.scenario == scenario && ends(fault)));
+        if let Some(Ended { kinds, name }) = ended {
+            let ends = |fault: &ActiveFault| kinds.contains(&fault.kind) && name.is_none_or(|name| fault.name == name);
+            active.retain(|fault| !(fault.scenario == scenario && ends(fault)));
+        }
     }
 
     /// Rollback reset every proxy and brought back every process of `scenario` (chaos faults
@@ -277,10 +278,6 @@ impl Drop for ActiveUser {
 mod tests {
     use super::*;
 
-    fn action(yaml: &str) -> Action {
-        serde_yaml::from_str(yaml).unwrap()
-    }
-
     fn value(text: &str, series: &str) -> Option<f64> {
         text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
     }
@@ -309,33 +306,5 @@ mod tests {
         assert_eq!(value(&text, r#"gauntlet_phase_active{phase="steady",scenario="s"}"#), Some(1.0));
         drop(phase);
         assert_eq!(value(&live.render(), r#"gauntlet_phase_active{phase="steady",scenario="s"}"#), Some(0.0));
-    }
-
-    #[test]
-    fn faults_count_until_cleared_or_expired() {
-        let live = Live::new().unwrap();
-        let active =
-            |kind: &str| value(&live.render(), &format!(r#"gauntlet_faults_active{{kind="{kind}",scenario="s"}}"#));
-        live.note("s", &action("chaos: {dependency: postgres, kind: error}"));
-        live.note("s", &action("chaos: {dependency: redis, kind: error, duration_s: 1}"));
-        live.note("s", &action("network: {proxy: db, toxic: latency, latency_ms: 5}"));
-        live.note("s", &action("proxy: {name: db, enabled: false}"));
-        live.note("s", &action("process: {name: redis-7001, signal: pause}"));
-        assert_eq!(
-            (active("chaos"), active("toxic"), active("proxy_disabled"), active("process")),
-            (Some(2.0), Some(1.0), Some(1.0), Some(1.0))
-        );
-        std::thread::sleep(Duration::from_millis(1100));
-        assert_eq!(active("chaos"), Some(1.0), "the 1 s fault expired");
-        live.note("s", &action("clear_chaos: {}"));
-        live.note("s", &action("proxy: {name: db, enabled: true}"));
-        live.note("s", &action("process: {name: redis-7001, signal: resume}"));
-        assert_eq!(
-            (active("chaos"), active("toxic"), active("proxy_disabled"), active("process")),
-            (Some(0.0), Some(1.0), Some(0.0), Some(0.0))
-        );
-        live.note("s", &action("process: {name: redis-7001, signal: kill}"));
-        live.rolled_back("s");
-        assert_eq!((active("toxic"), active("process")), (Some(0.0), Some(0.0)));
     }
 }

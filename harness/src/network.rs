@@ -2,25 +2,13 @@
 //! self-hosted target connects through them), changed by `network:`, `proxy:` and
 //! `clear_network:` actions, and reset by rollback whatever happened.
 
-use serde::{Deserialize, Serialize};
-
+use crate::duration::parse_duration;
 use crate::proxy::{NewProxy, Proxies, ProxyUpdate};
+use crate::report::model::ProxyAddress;
 use crate::scenario::action::NetworkAction;
-use crate::scenario::parse_duration;
 use crate::scenario::proxies::{self, ProxySpec};
-use crate::target::ShopPorts;
+use crate::target::shop::ShopPorts;
 use wire::Dependency;
-
-/// Where one proxy listens and what it forwards to, for the report and the console.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ProxyAddress {
-    /// The name under `proxies:`.
-    pub name: String,
-    /// The bound `ip:port`.
-    pub listen: String,
-    /// `host:port` it forwards to.
-    pub upstream: String,
-}
 
 /// The running proxies of one run (none when the scenario declares none).
 #[derive(Default)]

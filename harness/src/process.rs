@@ -13,9 +13,6 @@ use crate::scenario::action::{ProcessAction, Signal};
 use crate::scenario::{Action, Scenario};
 use crate::target::Target;
 
-/// The name of the self-hosted target-app in `process:` actions.
-pub const TARGET_APP: &str = "target-app";
-
 /// A dev-stack process as `status` listed it.
 #[derive(Debug, Clone, PartialEq)]
 struct Service {
@@ -178,7 +175,7 @@ fn check_names(
         if hosted.contains(&action.name) {
             continue;
         }
-        if action.name == TARGET_APP {
+        if action.name == crate::hosting::TARGET_APP {
             return Err("process target-app: the harness did not start the target (a --target URL was given)".into());
         }
         if !services.contains_key(&action.name) {
@@ -239,7 +236,7 @@ mod tests {
         let processes = Processes {
             script: PathBuf::from("scripts/services.sh"),
             services: Mutex::new(BTreeMap::from([("redis-7001".to_owned(), Service { pid: 41, program: None })])),
-            hosted: vec![TARGET_APP.to_owned()],
+            hosted: vec![crate::hosting::TARGET_APP.to_owned()],
             changed: Mutex::default(),
         };
         let action = |name: &str, signal| ProcessAction { name: name.into(), signal };

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::measure::RequestLabel;
+use crate::measure::label::RequestLabel;
 use crate::report::model::{ActionLog, RunReport};
 
 /// What replaces a secret.

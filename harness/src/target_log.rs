@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use crate::report::model::TargetLog;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 
 /// Routine lines kept before sampling starts.
@@ -23,23 +23,6 @@ pub const MAX_BYTES: u64 = 50 * 1024 * 1024;
 /// Lines shown beside one failure sample, and characters per line.
 const LINES_PER_REQUEST: usize = 10;
 const LINE_CHARS: usize = 1_000;
-
-/// How the target's log was written and bounded.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TargetLog {
-    /// The file, relative to the run directory.
-    pub file: String,
-    /// Lines the target wrote.
-    pub lines: u64,
-    /// Lines kept in the file.
-    pub written: u64,
-    /// Routine lines left out by sampling.
-    pub sampled_out: u64,
-    /// Lines left out because the file reached [`MAX_BYTES`].
-    pub over_size: u64,
-    /// The rule, in words.
-    pub bound: String,
-}
 
 /// Decides, line by line, what goes into the file.
 #[derive(Debug, Default)]

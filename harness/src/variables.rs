@@ -7,14 +7,11 @@
 //! These `${name}`s are left alone when the scenario file is read
 //! ([`crate::scenario::interpolate`]): only names that some `capture:` declares, and `user`, are.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use crate::scenario::RequestSpec;
-
-/// The built-in per-user name.
-pub const USER: &str = "user";
 
 /// Captured values by name.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -118,33 +115,6 @@ pub fn uses_variables(spec: &RequestSpec) -> bool {
         .any(|text| text.contains("${"))
 }
 
-/// The names a scenario file declares under any `capture:`, plus [`USER`]: the `${name}`s
-/// reading the file leaves for the run to fill. Text that is not YAML declares none (reading
-/// it will say why).
-pub fn declared(raw: &str) -> BTreeSet<String> {
-    fn walk(value: &serde_yaml::Value, names: &mut BTreeSet<String>) {
-        match value {
-            serde_yaml::Value::Mapping(map) => {
-                for (key, item) in map {
-                    if key.as_str() == Some("capture")
-                        && let Some(captures) = item.as_mapping()
-                    {
-                        names.extend(captures.keys().filter_map(|k| k.as_str().map(str::to_owned)));
-                    }
-                    walk(item, names);
-                }
-            }
-            serde_yaml::Value::Sequence(items) => items.iter().for_each(|item| walk(item, names)),
-            _ => {}
-        }
-    }
-    let mut names = BTreeSet::from([USER.to_owned()]);
-    if let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(raw) {
-        walk(&value, &mut names);
-    }
-    names
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,13 +152,5 @@ mod tests {
         assert_eq!((rendered.path.as_str(), rendered.query["q"].as_str()), ("/orders/P", "P"));
         assert_eq!(rendered.headers["authorization"], "Bearer T");
         assert_eq!(rendered.body.unwrap()["items"][0]["product_id"], "P");
-    }
-
-    #[test]
-    fn declared_names_come_from_every_capture_in_the_file() {
-        let names = declared(
-            "phases:\n- requests: [{path: /a, capture: {token: /t}}]\n  before: [{http: {path: /b, capture: {product_id: /id}}}]\n",
-        );
-        assert_eq!(names, BTreeSet::from(["product_id".to_owned(), "token".to_owned(), "user".to_owned()]));
     }
 }

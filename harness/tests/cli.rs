@@ -194,7 +194,19 @@ fn the_remote_opt_in_is_a_flag_and_a_variable_on_run_fault_and_proxy() {
     let harness::cli::Command::Fault(args) = parsed.unwrap().command else { panic!("fault") };
     assert!(args.manual.allow_remote);
     assert!(
-        harness::target::check_allowed(&args.target, args.manual.allow_remote, harness::target::MANUAL_OPT_IN).is_ok()
+        harness::target::address::check_allowed(
+            &args.target,
+            args.manual.allow_remote,
+            harness::target::address::MANUAL_OPT_IN
+        )
+        .is_ok()
     );
-    assert!(harness::target::check_allowed("https://staging.example", false, harness::target::MANUAL_OPT_IN).is_err());
+    assert!(
+        harness::target::address::check_allowed(
+            "https://staging.example",
+            false,
+            harness::target::address::MANUAL_OPT_IN
+        )
+        .is_err()
+    );
 }

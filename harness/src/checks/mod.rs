@@ -14,7 +14,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::measure::PhaseStats;
 use crate::prometheus::MetricSet;
-use crate::scenario::Phase;
 
 pub mod breaker;
 pub mod cache;
@@ -311,7 +310,7 @@ impl Expectation {
 
 /// Compiles a phase's `expect` blocks; `phases` are all of the scenario's (for references) and
 /// `requests` the names of this phase's requests (for scopes).
-pub fn compile(blocks: &Expect, phases: &[Phase], requests: &[String]) -> Result<Vec<Scoped>, String> {
+pub fn compile(blocks: &Expect, phases: &[String], requests: &[String]) -> Result<Vec<Scoped>, String> {
     let mut compiled = Vec::new();
     for spec in &blocks.0 {
         if let Some(name) = &spec.request {
@@ -355,7 +354,7 @@ fn check_scope(spec: &ExpectSpec, name: &str, requests: &[String]) -> Result<(),
     }
 }
 
-fn compile_block(spec: &ExpectSpec, phases: &[Phase]) -> Result<Vec<Expectation>, String> {
+fn compile_block(spec: &ExpectSpec, phases: &[String]) -> Result<Vec<Expectation>, String> {
     let mut compiled = Vec::new();
     for (key, comparison) in &spec.status {
         compiled.push(Expectation::Status(status::StatusShare::compile(&key.0, comparison)?));

@@ -5,8 +5,8 @@
 use serde::Deserialize;
 
 use crate::checks::{Observed, Outcome};
+use crate::duration::parse_duration;
 use crate::measure::PhaseStats;
-use crate::scenario::{Phase, parse_duration};
 
 /// The YAML.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,12 +33,12 @@ pub struct Recovery {
 
 impl Recovery {
     /// Compiles the spec; the baseline must name another phase.
-    pub fn compile(spec: &RecoverySpec, phases: &[Phase]) -> Result<Self, String> {
+    pub fn compile(spec: &RecoverySpec, phases: &[String]) -> Result<Self, String> {
         let within_s = parse_duration(&spec.within).map_err(|e| format!("recovery.within: {e}"))?.as_secs_f64();
         let baseline = match &spec.baseline {
-            Some(name) if phases.iter().any(|p| &p.name == name) => name.clone(),
+            Some(name) if phases.contains(name) => name.clone(),
             Some(name) => return Err(format!("recovery.baseline: no phase named {name:?}")),
-            None => phases.first().map(|p| p.name.clone()).ok_or("recovery needs a baseline phase")?,
+            None => phases.first().cloned().ok_or("recovery needs a baseline phase")?,
         };
         let tolerance = match &spec.tolerance {
             Some(text) => text

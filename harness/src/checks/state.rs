@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::checks::{Observed, Outcome};
+use crate::duration::parse_duration;
 use crate::measure::PhaseStats;
-use crate::scenario::parse_duration;
 
 /// The YAML.
 #[derive(Debug, Clone, Deserialize)]

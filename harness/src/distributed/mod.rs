@@ -35,6 +35,7 @@ use tokio::sync::Notify;
 
 pub use self::token::Token;
 use crate::measure::{Delta, Recorder};
+use crate::report::model::WorkerCount;
 use crate::variables::Variables;
 
 /// How long a worker may go without reporting during a phase.
@@ -103,17 +104,6 @@ pub struct Report {
     pub finished: bool,
     /// Why its share failed, if it did.
     pub error: Option<String>,
-}
-
-/// Requests and errors one worker sent in a phase.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct WorkerCount {
-    /// Its index.
-    pub worker: usize,
-    /// Responses it recorded.
-    pub requests: u64,
-    /// Of which errors.
-    pub errors: u64,
 }
 
 /// Why `loaded` cannot be spread over workers: a check that needs every response in one send

@@ -87,7 +87,7 @@ async fn run_share(
     };
     let prefix = format!("p{}-w{index}-", assignment.phase);
     let share = load.clone();
-    let plan = crate::runner::phase_plan(loaded, assignment.phase, load, assignment.seed, assignment.variables, prefix);
+    let plan = crate::attack::phase_plan(loaded, assignment.phase, load, assignment.seed, assignment.variables, prefix);
     let plan = Arc::new(plan);
     let recorder = Arc::new(Recorder::new(plan.labels(), plan.expected_interval(), false, Instant::now()).draining());
     let mut load = Box::pin(attack::run_phase(plan, &assignment.target, recorder.clone()));

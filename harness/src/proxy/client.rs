@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 use crate::cli::{ProxyArgs, ProxyCommand, ToxicCommand};
 use crate::fault::text;
 use crate::table;
-use crate::target::{self, TargetError};
+use crate::target::address::{self, TargetError};
 
 /// Runs one client command against `args.api`, printing its answer; returns the exit code.
 pub async fn run(args: &ProxyArgs) -> u8 {
     let api = args.api.trim_end_matches('/');
-    if let Err(error) = target::check_allowed(api, args.manual.allow_remote, target::MANUAL_OPT_IN) {
+    if let Err(error) = address::check_allowed(api, args.manual.allow_remote, address::MANUAL_OPT_IN) {
         eprintln!("error: {error}");
         return crate::EXIT_INVALID_SCENARIO;
     }

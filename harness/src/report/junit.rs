@@ -1,6 +1,6 @@
 //! `junit.xml`: one test case per expectation, one suite per phase, for CI dashboards.
 
-use crate::report::baseline::RowVerdict;
+use crate::report::comparison::RowVerdict;
 use crate::report::escape;
 use crate::report::model::RunReport;
 

@@ -5,6 +5,8 @@
 use std::path::Path;
 
 pub mod baseline;
+pub mod charts;
+pub mod comparison;
 pub mod html;
 pub mod json;
 pub mod junit;

@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::breaker::StateChange;
 use crate::measure::{FailureSample, Percentiles, PhaseStats, TimelinePoint};
-use crate::report::baseline::BaselineComparison;
-use crate::target::ResourceSample;
-use crate::target_log::TargetLog;
+use crate::report::comparison::BaselineComparison;
 
 /// Version of the `report.json` schema; bump on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -107,7 +105,7 @@ pub struct RunReport {
     pub resources: Vec<ResourceSample>,
     /// The fault proxies the run started, with their bound addresses.
     #[serde(default)]
-    pub proxies: Vec<crate::network::ProxyAddress>,
+    pub proxies: Vec<ProxyAddress>,
     /// The self-hosted target's log file and how it was bounded.
     #[serde(default)]
     pub target_log: Option<TargetLog>,
@@ -149,7 +147,7 @@ pub struct PhaseReport {
     pub schedule: Option<Schedule>,
     /// In a distributed run, what each worker sent (their sum is the phase's count).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub workers: Vec<crate::distributed::WorkerCount>,
+    pub workers: Vec<WorkerCount>,
 }
 
 /// One request name's statistics within a phase.
@@ -255,6 +253,25 @@ pub struct Schedule {
 }
 
 impl RunReport {
+    /// The verdict: a setup failure, interruption or overrun was recorded when it happened; a run
+    /// whose required dependencies were unhealthy is skipped; otherwise an open-model phase that
+    /// fell behind makes the run invalid, and a failed expectation, baseline row or rollback action
+    /// makes it fail.
+    pub fn decide(&self) -> Verdict {
+        let report = self;
+        if matches!(report.verdict, Verdict::SetupFailed | Verdict::Invalid | Verdict::Interrupted) {
+            report.verdict
+        } else if report.skipped.is_some() {
+            Verdict::Skipped
+        } else if report.phases.iter().any(|p| p.schedule.as_ref().is_some_and(|s| s.behind)) {
+            Verdict::Invalid
+        } else if !report.all_passed() || report.rollback.iter().any(|action| !action.ok) {
+            Verdict::Failed
+        } else {
+            Verdict::Passed
+        }
+    }
+
     /// How many expectations held, and how many there were, over every phase.
     pub fn expectation_counts(&self) -> (usize, usize) {
         let expectations = self.phases.iter().flat_map(|p| &p.expectations);
@@ -266,6 +283,56 @@ impl RunReport {
         self.phases.iter().flat_map(|p| &p.expectations).all(|e| e.passed)
             && self.baseline.as_ref().is_none_or(BaselineComparison::passed)
     }
+}
+
+/// One sample of the target's resource use (from its `/api/info`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ResourceSample {
+    /// Seconds since the run started.
+    pub at_s: f64,
+    /// Process CPU, percent of one core.
+    pub cpu_percent: f64,
+    /// Process resident memory, MiB.
+    pub memory_mb: f64,
+}
+
+/// Where one proxy listens and what it forwards to, for the report and the console.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProxyAddress {
+    /// The name under `proxies:`.
+    pub name: String,
+    /// The bound `ip:port`.
+    pub listen: String,
+    /// `host:port` it forwards to.
+    pub upstream: String,
+}
+
+/// Requests and errors one worker sent in a phase.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct WorkerCount {
+    /// Its index.
+    pub worker: usize,
+    /// Responses it recorded.
+    pub requests: u64,
+    /// Of which errors.
+    pub errors: u64,
+}
+
+/// How the target's log was written and bounded.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetLog {
+    /// The file, relative to the run directory.
+    pub file: String,
+    /// Lines the target wrote.
+    pub lines: u64,
+    /// Lines kept in the file.
+    pub written: u64,
+    /// Routine lines left out by sampling.
+    pub sampled_out: u64,
+    /// Lines left out because the file reached [`MAX_BYTES`].
+    pub over_size: u64,
+    /// The rule, in words.
+    pub bound: String,
 }
 
 #[cfg(test)]

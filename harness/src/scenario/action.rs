@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Scenario, Topology, default_method, parse_duration};
+use super::{Scenario, Topology, default_method};
+use crate::duration::parse_duration;
 use crate::proxy::toxic::{Kind, Stream, Toxic};
 use wire::Dependency;
 

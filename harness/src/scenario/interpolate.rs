@@ -78,6 +78,36 @@ pub fn interpolate(
     Ok(out)
 }
 
+/// The built-in per-user name.
+pub const USER: &str = "user";
+
+/// The names a scenario file declares under any `capture:`, plus [`USER`]: the `${name}`s
+/// reading the file leaves for the run to fill. Text that is not YAML declares none (reading
+/// it will say why).
+pub fn declared(raw: &str) -> std::collections::BTreeSet<String> {
+    fn walk(value: &serde_yaml::Value, names: &mut std::collections::BTreeSet<String>) {
+        match value {
+            serde_yaml::Value::Mapping(map) => {
+                for (key, item) in map {
+                    if key.as_str() == Some("capture")
+                        && let Some(captures) = item.as_mapping()
+                    {
+                        names.extend(captures.keys().filter_map(|k| k.as_str().map(str::to_owned)));
+                    }
+                    walk(item, names);
+                }
+            }
+            serde_yaml::Value::Sequence(items) => items.iter().for_each(|item| walk(item, names)),
+            _ => {}
+        }
+    }
+    let mut names = std::collections::BTreeSet::from([USER.to_owned()]);
+    if let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(raw) {
+        walk(&value, &mut names);
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +139,16 @@ mod tests {
         let runtime = std::collections::BTreeSet::from(["token".to_owned()]);
         let text = interpolate("${HOST}/${token}/${HOST}", lookup, &runtime, &mut Vec::new()).unwrap();
         assert_eq!(text, "example/${token}/example");
+    }
+
+    #[test]
+    fn declared_names_come_from_every_capture_in_the_file() {
+        let names = declared(
+            "phases:\n- requests: [{path: /a, capture: {token: /t}}]\n  before: [{http: {path: /b, capture: {product_id: /id}}}]\n",
+        );
+        assert_eq!(
+            names,
+            std::collections::BTreeSet::from(["product_id".to_owned(), "token".to_owned(), "user".to_owned()])
+        );
     }
 }

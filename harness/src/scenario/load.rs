@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::duration::{parse_duration, parse_think_time};
+
 /// Closed model (`users` with `duration`, `iterations` or a `ramp`) or open model (`rate`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,11 +87,6 @@ impl LoadModel {
     }
 }
 
-/// Parses `5s`, `250ms`, `2m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration like 5s or 250ms: {e}"))
-}
-
 /// Checks a load block and resolves it to its model.
 pub fn resolve_load(load: &Load) -> Result<LoadModel, String> {
     if let Some(think) = &load.think_time {
@@ -156,16 +153,6 @@ pub fn phase_limit(load: &Load, model: &LoadModel) -> Result<Duration, String> {
         }
         LoadModel::Iterations { .. } => Duration::from_secs(600),
     })
-}
-
-/// Parses think time: `100ms` or `50ms..200ms`, as (min, max).
-pub fn parse_think_time(text: &str) -> Result<(Duration, Duration), String> {
-    let (low, high) = text.split_once("..").unwrap_or((text, text));
-    let (low, high) = (parse_duration(low)?, parse_duration(high)?);
-    if low > high {
-        return Err(format!("think_time: {text:?} has its range backwards"));
-    }
-    Ok((low, high))
 }
 
 #[cfg(test)]

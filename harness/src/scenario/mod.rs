@@ -24,7 +24,7 @@ pub use action::{Action, ChaosAction, ClearChaosAction, ExecAction, HttpAction};
 pub use files::collect;
 pub use interpolate::interpolate;
 use load::resolve_load;
-pub use load::{Load, LoadModel, parse_duration, parse_think_time, phase_limit};
+pub use load::{Load, LoadModel, phase_limit};
 use suggest::{find_line, line_column, with_suggestion};
 
 /// One scenario file, as written.
@@ -250,7 +250,7 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let error = |line, column, message: String| ScenarioError { file: path.to_owned(), line, column, message };
     let raw = std::fs::read_to_string(path).map_err(|e| error(None, None, format!("cannot read: {e}")))?;
     let mut secrets = Vec::new();
-    let runtime = crate::variables::declared(&raw);
+    let runtime = interpolate::declared(&raw);
     let text = interpolate(&raw, interpolate::variable, &runtime, &mut secrets).map_err(|(at, message)| {
         let (line, column) = line_column(&raw, at);
         error(Some(line), Some(column), message)
@@ -302,6 +302,7 @@ pub fn parse_interpolated(text: &str, written: &str, path: &Path) -> Result<Load
     if scenario.phases.is_empty() {
         return Err(error(None, None, "a scenario needs at least one phase".into()));
     }
+    let phase_names: Vec<String> = scenario.phases.iter().map(|p| p.name.clone()).collect();
     for (index, phase) in scenario.phases.iter().enumerate() {
         let at = |message: String| {
             let line = find_line(text, &format!("name: {}", phase.name));
@@ -323,7 +324,7 @@ pub fn parse_interpolated(text: &str, written: &str, path: &Path) -> Result<Load
         phase_limit(&phase.load, &model).map_err(at)?;
         loads.push(model);
         let names: Vec<String> = phase.requests.iter().map(RequestSpec::display_name).collect();
-        expectations.push(checks::compile(&phase.expect, &scenario.phases, &names).map_err(at)?);
+        expectations.push(checks::compile(&phase.expect, &phase_names, &names).map_err(at)?);
     }
     for action in &scenario.rollback {
         validate_action(action).map_err(|m| error(find_line(text, "rollback:"), None, format!("rollback: {m}")))?;

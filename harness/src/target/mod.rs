@@ -8,15 +8,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::hosting::{Hosting, Launch};
+pub mod address;
+pub mod shop;
+
+use address::{OBSERVER_ADDRESS, RUN_OPT_IN, SCRAPER_ADDRESS, TargetError, check_allowed, is_loopback};
+use shop::ShopPorts;
+
+use crate::hosting::{Hosting, Launch, TARGET_APP};
 use crate::prometheus::MetricSet;
+use crate::report::model::{ResourceSample, TargetLog};
 use crate::scenario::interpolate;
 use crate::scenario::{ChaosAction, Target as TargetSpec, Topology};
-use crate::target_log::TargetLog;
-use wire::{Dependency, ShopService};
+use wire::Dependency;
 
 /// A running target.
 pub struct Target {
@@ -30,76 +35,6 @@ pub struct Target {
     /// whose chaos API is at `url`.
     shop_services: Vec<(String, String)>,
 }
-
-/// One sample of the target's resource use (from its `/api/info`).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct ResourceSample {
-    /// Seconds since the run started.
-    pub at_s: f64,
-    /// Process CPU, percent of one core.
-    pub cpu_percent: f64,
-    /// Process resident memory, MiB.
-    pub memory_mb: f64,
-}
-
-/// Why a target could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    /// The URL is not on this machine, and remote targets were not allowed.
-    #[error("target {url} is not a loopback address; to send to it, {opt_in}")]
-    NotLoopback {
-        /// The URL.
-        url: String,
-        /// How the command at hand opts in ([`RUN_OPT_IN`], [`MANUAL_OPT_IN`]).
-        opt_in: &'static str,
-    },
-    /// Nothing answers at the URL.
-    #[error("target {url} is unreachable: {reason}")]
-    Unreachable {
-        /// The URL.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// The self-hosted target did not start or become ready.
-    #[error("could not start the target: {0}")]
-    Start(String),
-}
-
-/// How `run` opts in to a target off this machine.
-pub const RUN_OPT_IN: &str =
-    "pass --allow-remote (or set GAUNTLET_ALLOW_REMOTE=1), or set `allow_remote: true` in the scenario";
-/// How `fault` and the `proxy` client commands opt in to a target off this machine.
-pub const MANUAL_OPT_IN: &str = "pass --allow-remote (or set GAUNTLET_ALLOW_REMOTE=1)";
-
-/// Refuses a URL off this machine unless remote targets are allowed; the refusal names
-/// `opt_in`, the way the command at hand allows them.
-pub fn check_allowed(url: &str, allow_remote: bool, opt_in: &'static str) -> Result<(), TargetError> {
-    let url = url.trim_end_matches('/');
-    if !allow_remote && !is_loopback(url) {
-        return Err(TargetError::NotLoopback { url: url.to_owned(), opt_in });
-    }
-    reqwest::Url::parse(url)
-        .ok()
-        .filter(|u| u.scheme() == "http" || u.scheme() == "https")
-        .map(|_| ())
-        .ok_or_else(|| TargetError::Unreachable { url: url.to_owned(), reason: "not an http or https URL".into() })
-}
-
-/// Whether a URL points at this machine.
-pub fn is_loopback(url: &str) -> bool {
-    reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).is_some_and(|host| {
-        host == "localhost" || host == "[::1]" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    })
-}
-
-/// The address the harness's own calls (readiness, scrapes, chaos API) come from, so they
-/// never count against the per-IP rate limits the load (from 127.0.0.1) is testing.
-pub const OBSERVER_ADDRESS: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
-
-/// The address the harness's background scrapes (`/metrics` every 100 ms, `/api/info` every
-/// second) come from, so they never use up the budget its actions and probes need.
-pub const SCRAPER_ADDRESS: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 3));
 
 /// The harness's own client; calls to a loopback target come from `source`.
 fn client(url: &str, source: std::net::IpAddr) -> reqwest::Client {
@@ -195,13 +130,8 @@ impl Target {
         let token = finish_env(&mut env, spec, uses_chaos, proxy_env);
         let url = format!("http://127.0.0.1:{port}");
         let hosting = Self::hosting(&url, log, token.as_deref())?;
-        let launch = Launch {
-            name: crate::process::TARGET_APP.into(),
-            binary,
-            args: Vec::new(),
-            env,
-            ready_url: format!("{url}/health/ready"),
-        };
+        let launch =
+            Launch { name: TARGET_APP.into(), binary, args: Vec::new(), env, ready_url: format!("{url}/health/ready") };
         let target = Self {
             client: client(&url, OBSERVER_ADDRESS),
             url,
@@ -425,41 +355,6 @@ fn finish_env(
     token.or_else(|| env.get("CHAOS_TOKEN").cloned())
 }
 
-/// The port each shop service will listen on, picked before anything starts so that proxies
-/// in front of a service can be started first.
-#[derive(Clone, Debug)]
-pub struct ShopPorts(Vec<(&'static str, u16)>);
-
-impl ShopPorts {
-    /// A free loopback port for every service, all different: each listener is held until all
-    /// are bound (one released at a time, the kernel gave two services the same port).
-    pub fn pick() -> Result<Self, TargetError> {
-        let listeners = ShopService::ALL
-            .iter()
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|e| TargetError::Start(format!("no free port: {e}")))?;
-        let ports = listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<Vec<_>>>();
-        let ports = ports.map_err(|e| TargetError::Start(format!("no free port: {e}")))?;
-        Ok(Self(ShopService::ALL.iter().map(|s| s.name()).zip(ports).collect()))
-    }
-
-    /// The port of `service`.
-    pub fn port(&self, service: &str) -> Option<u16> {
-        self.0.iter().find(|(name, _)| *name == service).map(|(_, port)| *port)
-    }
-}
-
-/// The process names a scenario's target will have, before it starts: none for a URL,
-/// `target-app`, or the shop's services.
-pub fn hosted_names(spec: &TargetSpec, url_override: Option<&str>) -> Vec<String> {
-    match (url_override.or(spec.url.as_deref()), spec.topology) {
-        (Some(_), _) => Vec::new(),
-        (None, Some(Topology::Shop)) => ShopService::NAMES.iter().map(|s| (*s).to_owned()).collect(),
-        (None, None) => vec![crate::process::TARGET_APP.to_owned()],
-    }
-}
-
 /// What starting a self-hosted target takes besides its spec.
 #[derive(Clone, Copy)]
 pub struct SelfHosting<'a> {
@@ -529,6 +424,7 @@ fn free_port() -> Result<u16, TargetError> {
 
 #[cfg(test)]
 mod tests {
+    use super::address::MANUAL_OPT_IN;
     use super::*;
 
     #[test]
@@ -536,7 +432,7 @@ mod tests {
         for _ in 0..20 {
             let ports = ShopPorts::pick().unwrap();
             let distinct: std::collections::BTreeSet<u16> = ports.0.iter().map(|(_, p)| *p).collect();
-            assert_eq!(distinct.len(), ShopService::ALL.len(), "{ports:?}");
+            assert_eq!(distinct.len(), wire::ShopService::ALL.len(), "{ports:?}");
         }
     }
 
