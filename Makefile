@@ -11,6 +11,8 @@ RESILIENCE := scenarios/postgres-breaker.yaml $(wildcard scenarios/breaker-*.yam
               scenarios/shop-cascade.yaml scenarios/shop-no-oversell.yaml scenarios/shop-notifications.yaml \
               scenarios/shop-inventory-errors.yaml
 CHAOS_TOKEN ?= dev-token
+# Extra `harness run` options for `make ci-gate`, e.g. GATE_ARGS="--summary-md summary.md".
+GATE_ARGS ?=
 
 .PHONY: help tools services services-down services-status build build-release test lint structure check-docs \
         load-test ci-gate contract run-target run-shop check-no-rebuild chaos bench-target bench-harness bench-soak bench-baseline bench-proxy bench-shop clean-reports
@@ -53,8 +55,8 @@ load-test: tools services build-release ## The main job: run the scenario librar
 	@set -o pipefail; target/release/harness run $(SCENARIOS) --target-bin target/release/target-app; \
 	code=$$?; echo; echo "Reports: file://$(CURDIR)/reports/index.html"; exit $$code
 
-ci-gate: services build ## The resilience set, quiet, as a CI gate (non-zero exit on any failed check)
-	target/debug/harness run --quiet $(RESILIENCE)
+ci-gate: services build ## The resilience set, quiet, as a CI gate (non-zero exit on any failed check); GATE_ARGS adds options
+	target/debug/harness run --quiet $(GATE_ARGS) $(RESILIENCE)
 
 contract: tools services build ## schemathesis against target-app's own /openapi.json, every check, 50 examples per operation
 	@scripts/contract.sh

@@ -70,6 +70,21 @@ pub enum Command {
         #[arg(long, env = crate::distributed::token::ENV, hide_env_values = true)]
         token: String,
     },
+    /// The runs recorded in the reports directory's history.json, as a table.
+    History {
+        /// Where run directories and history.json are.
+        #[arg(long, default_value = "reports")]
+        report_dir: PathBuf,
+        /// Only this scenario's runs.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// The newest N runs.
+        #[arg(long, default_value_t = 20)]
+        last: usize,
+        /// Print the rows as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-render a report.json (HTML, JUnit) and optionally compare it with a baseline.
     Report {
         /// The report.json to re-render.
@@ -117,6 +132,13 @@ pub struct RunArgs {
     /// runs; off by default. See README "Watching a run live".
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Also write a Markdown summary (verdicts, failed checks with their failing requests,
+    /// baseline rows) to FILE, for a CI job's summary page.
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
+    /// GitHub Actions' job summary file: the Markdown summary is appended to it.
+    #[arg(long, env = "GITHUB_STEP_SUMMARY", hide = true)]
+    pub github_step_summary: Option<PathBuf>,
     /// Spread each phase's load over N local worker processes (see README "Distributed runs").
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,

@@ -25,6 +25,7 @@ pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod summary;
 pub mod table;
 pub mod target;
 pub mod target_log;
@@ -32,9 +33,6 @@ pub mod variables;
 
 use cli::{Cli, Command, RunArgs};
 use report::model::{RunReport, Verdict};
-
-/// Failing requests printed under a phase's failed checks; the report has the rest.
-const FAILURES_PRINTED: usize = 5;
 
 /// Exit code for an invalid scenario or usage.
 pub const EXIT_INVALID_SCENARIO: u8 = 2;
@@ -75,6 +73,17 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Proxy(args) => proxy::client::run(&args).await,
         Command::Report { report, baseline } => rerender(&report, &baseline),
+        Command::History { report_dir, scenario, last, json } => {
+            let runs = report::history::read(&report_dir);
+            let runs: Vec<_> =
+                runs.into_iter().filter(|r| scenario.as_ref().is_none_or(|s| *s == r.scenario)).collect();
+            let newest = &runs[runs.len().saturating_sub(last)..];
+            match json {
+                true => println!("{}", serde_json::to_string_pretty(newest).unwrap_or_default()),
+                false => println!("{}", report::history::table(newest)),
+            }
+            0
+        }
     };
     ExitCode::from(code)
 }
@@ -184,15 +193,23 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
                 eprintln!("error: writing report: {error}");
             }
         }
-        print_summary(&run_report, &directory, args.quiet);
+        summary::print(&run_report, &directory, args.quiet);
         worst = worst.max(run_report.verdict);
-        finished.push(run_report);
+        finished.push((run_report, directory));
         if worst == Verdict::Interrupted {
             break;
         }
     }
     if !args.quiet && finished.len() > 1 {
-        print_totals(&finished);
+        summary::print_totals(&finished);
+    }
+    if args.summary_md.is_some() || args.github_step_summary.is_some() {
+        let markdown = report::markdown::render(&finished);
+        let written =
+            report::markdown::write(&markdown, args.summary_md.as_deref(), args.github_step_summary.as_deref());
+        if let Err(error) = written {
+            eprintln!("error: writing the Markdown summary: {error}");
+        }
     }
     if let Some((_, server)) = live {
         server.abort();
@@ -235,85 +252,6 @@ async fn serve_live(
     let (address, server) = live.clone().serve(listen).await?;
     eprintln!("live metrics: http://{address}/metrics");
     Ok((live, server))
-}
-
-/// The table at the end of a multi-scenario run: one row per scenario.
-fn print_totals(reports: &[RunReport]) {
-    println!("\n{:<24} {:<12} {:>7} {:>10} {:>12}", "scenario", "verdict", "checks", "duration", "recovered in");
-    for report in reports {
-        let (passed, total) = report.expectation_counts();
-        println!(
-            "{:<24} {:<12} {:>7} {:>9.1}s {:>12}",
-            report.scenario,
-            report.verdict.label(),
-            format!("{passed}/{total}"),
-            report.duration_s,
-            report.time_to_recover_s.map_or_else(|| "-".to_owned(), |t| format!("{t:.1}s"))
-        );
-    }
-}
-
-/// One table per scenario (skipped with `--quiet`), then whatever failed, then the verdict line.
-fn print_summary(report: &RunReport, directory: &Path, quiet: bool) {
-    let verdict = report.verdict.label();
-    if !quiet {
-        println!("\n{} — {}", report.scenario, report.description);
-    }
-    if !quiet && !report.phases.is_empty() {
-        println!(
-            "{:<16} {:>9} {:>9} {:>8} {:>10} {:>10} {:>10}  checks",
-            "phase", "requests", "req/s", "errors", "p50 ms", "p95 ms", "p99 ms"
-        );
-        for phase in &report.phases {
-            let passed = phase.expectations.iter().filter(|e| e.passed).count();
-            println!(
-                "{:<16} {:>9} {:>9.1} {:>7.2}% {:>10.3} {:>10.3} {:>10.3}  {passed}/{}",
-                phase.name,
-                phase.measures.requests,
-                phase.measures.throughput,
-                phase.measures.error_rate * 100.0,
-                phase.measures.latency.p50,
-                phase.measures.latency.p95,
-                phase.measures.latency.p99,
-                phase.expectations.len()
-            );
-        }
-        if let Some(seconds) = report.time_to_recover_s {
-            println!("time to recover: {seconds:.1}s");
-        }
-    }
-    // What failed is printed even with --quiet: it is what a CI log is read for.
-    for phase in &report.phases {
-        for failed in phase.expectations.iter().filter(|e| !e.passed) {
-            println!("  FAIL {}/{}: {} (measured {})", phase.name, failed.kind, failed.expected, failed.measured);
-        }
-        if phase.expectations.iter().any(|e| !e.passed) {
-            for failure in phase.failures.iter().take(FAILURES_PRINTED) {
-                println!("       {}", report::describe_failure(failure));
-            }
-            if phase.failures.len() > FAILURES_PRINTED {
-                println!("       ... {} more failing requests in report.json", phase.failures.len() - FAILURES_PRINTED);
-            }
-        }
-    }
-    if let Some(comparison) = &report.baseline {
-        for mismatch in &comparison.mismatches {
-            println!(
-                "  NOTE baseline: {mismatch}{}",
-                if comparison.rule.strict { "" } else { " (fails only with --strict-baseline)" }
-            );
-        }
-        for (subject, expected, measured) in comparison.failures() {
-            println!("  FAIL {subject}/baseline: {expected} (measured {measured})");
-        }
-    }
-    for problem in &report.problems {
-        println!("  PROBLEM {problem}");
-    }
-    if let Some(reason) = &report.skipped {
-        println!("  SKIPPED: nothing was sent; this scenario {reason}");
-    }
-    println!("{verdict:<12} {} (seed {}) → {}", report.scenario, report.seed, directory.join("index.html").display());
 }
 
 fn validate(paths: &[PathBuf]) -> u8 {
@@ -368,7 +306,7 @@ fn rerender(path: &Path, baseline: &cli::BaselineArgs) -> u8 {
     })();
     match result {
         Ok((run_report, directory)) => {
-            print_summary(&run_report, &directory, false);
+            summary::print(&run_report, &directory, false);
             run_report.verdict.exit_code()
         }
         Err(error) => {

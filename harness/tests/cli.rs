@@ -210,3 +210,46 @@ fn the_remote_opt_in_is_a_flag_and_a_variable_on_run_fault_and_proxy() {
         .is_err()
     );
 }
+
+/// The example CI definitions in docs/ci/ parse, start the stack, run the gate with a Markdown
+/// summary, keep the reports and publish JUnit, through make targets that exist.
+#[test]
+fn the_example_ci_definitions_run_the_gate_and_keep_the_reports() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
+    let read = |file: &str| -> serde_yaml::Value {
+        serde_yaml::from_str(&std::fs::read_to_string(root.join("docs/ci").join(file)).unwrap()).unwrap()
+    };
+    let commands_name_real_targets = |commands: &[String]| {
+        for command in commands {
+            for target in
+                command.split_whitespace().skip_while(|w| *w != "make").skip(1).take_while(|w| !w.contains('='))
+            {
+                assert!(makefile.contains(&format!("\n{target}:")), "make {target} is not a Makefile target");
+            }
+        }
+    };
+
+    let github = read("github-actions.yml");
+    let steps = github["jobs"]["gauntlet"]["steps"].as_sequence().expect("jobs.gauntlet.steps");
+    let runs: Vec<String> = steps.iter().filter_map(|s| s["run"].as_str().map(str::to_owned)).collect();
+    assert!(runs.iter().any(|r| r.contains("make") && r.contains("services")), "starts the stack: {runs:?}");
+    assert!(runs.iter().any(|r| r.contains("make ci-gate") && r.contains("--summary-md")), "runs the gate: {runs:?}");
+    commands_name_real_targets(&runs);
+    let uses = |action: &str| steps.iter().find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(action))).cloned();
+    let upload = uses("actions/upload-artifact").expect("uploads the reports");
+    assert!(upload["with"]["path"].as_str().unwrap().contains("reports/") && upload["if"] == "always()");
+    let junit = uses("mikepenz/action-junit-report").expect("publishes JUnit");
+    assert!(junit["with"]["report_paths"].as_str().unwrap().ends_with("junit.xml"));
+
+    let gitlab = read("gitlab-ci.yml");
+    let job = &gitlab["resilience-gate"];
+    let script: Vec<String> =
+        job["script"].as_sequence().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect();
+    assert!(script.iter().any(|s| s.contains("services")) && script.iter().any(|s| s.contains("make ci-gate")));
+    commands_name_real_targets(&script);
+    let artifacts = &job["artifacts"];
+    assert_eq!(artifacts["when"], "always");
+    assert!(artifacts["paths"].as_sequence().unwrap().iter().any(|p| p == "reports/"));
+    assert!(artifacts["reports"]["junit"].as_str().unwrap().ends_with("junit.xml"));
+}

@@ -301,6 +301,112 @@ fn manual_fault_injection_prints_tables_or_json_and_watch_ends_on_ctrl_c() {
 }
 
 #[test]
+fn history_dashboard_and_markdown_summary_follow_fifteen_runs() {
+    let target = ExternalTarget::start("rollback-token");
+    let reports = report_dir("history");
+    let scenarios = reports.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    let files: Vec<String> = [("history-a", "/health/"), ("history-b", "/health/"), ("history-c", "/missing")]
+        .iter()
+        .map(|(name, path)| {
+            let file = scenarios.join(format!("{name}.yaml"));
+            let yaml = format!(
+                "name: {name}\ndescription: one of three\nphases:\n  - name: steady\n    load: {{users: 1, iterations: 3}}\n    requests:\n      - {{path: {path}}}\n    expect:\n      status: {{200: \"== 100%\"}}\n"
+            );
+            std::fs::write(&file, yaml).unwrap();
+            file.display().to_string()
+        })
+        .collect();
+    let step_summary = reports.join("step-summary.md");
+    let summary = reports.join("summary.md");
+    for round in 0..5 {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
+        command.args(["run", "--quiet", "--report-dir", reports.to_str().unwrap(), "--target", &target.url]);
+        command.args(&files).args(["--summary-md", summary.to_str().unwrap()]).current_dir(workspace());
+        if round == 4 {
+            command.env("GITHUB_STEP_SUMMARY", &step_summary);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "history-c fails: {}", describe(&output));
+    }
+
+    let history: Value = serde_json::from_str(&std::fs::read_to_string(reports.join("history.json")).unwrap()).unwrap();
+    let runs = history.as_array().unwrap();
+    assert_eq!(runs.len(), 15, "one row per scenario run");
+    let of = |name: &str| runs.iter().filter(|r| r["scenario"] == name).collect::<Vec<_>>();
+    for name in ["history-a", "history-b", "history-c"] {
+        assert_eq!(of(name).len(), 5, "{name}");
+    }
+
+    // The dashboard's sparklines and changes are computed from history.json, here again.
+    let index = std::fs::read_to_string(reports.join("index.html")).unwrap();
+    for name in ["history-a", "history-b", "history-c"] {
+        let row_at = index.find(&format!(r#"data-scenario="{name}""#)).unwrap_or_else(|| panic!("{name} row"));
+        let row = &index[row_at..row_at + index[row_at..].find("</tr>").unwrap()];
+        let p95: Vec<f64> = of(name).iter().map(|r| r["p95_ms"].as_f64().unwrap()).collect();
+        let values = p95.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(",");
+        assert!(row.contains(&format!(r#"data-figure="p95" data-values="{values}""#)), "{name} sparkline: {row}");
+        let mut earlier = p95[..4].to_vec();
+        earlier.sort_by(f64::total_cmp);
+        let median = (earlier[1] + earlier[2]) / 2.0;
+        let delta = format!("{:.4}", p95[4] / median - 1.0);
+        assert!(row.contains(&format!(r#"data-figure="p95" data-delta="{delta}""#)), "{name} change {delta}: {row}");
+        assert_eq!(row.matches("/index.html\"").count(), 5, "a link to every run of {name}");
+    }
+    assert!(
+        index.contains(r#"class="scenario failed" data-scenario="history-c""#),
+        "the failed filter finds history-c"
+    );
+    let dom = headless_dom(&reports.join("index.html"));
+    assert_eq!(dom.matches("class=\"scenario").count(), 3, "one row per scenario, rendered");
+    assert!(dom.matches("<polyline").count() >= 6, "sparklines drawn");
+
+    let table = harness(&["history", "--report-dir", reports.to_str().unwrap()]);
+    let lines: Vec<String> = String::from_utf8_lossy(&table.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 16, "a header and 15 runs: {lines:#?}");
+    assert!(lines[0].starts_with("started") && lines[0].contains("p95 ms"), "{lines:#?}");
+    let two = harness(&[
+        "history",
+        "--report-dir",
+        reports.to_str().unwrap(),
+        "--scenario",
+        "history-b",
+        "--last",
+        "2",
+        "--json",
+    ]);
+    let two: Value = serde_json::from_slice(&two.stdout).unwrap();
+    assert_eq!(two.as_array().unwrap().len(), 2);
+    assert!(two.as_array().unwrap().iter().all(|r| r["scenario"] == "history-b"));
+
+    // The history survives losing its file: rebuilt from the run directories.
+    std::fs::remove_file(reports.join("history.json")).unwrap();
+    let rebuilt = harness(&["history", "--report-dir", reports.to_str().unwrap(), "--json"]);
+    assert_eq!(serde_json::from_slice::<Value>(&rebuilt.stdout).unwrap().as_array().unwrap().len(), 15);
+
+    // The Markdown summary renders: a table of three scenarios, and the failed check.
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    let parser = pulldown_cmark::Parser::new_ext(&markdown, pulldown_cmark::Options::ENABLE_TABLES);
+    let (mut rows, mut text) = (0, String::new());
+    for event in parser {
+        match event {
+            pulldown_cmark::Event::End(pulldown_cmark::TagEnd::TableRow) => rows += 1,
+            pulldown_cmark::Event::Text(t) | pulldown_cmark::Event::Code(t) => text.push_str(&t),
+            _ => {}
+        }
+    }
+    assert_eq!(rows, 3, "one table row per scenario: {markdown}");
+    assert!(
+        text.contains("Failed checks") && text.contains("history-c") && text.contains("GET /missing"),
+        "{markdown}"
+    );
+    assert!(
+        std::fs::read_to_string(&step_summary).unwrap().contains("## Gauntlet: FAILED"),
+        "appended to GITHUB_STEP_SUMMARY"
+    );
+}
+
+#[test]
 fn baseline_comparison_fails_on_a_regression_and_passes_against_itself() {
     let reports = report_dir("baseline");
     let output = run(&fixture("every-kind-passes.yaml"), &reports, &[]);
@@ -389,6 +495,33 @@ fn html_report_is_self_contained_and_renders_in_headless_chromium() {
 
 /// Renders `page` in headless Chromium, checks it is self-contained and shows `verdict`, takes
 /// a screenshot beside it, and returns the DOM.
+/// The DOM headless Chromium builds from `page`.
+fn headless_dom(page: &Path) -> String {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists());
+    let chromium = chromium.expect("chromium is required for this test: run `make tools` (apt-get install chromium)");
+    let profile = page.parent().unwrap().join("chromium-profile-dom");
+    let output = Command::new(chromium)
+        .args(CHROMIUM_FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", &format!("file://{}", page.display())])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// How the tests start headless Chromium: no sandbox (root), no network of its own.
+const CHROMIUM_FLAGS: [&str; 9] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,2400",
+];
+
 fn screenshot(page: &Path, verdict: &str) -> String {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists());
     let chromium = chromium.expect("chromium is required for this test: run `make tools` (apt-get install chromium)");
@@ -399,17 +532,7 @@ fn screenshot(page: &Path, verdict: &str) -> String {
     let run_dir = page.parent().unwrap();
     let profile = run_dir.join("chromium-profile");
     let screenshot = run_dir.join("screenshot.png");
-    let flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,2400",
-    ];
+    let flags = CHROMIUM_FLAGS;
     let url = format!("file://{}", page.display());
     let dom = Command::new(chromium)
         .args(flags)

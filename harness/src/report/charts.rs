@@ -58,10 +58,12 @@ fn label_rows(markers: &[Marker], x: &dyn Fn(f64) -> f64) -> Vec<Option<usize>> 
 /// An SVG line chart: y gridlines, x ticks in seconds, markers with non-overlapping labels, a
 /// legend and breaker bands.
 fn line_chart(title: &str, unit: &str, series: &[Series], markers: &[Marker], bands: &[Band]) -> Markup {
+    // Wide enough for the longest breaker band label (about 6.5 px a character at 11 px).
+    let left = bands.iter().map(|b| b.label.chars().count() as f64 * 6.5 + 10.0).fold(LEFT, f64::max);
     let all = series.iter().flat_map(|s| s.segments.iter().flatten());
     let x_max = all.clone().map(|p| p.0).chain(markers.iter().map(|m| m.at_s)).fold(1.0_f64, f64::max);
     let y_max = all.map(|p| p.1).fold(0.0_f64, f64::max).max(1e-9) * 1.1;
-    let x = |v: f64| LEFT + v / x_max * (WIDTH - LEFT - RIGHT);
+    let x = |v: f64| left + v / x_max * (WIDTH - left - RIGHT);
     let rows = label_rows(markers, &x);
     let used_rows = rows.iter().flatten().max().map_or(0, |r| r + 1) as f64;
     // Title, then the legend's row, then the marker labels' rows.
@@ -75,16 +77,16 @@ fn line_chart(title: &str, unit: &str, series: &[Series], markers: &[Marker], ba
     let ticks: Vec<f64> = (0..).map(|i| i as f64 * step).take_while(|t| *t <= x_max).collect();
     html! {
         svg viewBox=(format!("0 0 {WIDTH} {height:.0}")) width="100%" role="img" aria-label=(title) {
-            text x=(LEFT) y="18" font-weight="600" { (title) }
+            text x=(left) y="18" font-weight="600" { (title) }
             @for (s, at) in series.iter().zip(legend_offsets(series)) {
-                text x=(format!("{:.0}", LEFT + at)) y=(legend_y) font-size="12" fill=(s.color) { "■ " (s.label) }
+                text x=(format!("{:.0}", left + at)) y=(legend_y) font-size="12" fill=(s.color) { "■ " (s.label) }
             }
             @for tick in 0..=4 {
                 @let value = y_max * tick as f64 / 4.0;
-                line x1=(LEFT) x2=(WIDTH - RIGHT) y1=(format!("{:.1}", y(value))) y2=(format!("{:.1}", y(value))) stroke="#eef1f5" {}
-                text x=(LEFT - 4.0) y=(format!("{:.1}", y(value) + 4.0)) font-size="11" text-anchor="end" { (format!("{value:.1}{unit}")) }
+                line x1=(left) x2=(WIDTH - RIGHT) y1=(format!("{:.1}", y(value))) y2=(format!("{:.1}", y(value))) stroke="#eef1f5" {}
+                text x=(left - 4.0) y=(format!("{:.1}", y(value) + 4.0)) font-size="11" text-anchor="end" { (format!("{value:.1}{unit}")) }
             }
-            line x1=(LEFT) x2=(WIDTH - RIGHT) y1=(plot_bottom) y2=(plot_bottom) stroke="#8a93a6" {}
+            line x1=(left) x2=(WIDTH - RIGHT) y1=(plot_bottom) y2=(plot_bottom) stroke="#8a93a6" {}
             @for tick in &ticks {
                 line x1=(format!("{:.1}", x(*tick))) x2=(format!("{:.1}", x(*tick))) y1=(plot_bottom) y2=(plot_bottom + 4.0) stroke="#8a93a6" {}
                 text x=(format!("{:.1}", x(*tick))) y=(plot_bottom + 15.0) font-size="11" text-anchor="middle" { (seconds_label(*tick, step)) }
@@ -111,7 +113,7 @@ fn line_chart(title: &str, unit: &str, series: &[Series], markers: &[Marker], ba
             }
             @for (index, band) in bands.iter().enumerate() {
                 @let band_y = bands_top + index as f64 * (BAND_HEIGHT + 4.0);
-                text x=(LEFT - 4.0) y=(format!("{:.1}", band_y + 11.0)) font-size="11" text-anchor="end" { (band.label) }
+                text x=(left - 4.0) y=(format!("{:.1}", band_y + 11.0)) font-size="11" text-anchor="end" { (band.label) }
                 @for (from, to, state) in &band.spans {
                     rect x=(format!("{:.1}", x(*from))) y=(format!("{band_y:.1}")) width=(format!("{:.1}", (x(*to) - x(*from)).max(1.0))) height=(BAND_HEIGHT) fill=(state_color(*state)) {
                         title { (band.label) " breaker " (state.name()) (format!(" from {from:.1}s to {to:.1}s")) }
@@ -121,7 +123,7 @@ fn line_chart(title: &str, unit: &str, series: &[Series], markers: &[Marker], ba
             @if !bands.is_empty() {
                 @let legend_y = bands_top + bands.len() as f64 * (BAND_HEIGHT + 4.0) + 10.0;
                 @for (index, state) in [BreakerState::Closed, BreakerState::HalfOpen, BreakerState::Open].iter().enumerate() {
-                    text x=(format!("{:.0}", LEFT + index as f64 * 140.0)) y=(format!("{legend_y:.0}")) font-size="11" fill=(state_color(*state)) { "■ breaker " (state.name()) }
+                    text x=(format!("{:.0}", left + index as f64 * 140.0)) y=(format!("{legend_y:.0}")) font-size="11" fill=(state_color(*state)) { "■ breaker " (state.name()) }
                 }
             }
         }
@@ -308,5 +310,16 @@ mod tests {
         assert_eq!(nice_step(14.0), 20.0);
         assert_eq!(seconds_label(0.30000000000000004, 0.1), "0.3s");
         assert_eq!(seconds_label(20.0, 5.0), "20s");
+    }
+
+    #[test]
+    fn a_long_breaker_label_fits_left_of_its_band() {
+        let band = Band { label: "notifications".into(), spans: vec![(0.0, 1.0, BreakerState::Closed)] };
+        let series = Series { label: "p95".into(), color: COLORS[0], segments: vec![vec![(0.0, 1.0), (1.0, 2.0)]] };
+        let svg = line_chart("t", "ms", &[series], &[], &[band]).into_string();
+        let label = regex::Regex::new(r#"<text x="([0-9.]+)"[^>]*>notifications</text>"#).unwrap();
+        let right_edge: f64 = label.captures(&svg).expect("the band label is drawn")[1].parse().unwrap();
+        // Right-aligned at its x: it needs about 6.5 px per character of 11 px text to its left.
+        assert!(right_edge >= "notifications".len() as f64 * 6.5, "cut at the left edge: x = {right_edge}");
     }
 }

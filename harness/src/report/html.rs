@@ -2,10 +2,8 @@
 //! maud, which escapes by construction. Verdict, every expectation with its measurement, the
 //! baseline comparison, per-phase percentiles, each phase's requests worst first with their
 //! failing responses (and the target's log lines for them), charts over time with faults and
-//! actions marked and breaker states as bands, status codes, actions, the scenario text. Also the
-//! runs index `reports/index.html`. Everything shown is computed in the report model first.
-
-use std::path::Path;
+//! actions marked and breaker states as bands, status codes, actions, the scenario text.
+//! Everything shown is computed in the report model first.
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
@@ -229,42 +227,4 @@ fn actions_table(report: &RunReport) -> Markup {
             }
         }
     }
-}
-
-/// Rewrites `root/index.html`: every run under `root` with a `report.json`, newest first.
-pub fn write_index(root: &Path) -> anyhow::Result<()> {
-    let mut runs: Vec<(String, RunReport)> = std::fs::read_dir(root)?
-        .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.path().join("report.json").is_file())
-        .filter_map(|entry| {
-            let report = crate::report::json::read(&entry.path().join("report.json")).ok()?;
-            Some((entry.file_name().to_string_lossy().into_owned(), report))
-        })
-        .collect();
-    runs.sort_by(|a, b| b.0.cmp(&a.0));
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head { meta charset="utf-8"; title { "Gauntlet runs" } style { (PreEscaped(STYLE)) } }
-            body { main {
-                h1 { "Gauntlet runs" }
-                table {
-                    tr { th { "started" } th { "scenario" } th { "verdict" } th { "expectations" } th { "duration" } th { "files" } }
-                    @for (directory, report) in &runs {
-                        @let (passed, total) = report.expectation_counts();
-                        tr {
-                            td { (report.started_at) }
-                            td { a href=(format!("{directory}/index.html")) { (report.scenario) } }
-                            td { span.badge.(report.verdict.name()) { (report.verdict.name().replace('_', " ")) } }
-                            td.num { (passed) " / " (total) }
-                            td.num { (format!("{:.1}s", report.duration_s)) }
-                            td { a href=(format!("{directory}/report.json")) { "json" } " · " a href=(format!("{directory}/junit.xml")) { "junit" } }
-                        }
-                    }
-                }
-            } }
-        }
-    };
-    std::fs::write(root.join("index.html"), page.into_string())?;
-    Ok(())
 }

@@ -7,9 +7,12 @@ use std::path::Path;
 pub mod baseline;
 pub mod charts;
 pub mod comparison;
+pub mod dashboard;
+pub mod history;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod markdown;
 pub mod model;
 
 use model::RunReport;
@@ -31,14 +34,16 @@ pub fn describe_failure(failure: &crate::measure::FailureSample) -> String {
     format!("{} {} at {:.2}s → {answer} in {:.1}ms{id}", failure.method, failure.path, failure.at_s, failure.elapsed_ms)
 }
 
-/// Writes the run's three files into `directory` and refreshes the runs index beside it.
+/// Writes the run's three files into `directory`, adds its row to the history beside it and
+/// redraws the dashboard (`index.html`) there.
 pub fn write(report: &RunReport, directory: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(directory)?;
     std::fs::write(directory.join("report.json"), json::render(report)?)?;
     std::fs::write(directory.join("index.html"), html::render(report))?;
     std::fs::write(directory.join("junit.xml"), junit::render(report))?;
-    if let Some(root) = directory.parent() {
-        html::write_index(root)?;
+    if let (Some(root), Some(name)) = (directory.parent(), directory.file_name()) {
+        let runs = history::append(root, history::Run::of(report, &name.to_string_lossy()))?;
+        dashboard::write(root, &runs)?;
     }
     Ok(())
 }
