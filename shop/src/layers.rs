@@ -29,6 +29,8 @@ pub struct Observe {
     pub max_header_bytes: usize,
     /// `BEHIND_TLS`: responses carry `Strict-Transport-Security`.
     pub behind_tls: bool,
+    /// `SECURITY_HEADERS`: send the security headers at all.
+    pub security_headers: bool,
 }
 
 /// Runs `next` inside the request's id scope, counted, deadline-bound and panic-safe.
@@ -53,6 +55,8 @@ pub async fn observe(State(observe): State<Observe>, request: Request, next: Nex
     });
     let mut response = id.scope(observe.debug, steps).await;
     id.echo(&mut response);
-    security_headers::apply(response.headers_mut(), false, observe.behind_tls);
+    if observe.security_headers {
+        security_headers::apply(response.headers_mut(), false, observe.behind_tls);
+    }
     response
 }

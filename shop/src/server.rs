@@ -140,6 +140,7 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
         timeout: app.request_timeout,
         max_header_bytes: app.max_header_bytes,
         behind_tls: app.behind_tls,
+        security_headers: app.security_headers,
     };
     let router = routes
         .route("/metrics", get(move || async move { rendered.render() }))

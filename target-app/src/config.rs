@@ -64,13 +64,17 @@ pub struct AppSettings {
     /// `MAX_BODY_BYTES`: larger bodies get 413.
     pub max_body_bytes: usize,
     /// `HEADER_READ_TIMEOUT_MS`: a connection whose request head has not arrived within this is
-    /// closed, and so is a keep-alive connection idle this long (a slow client cannot hold one).
+    /// closed, and so is a keep-alive connection idle this long (a slow client cannot hold one);
+    /// 0 turns the bound off (for measuring its cost, not for serving).
     pub header_read_timeout: Duration,
     /// `MAX_HEADER_BYTES`: a larger request head (request line and headers) gets 431.
     pub max_header_bytes: usize,
     /// `BEHIND_TLS`: the deployment serves clients over TLS, so responses carry
     /// `Strict-Transport-Security`.
     pub behind_tls: bool,
+    /// `SECURITY_HEADERS`: send the security headers (off where a gateway in front adds its
+    /// own, so answers do not carry two).
+    pub security_headers: bool,
 }
 
 /// Log format and optional rotating file.
@@ -273,6 +277,7 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Re
             header_read_timeout: vars.millis("HEADER_READ_TIMEOUT_MS", 10_000)?,
             max_header_bytes: vars.parse("MAX_HEADER_BYTES", "16384")?,
             behind_tls: vars.flag("BEHIND_TLS", false)?,
+            security_headers: vars.flag("SECURITY_HEADERS", true)?,
         },
         log: LogSettings {
             json: vars.text("LOG_FORMAT", "json") == "json",
@@ -367,9 +372,6 @@ impl Settings {
         }
         if self.redis.nodes.is_empty() {
             anyhow::bail!("REDIS_NODES must name at least one node");
-        }
-        if self.app.header_read_timeout.is_zero() {
-            anyhow::bail!("HEADER_READ_TIMEOUT_MS must be at least 1");
         }
         if self.app.max_header_bytes < 1024 {
             anyhow::bail!("MAX_HEADER_BYTES must be at least 1024");

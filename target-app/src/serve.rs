@@ -30,7 +30,8 @@ use crate::config::AppSettings;
 /// in-flight requests. Handlers see the client's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(listener: TcpListener, router: Router, settings: &AppSettings, shutdown: impl Future<Output = ()>) {
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout);
+    let timeout = Some(settings.header_read_timeout).filter(|t| !t.is_zero());
+    builder.timer(TokioTimer::new()).header_read_timeout(timeout);
     let connections = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {

@@ -81,7 +81,9 @@ where
     let app = &state.settings.app;
     let mut response = id.scope(app.debug, recorded(&state, request, handler)).await;
     id.echo(&mut response);
-    security_headers::apply(response.headers_mut(), docs, app.behind_tls);
+    if app.security_headers {
+        security_headers::apply(response.headers_mut(), docs, app.behind_tls);
+    }
     response
 }
 

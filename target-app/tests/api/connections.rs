@@ -91,6 +91,9 @@ async fn answers_carry_security_headers_and_hsts_only_behind_tls() {
     let tls = spawn_app_with(|s| s.app.behind_tls = true).await;
     let response = tls.client.get(format!("{}/health/", tls.address)).send().await.unwrap();
     assert_eq!(response.headers()["strict-transport-security"], HSTS);
+    let off = spawn_app_with(|s| s.app.security_headers = false).await;
+    let response = off.client.get(format!("{}/health/", off.address)).send().await.unwrap();
+    assert!(!response.headers().contains_key("content-security-policy"), "SECURITY_HEADERS=false sends none");
 }
 
 #[tokio::test]
