@@ -143,8 +143,14 @@ fn a_scenario_whose_required_dependency_is_unhealthy_is_skipped_without_sending(
     let output = harness(&["run", &scenario, &scenario, "--report-dir", reports.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let table = stdout.rsplit_once("recovered in").map_or("", |(_, rows)| rows);
-    assert_eq!(table.matches("requires-unhealthy       SKIPPED").count(), 2, "{stdout}");
+    let header =
+        stdout.lines().rfind(|l| l.starts_with("scenario") && l.contains("recovered in")).expect("a totals table");
+    let rows: Vec<&str> =
+        stdout.lines().filter(|l| l.starts_with("requires-unhealthy ") && l.contains("SKIPPED")).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for row in rows {
+        assert_eq!(row.find("SKIPPED"), header.find("verdict"), "columns aligned: {header:?} / {row:?}");
+    }
 }
 
 /// A target-app the test starts itself, so it outlives the harness run; killed on drop.
