@@ -1,4 +1,4 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Seeds a Vault/OpenBao dev server: every service's credentials under secret/ (and the shop's
 # token signing key and the services' own, secret/shop), and an AppRole
 # `reference-api` whose role-id and secret-id are written to $APPROLE_DIR.
@@ -6,7 +6,7 @@
 #
 # Needs: BAO (vault or bao binary), VAULT_ADDR, VAULT_TOKEN, APPROLE_DIR, the *_PASSWORD
 # variables, and optionally *_HOST for the host each secret names (default 127.0.0.1).
-set -euo pipefail
+set -eu
 : "${BAO:?}" "${VAULT_ADDR:?}" "${VAULT_TOKEN:?}" "${APPROLE_DIR:?}"
 export BAO_ADDR=$VAULT_ADDR BAO_TOKEN=$VAULT_TOKEN
 kv() { "$BAO" kv put -mount=secret "$@" >/dev/null; }

@@ -253,3 +253,40 @@ fn the_example_ci_definitions_run_the_gate_and_keep_the_reports() {
     assert!(artifacts["paths"].as_sequence().unwrap().iter().any(|p| p == "reports/"));
     assert!(artifacts["reports"]["junit"].as_str().unwrap().ends_with("junit.xml"));
 }
+
+/// docker-compose.yml: one image name for every program, each shop service's health check asks
+/// that service itself (`shop health <its role>`, which GETs the `/health` it serves), and the
+/// gateway waits for every service to be healthy.
+#[test]
+fn compose_health_checks_ask_each_service_what_it_serves() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let compose: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root.join("docker-compose.yml")).unwrap()).unwrap();
+    let mut compose = compose;
+    compose.apply_merge().unwrap();
+    let services = compose["services"].as_mapping().unwrap();
+    let mut shop = 0;
+    for (name, service) in services {
+        let name = name.as_str().unwrap();
+        if service.get("build").is_some() {
+            assert_eq!(service["image"], "gauntlet:latest", "{name}: one image name, as the manifests use");
+        }
+        let Some(role) = name.strip_prefix("shop-") else { continue };
+        shop += 1;
+        assert_eq!(service["command"][0], role, "{name}");
+        let test: Vec<&str> =
+            service["healthcheck"]["test"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(test, ["CMD", "/usr/local/bin/shop", "health", role], "{name}");
+        assert_eq!(service["environment"]["CHAOS_ENABLED"], "${CHAOS_ENABLED:-true}", "{name}: the chaos API is on");
+    }
+    assert_eq!(shop, 6, "every shop service");
+    let gateway = services.get("shop-gateway").unwrap();
+    for upstream in ["shop-users", "shop-products", "shop-inventory", "shop-notifications", "shop-orders"] {
+        assert_eq!(gateway["depends_on"][upstream]["condition"], "service_healthy", "{upstream}");
+    }
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains(r#"HEALTHCHECK"#) && dockerfile.contains(r#"["/usr/local/bin/target-app", "health"]"#));
+    assert!(!dockerfile.contains("curl"), "no curl in the image");
+    let seed = &services.get("vault-init").unwrap()["entrypoint"];
+    assert!(!serde_yaml::to_string(seed).unwrap().contains("apk"), "nothing installed at container start");
+}

@@ -104,6 +104,9 @@ fn the_kubernetes_recipe_parses_and_its_worker_counts_agree() {
             let document = Value::deserialize(document).unwrap();
             kinds.push(document["kind"].as_str().unwrap().to_owned());
             if document["kind"] == "Job" {
+                let container = &document["spec"]["template"]["spec"]["containers"][0];
+                assert_eq!(container["imagePullPolicy"], "IfNotPresent", "a loaded local image is used as it is");
+                assert!(document["spec"]["ttlSecondsAfterFinished"].as_u64().is_some(), "finished Jobs are cleaned up");
                 let env = document["spec"]["template"]["spec"]["containers"][0]["env"].as_array().cloned();
                 let token = env.unwrap_or_default().into_iter().find(|v| v["name"] == "GAUNTLET_COORDINATOR_TOKEN");
                 token_sources.push(token.map(|v| v["valueFrom"]["secretKeyRef"].clone()));
@@ -114,6 +117,8 @@ fn the_kubernetes_recipe_parses_and_its_worker_counts_agree() {
         }
     }
     assert_eq!(kinds, ["Job", "Service", "Job"]);
+    assert_eq!(kustomization["labels"][0]["includeTemplates"], true, "the pods carry the labels too");
+    assert_eq!(kustomization["configMapGenerator"][0]["options"]["disableNameSuffixHash"], true, "re-appliable Jobs");
     // The coordinator and the workers read the token from the same Secret.
     assert!(token_sources[0].as_ref().is_some_and(|s| s["name"].is_string()), "{token_sources:?}");
     assert_eq!(token_sources[0], token_sources[1]);

@@ -317,7 +317,7 @@ fn history_dashboard_and_markdown_summary_follow_fifteen_runs() {
         .map(|(name, path)| {
             let file = scenarios.join(format!("{name}.yaml"));
             let yaml = format!(
-                "name: {name}\ndescription: one of three\nphases:\n  - name: steady\n    load: {{users: 1, iterations: 3}}\n    requests:\n      - {{path: {path}}}\n    expect:\n      status: {{200: \"== 100%\"}}\n"
+                "name: {name}\ndescription: one of three\ntarget: {{env: {{RATE_LIMIT_ENABLED: \"false\"}}}}\nphases:\n  - name: steady\n    load: {{users: 1, iterations: 3}}\n    requests:\n      - {{path: {path}}}\n    expect:\n      status: {{200: \"== 100%\"}}\n"
             );
             std::fs::write(&file, yaml).unwrap();
             file.display().to_string()
@@ -334,6 +334,8 @@ fn history_dashboard_and_markdown_summary_follow_fifteen_runs() {
         }
         let output = command.output().unwrap();
         assert_eq!(output.status.code(), Some(1), "history-c fails: {}", describe(&output));
+        let note = "NOTE history-a: target.env (RATE_LIMIT_ENABLED) is ignored for a target given by URL";
+        assert!(String::from_utf8_lossy(&output.stdout).contains(note), "{}", describe(&output));
     }
 
     let history: Value = serde_json::from_str(&std::fs::read_to_string(reports.join("history.json")).unwrap()).unwrap();

@@ -16,6 +16,12 @@ enum Cli {
     Serve(Role),
     /// Drop SHOP_DATABASE (what `harness run` does after a shop scenario).
     DropDatabase,
+    /// Check a running service on its configured port (`/health` answers 200: exit 0), for a
+    /// container's health check.
+    Health {
+        /// The service.
+        service: wire::ShopService,
+    },
 }
 
 #[tokio::main]
@@ -26,6 +32,10 @@ async fn main() -> anyhow::Result<()> {
     let role = match cli {
         Cli::Serve(role) => role,
         Cli::DropDatabase => return shop::server::drop_database(&settings).await,
+        Cli::Health { service } => {
+            let port = settings.port(Role::from(service));
+            std::process::exit(if target_app::probe::healthy(port, "/health") { 0 } else { 1 });
+        }
     };
     shop::server::build(role, settings).await?.run(shutdown_signal()).await
 }

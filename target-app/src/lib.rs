@@ -15,6 +15,7 @@ pub mod extract;
 pub mod identity;
 pub mod layers;
 pub mod metrics;
+pub mod probe;
 pub mod rendered;
 pub mod resilience;
 pub mod routes;

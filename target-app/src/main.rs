@@ -1,15 +1,20 @@
 //! `target-app`: load settings, start telemetry, build the app, serve until SIGTERM or Ctrl-C.
+//! `target-app health` checks a running one on the configured port (`/health/live` answers 200:
+//! exit 0), for a container's health check.
 
 use target_app::{app::App, config, telemetry};
 
 /// mimalloc instead of glibc's malloc: a request allocates and frees dozens of small objects,
-/// and glibc spent 7% of `/health/`'s CPU on them (issue 10; see the README).
+/// and glibc spent 7% of `/health/`'s CPU on them (docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = config::load()?;
+    if std::env::args().nth(1).as_deref() == Some("health") {
+        std::process::exit(if target_app::probe::healthy(settings.app.port, "/health/live") { 0 } else { 1 });
+    }
     let _log_guard = telemetry::init(&settings.log);
     App::build(settings).await?.run(shutdown_signal()).await
 }

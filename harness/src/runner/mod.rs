@@ -128,6 +128,9 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
     redactor.add(target.chaos_token());
     report.target = target.url.clone();
     report.target_version = target.version().await;
+    if let Some(note) = ignored_env(scenario, report.self_hosted) {
+        println!("{note}");
+    }
     let processes = match prepare_processes(scenario, &target).await {
         Ok(processes) => processes,
         Err(problem) => {
@@ -195,6 +198,21 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         }
     }
     finish(report, run_started, &redactor, directory)
+}
+
+/// What to say when the scenario sets `target.env` for a target the harness did not start:
+/// those variables reach no process, and the run may meet what they were meant to change
+/// (a rate limit, say).
+fn ignored_env(scenario: &Scenario, self_hosted: bool) -> Option<String> {
+    let names: Vec<&str> = scenario.target.env.keys().map(String::as_str).collect();
+    (!self_hosted && !names.is_empty()).then(|| {
+        format!(
+            "NOTE {}: target.env ({}) is ignored for a target given by URL; set these on the target itself \
+             (for docker compose: under its `environment:`, then `docker compose up -d`)",
+            scenario.name,
+            names.join(", ")
+        )
+    })
 }
 
 /// Decides the verdict, redacts secrets and writes the report files.

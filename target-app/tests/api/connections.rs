@@ -118,3 +118,16 @@ async fn the_swagger_ui_renders_and_lists_the_operations_under_its_policy() {
     assert!(operations >= 20, "the page lists the operations ({operations} found): {}", &dom[..dom.len().min(2000)]);
     assert!(dom.contains("/health/ready"), "an operation by its path");
 }
+
+#[tokio::test]
+async fn the_binary_checks_its_own_health_without_curl() {
+    let app = spawn_app_with(|_| {}).await;
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let dead = crate::support::dead_port();
+    let (up, down) = tokio::task::spawn_blocking(move || {
+        (target_app::probe::healthy(port, "/health/live"), target_app::probe::healthy(dead, "/health/live"))
+    })
+    .await
+    .unwrap();
+    assert!(up && !down, "a running app is healthy, a dead port is not");
+}
