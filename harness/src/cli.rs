@@ -57,6 +57,10 @@ pub enum Command {
         /// The secret every worker presents (at least 16 characters).
         #[arg(long, env = crate::distributed::token::ENV, hide_env_values = true)]
         token: String,
+        /// After the run, keep serving the report directory at `/reports/` (behind the same
+        /// token) this long, e.g. `10m`, so it can be fetched from a pod that is about to end.
+        #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_duration)]
+        serve_report_for: Option<std::time::Duration>,
     },
     /// Send a share of a coordinator's load (started by `run --workers`, or by Kubernetes).
     Worker {

@@ -45,8 +45,8 @@ pub const EXIT_SETUP_FAILED: u8 = 3;
 pub async fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run_scenarios(&args, None).await,
-        Command::Coordinate { run, listen, token } => match distributed::Token::new(&token) {
-            Ok(token) => run_scenarios(&run, Some((listen, token))).await,
+        Command::Coordinate { run, listen, token, serve_report_for } => match distributed::Token::new(&token) {
+            Ok(token) => run_scenarios(&run, Some((listen, token, serve_report_for))).await,
             Err(error) => {
                 eprintln!("error: {error}");
                 EXIT_INVALID_SCENARIO
@@ -113,7 +113,7 @@ async fn worker(coordinator: &str, index: usize, token: &str) -> anyhow::Result<
 }
 
 /// Where `harness coordinate` listens for its workers, and the token they present.
-type Listen = (std::net::SocketAddr, distributed::Token);
+type Listen = (std::net::SocketAddr, distributed::Token, Option<std::time::Duration>);
 
 /// `harness run`, or with `listen`, `harness coordinate`.
 async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
@@ -160,6 +160,7 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
         },
         None => None,
     };
+    let serve_report_for = listen.as_ref().and_then(|(_, _, serve)| *serve);
     let coordinator = match start_coordinator(&scenarios, args.workers, listen).await {
         Ok(coordinator) => coordinator,
         Err((code, error)) => {
@@ -215,6 +216,9 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
         server.abort();
     }
     if let Some(coordinator) = coordinator {
+        if let Some(how_long) = serve_report_for {
+            coordinator.serve_reports(&args.report_dir, how_long).await;
+        }
         coordinator.finish().await;
     }
     worst.exit_code()
@@ -238,7 +242,7 @@ async fn start_coordinator(
             .map_err(|why| (EXIT_INVALID_SCENARIO, anyhow::anyhow!("{}: {why}", loaded.path.display())))?;
     }
     let coordinator = match listen {
-        Some((listen, token)) => distributed::Coordinator::listen(listen, workers, token).await,
+        Some((listen, token, _)) => distributed::Coordinator::listen(listen, workers, token).await,
         None => distributed::Coordinator::local(workers).await,
     };
     coordinator.map(|c| Some(std::sync::Arc::new(c))).map_err(|e| (3, e))

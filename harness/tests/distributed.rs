@@ -3,6 +3,7 @@
 //! order is refused. (That merged percentiles equal one histogram's is shown in
 //! `measure::delta`'s unit tests.)
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -116,7 +117,7 @@ fn the_kubernetes_recipe_parses_and_its_worker_counts_agree() {
             }
         }
     }
-    assert_eq!(kinds, ["Job", "Service", "Job"]);
+    assert_eq!(kinds, ["PersistentVolumeClaim", "Job", "Service", "Job"]);
     assert_eq!(kustomization["labels"][0]["includeTemplates"], true, "the pods carry the labels too");
     assert_eq!(kustomization["configMapGenerator"][0]["options"]["disableNameSuffixHash"], true, "re-appliable Jobs");
     // The coordinator and the workers read the token from the same Secret.
@@ -144,4 +145,161 @@ fn a_worker_that_falls_behind_its_schedule_makes_the_run_invalid_and_is_named() 
     let problems: Vec<&str> = report["problems"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     let named = |p: &&str| p.contains("distributed load invalid: worker") && p.contains("fell behind its schedule");
     assert!(problems.iter().any(named), "{problems:?}");
+}
+
+/// A process the test started, killed (by its PID, through the handle) when the test ends.
+struct Started(std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `GET url` with an optional bearer token: the status and body.
+fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut request = reqwest::Client::builder().no_proxy().build().unwrap().get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        match request.send().await {
+            Ok(response) => (response.status().as_u16(), response.text().await.unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        }
+    })
+}
+
+/// The Kubernetes manifests run as local processes: the coordinator and every worker get
+/// exactly the command, arguments and environment their Jobs give them (the ConfigMap's values,
+/// the Secret's token, `JOB_COMPLETION_INDEX`), with the Service's name replaced by 127.0.0.1,
+/// the image's `/scenarios` by the repository's, and the claim's mount by a directory. The run
+/// passes, the report lands where the volume is, and the coordinator serves it afterwards
+/// behind its token. A manifest that drifts from the command line fails here.
+#[test]
+fn the_manifests_run_as_local_processes_and_deliver_the_report() {
+    let dir = workspace().join("harness/deploy/kubernetes");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let kustomization: Value = serde_yaml::from_str(&read("kustomization.yaml")).unwrap();
+    let mut config: std::collections::BTreeMap<String, String> = kustomization["configMapGenerator"][0]["literals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap())
+        .collect();
+    // What a user sets in the kustomization for their run: here, a target-app of the test's own
+    // and a scenario that passes without MongoDB; the report is served for a while only.
+    let target_port = free_port();
+    let target_app = Path::new(env!("CARGO_BIN_EXE_harness")).with_file_name("target-app");
+    let _target = Started(
+        Command::new(&target_app)
+            .env("PORT", target_port.to_string())
+            .env("RATE_LIMIT_ENABLED", "false")
+            .env("REDIS_KEY_PREFIX", format!("k8s-{target_port}:"))
+            .current_dir(workspace())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let target_url = format!("http://127.0.0.1:{target_port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&format!("{target_url}/health/"), None).0 != 200 {
+        assert!(Instant::now() < deadline, "target-app did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    config.insert("TARGET_URL".into(), target_url);
+    config.insert("SCENARIO".into(), "/scenarios/../harness/tests/fixtures/distributed.yaml".into());
+    config.insert("SERVE_REPORT_FOR".into(), "60s".into());
+
+    let mut jobs = Vec::new();
+    let mut service_port = None;
+    for resource in kustomization["resources"].as_array().unwrap() {
+        for document in serde_yaml::Deserializer::from_str(&read(resource.as_str().unwrap())) {
+            let document = Value::deserialize(document).unwrap();
+            match document["kind"].as_str().unwrap() {
+                "Job" => jobs.push(document),
+                "Service" => service_port = document["spec"]["ports"][0]["port"].as_u64(),
+                _ => {}
+            }
+        }
+    }
+    let coordinator_port = free_port();
+    let service = format!("gauntlet-coordinator:{}", service_port.expect("the coordinator's Service"));
+    let reports = report_dir("k8s-local");
+    std::fs::create_dir_all(&reports).unwrap();
+    let token = "a-token-from-the-secret-0123456789";
+    let substitute = |arg: &str| -> String {
+        let mut arg = arg.to_owned();
+        for (name, value) in &config {
+            arg = arg.replace(&format!("$({name})"), value);
+        }
+        arg.replace(&service, &format!("127.0.0.1:{coordinator_port}"))
+            .replace("0.0.0.0:7070", &format!("127.0.0.1:{coordinator_port}"))
+            .replace("/scenarios/", &format!("{}/scenarios/", workspace().display()))
+            .replace("/reports", reports.to_str().unwrap())
+    };
+    let launch = |job: &Value, index: Option<usize>| -> Started {
+        let container = &job["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["command"][0], "/usr/local/bin/harness", "the image's harness");
+        let args: Vec<String> =
+            container["args"].as_array().unwrap().iter().map(|a| substitute(a.as_str().unwrap())).collect();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
+        command.args(&args).current_dir(workspace()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if container["envFrom"][0]["configMapRef"]["name"] == "gauntlet" {
+            command.envs(&config);
+        }
+        for variable in container["env"].as_array().unwrap() {
+            let secret = &variable["valueFrom"]["secretKeyRef"];
+            assert_eq!(secret["name"], "gauntlet-coordinator-token", "{variable}");
+            command.env(variable["name"].as_str().unwrap(), token);
+        }
+        if let Some(index) = index {
+            command.env("JOB_COMPLETION_INDEX", index.to_string());
+        }
+        Started(command.spawn().unwrap())
+    };
+    let (coordinator_job, workers_job) = match jobs[0]["spec"]["completionMode"] == "Indexed" {
+        true => (&jobs[1], &jobs[0]),
+        false => (&jobs[0], &jobs[1]),
+    };
+    let mounted = &coordinator_job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0];
+    assert_eq!(mounted["mountPath"], "/reports", "the report goes to the mounted claim");
+    let claim = &coordinator_job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"];
+    assert_eq!(claim, "gauntlet-reports", "a volume that outlives the pod");
+    let mut coordinator = launch(coordinator_job, None);
+    let workers: Vec<Started> = (0..workers_job["spec"]["completions"].as_u64().unwrap() as usize)
+        .map(|i| launch(workers_job, Some(i)))
+        .collect();
+
+    // The run ends and the coordinator serves the report behind its token.
+    let index = format!("http://127.0.0.1:{coordinator_port}/reports/index.html");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while get(&index, Some(token)).0 != 200 {
+        if let Ok(Some(status)) = coordinator.0.try_wait() {
+            panic!("the coordinator ended before serving its report: {status}");
+        }
+        assert!(Instant::now() < deadline, "the coordinator never served its report");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for mut worker in workers {
+        let status = worker.0.wait().unwrap();
+        assert!(status.success(), "a worker exits 0 once the run is over: {status}");
+    }
+    assert_eq!(get(&index, None).0, 401, "the report is behind the token");
+    let (report, run_dir) = report(&reports);
+    assert_eq!(report["verdict"], "passed", "{report:#}");
+    let name = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    let (status, served) = get(&format!("http://127.0.0.1:{coordinator_port}/reports/{name}/report.json"), Some(token));
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&served).unwrap()["verdict"], "passed");
+    assert!(Command::new("kill").args(["-TERM", &coordinator.0.id().to_string()]).status().unwrap().success());
+    let status = coordinator.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "the Job's outcome is the run's verdict");
 }

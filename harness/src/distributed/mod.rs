@@ -20,6 +20,7 @@
 //! passwords, and any secret the scenario holds) and the run's captures, so every request must
 //! present the coordinator's token ([`token`]); keep its address private to the workers too.
 
+mod reports;
 pub mod token;
 pub mod worker;
 
@@ -40,8 +41,8 @@ use crate::variables::Variables;
 
 /// How long a worker may go without reporting during a phase.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(5);
-/// How long the coordinator waits for every worker to join.
-const JOIN_LIMIT: Duration = Duration::from_secs(60);
+/// How long the coordinator waits for every worker to join, and a worker for the coordinator.
+const JOIN_LIMIT: Duration = Duration::from_secs(300);
 /// How long a worker's order poll is held open.
 const POLL_LIMIT: Duration = Duration::from_secs(20);
 /// The barrier: workers start this long after the order goes out.
@@ -145,6 +146,8 @@ struct State {
     serial: u64,
     order: Option<Order>,
     phase: Option<PhaseRun>,
+    /// The report directory `GET /reports/...` serves, once the run is over.
+    reports: Option<std::path::PathBuf>,
 }
 
 struct PhaseRun {
@@ -178,6 +181,7 @@ impl Coordinator {
         let router = axum::Router::new()
             .route("/order", axum::routing::get(order))
             .route("/report", axum::routing::post(report))
+            .route("/reports/{*path}", axum::routing::get(reports::file))
             .route_layer(axum::middleware::from_fn_with_state(token, token::require))
             .with_state((state.clone(), changed.clone()));
         let server = tokio::spawn(async move {
@@ -296,15 +300,29 @@ impl Coordinator {
         self.workers
     }
 
+    /// Tells the workers the run is over, then serves `directory` at `/reports/` for `how_long`
+    /// (or until Ctrl-C or SIGTERM).
+    pub async fn serve_reports(&self, directory: &std::path::Path, how_long: Duration) {
+        self.order_done();
+        self.state.lock().expect("coordinator state").reports = Some(directory.to_owned());
+        eprintln!("serving {} at {}/reports/index.html for {}s", directory.display(), self.url, how_long.as_secs());
+        let stop = async {
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { if let Some(t) = terminate.as_mut() { t.recv().await } else { std::future::pending().await } } => {}
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(how_long) => {}
+            () = stop => {}
+        }
+    }
+
     /// Tells the workers the run is over, waits up to 5 s for local ones to exit (then kills
     /// them) and stops listening.
     pub async fn finish(&self) {
-        {
-            let mut state = self.state.lock().expect("coordinator state");
-            state.serial += 1;
-            state.order = Some(Order::Done);
-        }
-        self.changed.notify_waiters();
+        self.order_done();
         let children = std::mem::take(&mut *self.children.lock().expect("children"));
         for mut child in children {
             if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
@@ -312,6 +330,15 @@ impl Coordinator {
             }
         }
         self.server.abort();
+    }
+
+    fn order_done(&self) {
+        {
+            let mut state = self.state.lock().expect("coordinator state");
+            state.serial += 1;
+            state.order = Some(Order::Done);
+        }
+        self.changed.notify_waiters();
     }
 }
 

@@ -2,7 +2,8 @@
 //! `GAUNTLET_COORDINATOR_TOKEN`: polls the coordinator for orders, sends its share of each
 //! phase's load with the same code as a single-process run, and reports what it measured every
 //! second and once more when its share is done. Exits when told the run is over, when the
-//! coordinator refuses its index or token, or when the coordinator has been unreachable for 30 s.
+//! coordinator refuses its index or token, or when the coordinator has been unreachable as long
+//! as a coordinator waits for its workers (retrying with a backoff from 250 ms to 5 s).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,8 +14,14 @@ use crate::attack;
 use crate::measure::Recorder;
 use crate::scenario::{LoadModel, LoadedScenario};
 
-/// How long the coordinator may be unreachable before the worker gives up.
-const UNREACHABLE_LIMIT: Duration = Duration::from_secs(30);
+/// How long the coordinator may be unreachable before the worker gives up: as long as the
+/// coordinator waits for workers to join, so neither gives up on the other first when
+/// Kubernetes schedules them minutes apart.
+const UNREACHABLE_LIMIT: Duration = super::JOIN_LIMIT;
+/// The first wait between tries; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Serves orders from `coordinator` as worker `index`, presenting `token`, until the run is over.
 pub async fn run(coordinator: &str, index: usize, token: &Token) -> anyhow::Result<()> {
@@ -28,6 +35,7 @@ pub async fn run(coordinator: &str, index: usize, token: &Token) -> anyhow::Resu
     let mut after = 0;
     let mut parsed: Option<(String, LoadedScenario)> = None;
     let mut unreachable_since: Option<Instant> = None;
+    let mut backoff = FIRST_BACKOFF;
     loop {
         let url = format!("{coordinator}/order?worker={index}&after={after}");
         let answer = match client.get(&url).send().await {
@@ -42,11 +50,13 @@ pub async fn run(coordinator: &str, index: usize, token: &Token) -> anyhow::Resu
                 let why = outcome.map_or_else(|e| e.to_string(), |r| format!("answered {}", r.status()));
                 let since = *unreachable_since.get_or_insert_with(Instant::now);
                 anyhow::ensure!(since.elapsed() < UNREACHABLE_LIMIT, "coordinator {coordinator} unreachable: {why}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         };
         unreachable_since = None;
+        backoff = FIRST_BACKOFF;
         let Some(Numbered { serial, order }) = answer else { continue };
         after = serial;
         match order {
