@@ -136,6 +136,10 @@ pub struct RunArgs {
     /// runs; off by default. See README "Watching a run live".
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Push the same series with Prometheus remote write to URL (e.g.
+    /// http://prometheus:9090/api/v1/write) every second while the run lasts; off by default.
+    #[arg(long, value_name = "URL")]
+    pub metrics_push: Option<String>,
     /// Also write a Markdown summary (verdicts, failed checks with their failing requests,
     /// baseline rows) to FILE, for a CI job's summary page.
     #[arg(long, value_name = "FILE")]

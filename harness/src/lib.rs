@@ -22,6 +22,7 @@ pub mod process;
 pub mod prometheus;
 pub mod proxy;
 pub mod redact;
+pub mod remote_write;
 pub mod report;
 pub mod runner;
 pub mod scenario;
@@ -150,15 +151,18 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
             return EXIT_INVALID_SCENARIO;
         }
     }
-    let live = match args.metrics_listen {
-        Some(listen) => match serve_live(listen).await {
-            Ok(live) => Some(live),
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                return EXIT_SETUP_FAILED;
-            }
-        },
-        None => None,
+    if let Some(url) = &args.metrics_push
+        && let Err(error) = target::address::check_allowed(url, args.allow_remote, target::address::RUN_OPT_IN)
+    {
+        eprintln!("error: --metrics-push: {error}");
+        return EXIT_INVALID_SCENARIO;
+    }
+    let live = match serve_live(args.metrics_listen, args.metrics_push.clone()).await {
+        Ok(live) => live,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return EXIT_SETUP_FAILED;
+        }
     };
     let serve_report_for = listen.as_ref().and_then(|(_, _, serve)| *serve);
     let coordinator = match start_coordinator(&scenarios, args.workers, listen).await {
@@ -212,8 +216,8 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
             eprintln!("error: writing the Markdown summary: {error}");
         }
     }
-    if let Some((_, server)) = live {
-        server.abort();
+    if let Some((live, tasks)) = live {
+        tasks.stop(&live).await;
     }
     if let Some(coordinator) = coordinator {
         if let Some(how_long) = serve_report_for {
@@ -248,14 +252,53 @@ async fn start_coordinator(
     coordinator.map(|c| Some(std::sync::Arc::new(c))).map_err(|e| (3, e))
 }
 
-/// Starts the live metrics endpoint and says where it is (on stderr: stdout is the summary's).
+/// The live metrics of a run, served on `listen` and pushed to `push` (either, both, or
+/// neither: then none); says where (on stderr: stdout is the summary's).
 async fn serve_live(
-    listen: std::net::SocketAddr,
-) -> anyhow::Result<(std::sync::Arc<live::Live>, tokio::task::JoinHandle<()>)> {
+    listen: Option<std::net::SocketAddr>,
+    push: Option<String>,
+) -> anyhow::Result<Option<(std::sync::Arc<live::Live>, LiveTasks)>> {
+    if listen.is_none() && push.is_none() {
+        return Ok(None);
+    }
     let live = std::sync::Arc::new(live::Live::new()?);
-    let (address, server) = live.clone().serve(listen).await?;
-    eprintln!("live metrics: http://{address}/metrics");
-    Ok((live, server))
+    let server = match listen {
+        Some(listen) => {
+            let (address, server) = live.clone().serve(listen).await?;
+            eprintln!("live metrics: http://{address}/metrics");
+            Some(server)
+        }
+        None => None,
+    };
+    let pusher = push.map(|url| {
+        eprintln!("live metrics pushed to {url} every {}s", remote_write::EVERY.as_secs());
+        (remote_write::start(live.clone(), url.clone()), url)
+    });
+    Ok(Some((live, LiveTasks { server, pusher })))
+}
+
+/// What serves and pushes a run's live metrics.
+struct LiveTasks {
+    server: Option<tokio::task::JoinHandle<()>>,
+    pusher: Option<(tokio::task::JoinHandle<()>, String)>,
+}
+
+impl LiveTasks {
+    /// Stops serving and pushing, after one last push of the final values.
+    async fn stop(self, live: &live::Live) {
+        if let Some(server) = self.server {
+            server.abort();
+        }
+        if let Some((pusher, url)) = self.pusher {
+            pusher.abort();
+            let client = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(5)).build();
+            if let Ok(client) = client
+                && let Err(error) = remote_write::push(&client, live, &url).await
+            {
+                eprintln!("warning: the last remote write to {url} failed: {error:#}");
+            }
+        }
+    }
 }
 
 fn validate(paths: &[PathBuf]) -> u8 {

@@ -143,6 +143,13 @@ impl Live {
 
     /// The text exposition format, with the fault gauges brought up to date.
     pub fn render(&self) -> String {
+        let mut text = Vec::new();
+        let _ = TextEncoder::new().encode(&self.gather(), &mut text);
+        String::from_utf8(text).unwrap_or_default()
+    }
+
+    /// Every series as it stands, the fault gauges brought up to date.
+    pub fn gather(&self) -> Vec<::prometheus::proto::MetricFamily> {
         let now = Instant::now();
         {
             let (active, scenarios) = &mut *self.active.lock().expect("live faults");
@@ -154,9 +161,7 @@ impl Live {
                 }
             }
         }
-        let mut text = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut text);
-        String::from_utf8(text).unwrap_or_default()
+        self.registry.gather()
     }
 
     /// The series of one phase, marked running until the returned handle drops.

@@ -65,7 +65,7 @@ async fn start_target(port: u16) -> Started {
     started
 }
 
-async fn start_prometheus(port: u16, scraped: &[(&str, u16)], dir: &Path) -> Started {
+async fn start_prometheus(port: u16, scraped: &[(&str, u16)], dir: &Path, extra: &[&str]) -> Started {
     let jobs: String = scraped
         .iter()
         .map(|(job, port)| format!("  - job_name: {job}\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"))
@@ -77,6 +77,7 @@ async fn start_prometheus(port: u16, scraped: &[(&str, u16)], dir: &Path) -> Sta
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -114,7 +115,7 @@ async fn a_real_prometheus_scrapes_the_runs_series_and_the_targets() {
     std::fs::create_dir_all(&dir).unwrap();
     let _target = start_target(target_port).await;
     let scraped = [("harness", metrics_port), ("target", target_port)];
-    let _prometheus = start_prometheus(prometheus_port, &scraped, &dir).await;
+    let _prometheus = start_prometheus(prometheus_port, &scraped, &dir, &[]).await;
 
     let listen = format!("127.0.0.1:{metrics_port}");
     let url = format!("http://127.0.0.1:{target_port}");
@@ -165,6 +166,54 @@ async fn a_real_prometheus_scrapes_the_runs_series_and_the_targets() {
     assert!(queried.len() >= 10, "{queried:?}");
     let missing: Vec<&String> = queried.iter().filter(|name| !exported.contains(&name.as_str())).collect();
     assert!(missing.is_empty(), "the dashboard queries {missing:?}, which nothing exported (exported: {exported:?})");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_real_prometheus_receives_the_runs_series_by_remote_write() {
+    let (target_port, prometheus_port) = (free_port(), free_port());
+    let dir = report_dir("live-push");
+    std::fs::create_dir_all(&dir).unwrap();
+    let _target = start_target(target_port).await;
+    let receiver = ["--web.enable-remote-write-receiver"];
+    let _prometheus = start_prometheus(prometheus_port, &[], &dir, &receiver).await;
+
+    let push = format!("http://127.0.0.1:{prometheus_port}/api/v1/write");
+    let url = format!("http://127.0.0.1:{target_port}");
+    let reports = dir.join("reports");
+    let args = ["--target", url.as_str(), "--metrics-push", push.as_str()].map(str::to_owned);
+    let into = reports.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&fixture("live.yaml"), &into, &args)
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let (report, _) = report(&reports);
+    let sent = report["phases"][0]["requests"].as_f64().unwrap();
+
+    // Nothing scrapes: every sample Prometheus has arrived by remote write, the last push
+    // carrying the final counts.
+    let mut pushed = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(15) {
+        pushed =
+            query(prometheus_port, r#"max_over_time(gauntlet_requests_total{scenario="live",phase="steady"}[5m])"#)
+                .await;
+        if pushed.iter().map(|(_, v)| v).sum::<f64>() >= sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let seen: f64 = pushed.iter().map(|(_, value)| value).sum();
+    assert_eq!(seen, sent, "the final push carries every request: {pushed:?}");
+    let names = get(&format!("http://127.0.0.1:{prometheus_port}/api/v1/label/__name__/values")).await.unwrap();
+    let exported: Vec<&str> = names["data"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let harness_queries: Vec<String> = dashboard_metrics().into_iter().filter(|n| n.starts_with("gauntlet_")).collect();
+    assert!(harness_queries.len() >= 5, "{harness_queries:?}");
+    let missing: Vec<&String> = harness_queries.iter().filter(|name| !exported.contains(&name.as_str())).collect();
+    assert!(missing.is_empty(), "the dashboard queries {missing:?}, which no push carried (pushed: {exported:?})");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
