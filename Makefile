@@ -14,7 +14,7 @@ CHAOS_TOKEN ?= dev-token
 # Extra `harness run` options for `make ci-gate`, e.g. GATE_ARGS="--summary-md summary.md".
 GATE_ARGS ?=
 
-.PHONY: help tools services services-down services-status build build-release test lint structure check-docs \
+.PHONY: help tools services services-down services-status build build-release test lint structure check-docs check-deploy \
         load-test ci-gate contract run-target run-shop check-no-rebuild chaos bench-target bench-harness bench-soak bench-baseline bench-proxy bench-shop clean-reports
 
 help: ## List targets
@@ -50,6 +50,9 @@ structure: ## No new import circle and no new module over 500 lines (scripts/che
 
 check-docs: ## README at most 200 lines; every make target and relative link in the docs exists
 	@python3 scripts/check-docs.py
+
+check-deploy: tools ## docker-compose.yml, the Kubernetes manifests and prometheus.yml against their schemas (no engine needed)
+	@scripts/check-deploy.sh
 
 load-test: tools services build-release ## The main job: run the scenario library against the self-hosted target
 	@set -o pipefail; target/release/harness run $(SCENARIOS) --target-bin target/release/target-app; \
