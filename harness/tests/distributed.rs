@@ -147,20 +147,6 @@ fn a_worker_that_falls_behind_its_schedule_makes_the_run_invalid_and_is_named() 
     assert!(problems.iter().any(named), "{problems:?}");
 }
 
-/// A process the test started, killed (by its PID, through the handle) when the test ends.
-struct Started(std::process::Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// `GET url` with an optional bearer token: the status and body.
 fn get(url: &str, token: Option<&str>) -> (u16, String) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

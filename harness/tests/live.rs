@@ -3,27 +3,13 @@
 //! series (requests by request name, users, the phase, the chaos fault) and the target's.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
 use common::*;
-
-/// A child process killed (by its PID, through the handle) when the test ends.
-struct Started(Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// The JSON a GET answers with 2xx, if any.
 async fn get(url: &str) -> Option<Value> {
@@ -88,6 +74,19 @@ async fn start_prometheus(port: u16, scraped: &[(&str, u16)], dir: &Path, extra:
     started
 }
 
+/// Runs `live.yaml` against the target-app on `target_port` with `options`, off the runtime.
+async fn run_live(target_port: u16, options: &[&str], reports: &Path) -> std::process::Output {
+    let mut args = vec!["--target".to_owned(), format!("http://127.0.0.1:{target_port}")];
+    args.extend(options.iter().map(|o| (*o).to_owned()));
+    let reports = reports.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&fixture("live.yaml"), &reports, &args)
+    })
+    .await
+    .unwrap()
+}
+
 /// Each series of an instant query, as (labels, value).
 async fn query(prometheus: u16, promql: &str) -> Vec<(Value, f64)> {
     let url = format!("http://127.0.0.1:{prometheus}/api/v1/query?query={}", urlencode(promql));
@@ -118,16 +117,8 @@ async fn a_real_prometheus_scrapes_the_runs_series_and_the_targets() {
     let _prometheus = start_prometheus(prometheus_port, &scraped, &dir, &[]).await;
 
     let listen = format!("127.0.0.1:{metrics_port}");
-    let url = format!("http://127.0.0.1:{target_port}");
     let reports = dir.join("reports");
-    let args = ["--target", url.as_str(), "--metrics-listen", listen.as_str()].map(str::to_owned);
-    let into = reports.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run(&fixture("live.yaml"), &into, &args)
-    })
-    .await
-    .unwrap();
+    let output = run_live(target_port, &["--metrics-listen", &listen], &reports).await;
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains(&format!("live metrics: http://{listen}/metrics")));
     let (report, _) = report(&reports);
@@ -179,16 +170,8 @@ async fn a_real_prometheus_receives_the_runs_series_by_remote_write() {
     let _prometheus = start_prometheus(prometheus_port, &[], &dir, &receiver).await;
 
     let push = format!("http://127.0.0.1:{prometheus_port}/api/v1/write");
-    let url = format!("http://127.0.0.1:{target_port}");
     let reports = dir.join("reports");
-    let args = ["--target", url.as_str(), "--metrics-push", push.as_str()].map(str::to_owned);
-    let into = reports.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run(&fixture("live.yaml"), &into, &args)
-    })
-    .await
-    .unwrap();
+    let output = run_live(target_port, &["--metrics-push", &push], &reports).await;
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let (report, _) = report(&reports);
     let sent = report["phases"][0]["requests"].as_f64().unwrap();

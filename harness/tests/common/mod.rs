@@ -82,3 +82,18 @@ pub(crate) fn tightened_fails(name: &str, from: &str, to: &str, tightened: &str)
     assert!(failed.iter().any(|e| e.contains(tightened)), "{name}: failed {failed:?}, wanted {tightened:?}");
     (report, file)
 }
+
+/// A child process killed (by its PID, through the handle) when the test ends.
+pub(crate) struct Started(pub(crate) std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
