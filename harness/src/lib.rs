@@ -142,6 +142,12 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
             eprintln!("error: {}: {error}", loaded.path.display());
             return EXIT_INVALID_SCENARIO;
         }
+        if let Some(url) = url
+            && let Some(missing) = scenario::interpolate::unset_admin_password(&loaded.written)
+        {
+            eprintln!("error: {}: {missing} (the shop at {url} was not started by the harness)", loaded.path.display());
+            return EXIT_INVALID_SCENARIO;
+        }
     }
     // So is a process action naming a process the dev stack did not start.
     for loaded in &scenarios {

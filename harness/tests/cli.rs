@@ -290,3 +290,17 @@ fn compose_health_checks_ask_each_service_what_it_serves() {
     let seed = &services.get("vault-init").unwrap()["entrypoint"];
     assert!(!serde_yaml::to_string(seed).unwrap().contains("apk"), "nothing installed at container start");
 }
+
+#[test]
+fn a_shop_scenario_against_a_url_needs_the_shops_admin_password_before_anything_is_sent() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "scenarios/shop-happy-path.yaml", "--target", "http://127.0.0.1:9"])
+        .env_remove("SHOP_ADMIN_PASSWORD")
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("SHOP_ADMIN_PASSWORD") && stderr.contains("dev-shop-admin-pw"), "{stderr}");
+}

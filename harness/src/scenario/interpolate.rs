@@ -24,6 +24,20 @@ pub fn built_in(name: &str) -> Option<String> {
     }
 }
 
+/// Why a scenario `written` like this cannot log in to a shop the harness did not start: it
+/// uses `${SHOP_ADMIN_PASSWORD}` and the environment does not set it (the harness would invent
+/// one that shop does not know).
+pub fn unset_admin_password(written: &str) -> Option<String> {
+    (written.contains(&format!("${{{SHOP_ADMIN_PASSWORD}}}")) && std::env::var_os(SHOP_ADMIN_PASSWORD).is_none()).then(
+        || {
+            format!(
+                "the scenario logs in with ${{{SHOP_ADMIN_PASSWORD}}}, which is not set: set it to that shop's \
+                 administrator password (docker compose's is dev-shop-admin-pw)"
+            )
+        },
+    )
+}
+
 /// A variable's value: the environment's, or else the harness's own ([`built_in`]).
 pub fn variable(name: &str) -> Option<String> {
     std::env::var(name).ok().or_else(|| built_in(name))

@@ -322,10 +322,28 @@ async fn list_orders(
     Ok(axum::Json(rows.iter().map(Row::to_json).collect()))
 }
 
-/// `GET /orders/stats` (administrators): how many orders are stored, to check a run's effect.
-async fn order_stats(State(state): State<OrdersState>, _admin: Admin) -> ApiResult<axum::Json<Value>> {
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&state.store.pool).await.map_err(db_error)?;
+/// `GET /orders/stats?product_id=` (administrators).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatsQuery {
+    /// Only orders holding this product: a run that made its own product counts only its own
+    /// orders in a database other runs share.
+    product_id: Option<Uuid>,
+}
+
+/// `GET /orders/stats` (administrators): how many orders are stored (holding `product_id`,
+/// when given), to check a run's effect.
+async fn order_stats(
+    State(state): State<OrdersState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<StatsQuery>,
+) -> ApiResult<axum::Json<Value>> {
+    let holding = query.product_id.map(|id| json!([{ "product_id": id }]));
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE $1::jsonb IS NULL OR items @> $1::jsonb")
+        .bind(holding)
+        .fetch_one(&state.store.pool)
+        .await
+        .map_err(db_error)?;
     Ok(axum::Json(json!({ "orders": count })))
 }
 

@@ -28,6 +28,11 @@ async fn an_order_reserves_stock_totals_prices_and_reads_back_with_its_user() {
     assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
     let (_, stats) = shop.get("/orders/stats", Some(&shop.admin)).await;
     assert_eq!(stats["orders"], 1, "{stats}");
+    let (_, only) = shop.get(&format!("/orders/stats?product_id={widget}"), Some(&shop.admin)).await;
+    assert_eq!(only["orders"], 1, "an order holding the product: {only}");
+    let unordered = shop.product(1.0, 1).await;
+    let (_, none) = shop.get(&format!("/orders/stats?product_id={unordered}"), Some(&shop.admin)).await;
+    assert_eq!(none["orders"], 0, "no order holds a product nobody ordered: {none}");
     let (_, other) = shop.register("bob@example.com").await;
     let (status, error) = shop.get(&format!("/orders/{id}"), Some(&other)).await;
     assert_error(status, &error, 404, "ResourceNotFoundError");
