@@ -4,8 +4,8 @@
 #
 #   scripts/bench-harness.sh                 # BENCH_SECONDS=5 BENCH_USERS=10000 BENCH_ROUNDS=3
 #
-# Goals (issues 4, 9): the harness generates >= 65% of wrk's req/s on one core, and holds 10,000
-# users in under 1 GiB. Then the same load spread over 1, 2 and 4 local workers (issue 13), all
+# Goals: the harness generates >= 65% of wrk's req/s on one core, and holds 10,000
+# users in under 1 GiB. Then the same load spread over 1, 2 and 4 local workers, all
 # on the harness's core: aggregate req/s, and per-worker efficiency against the in-process run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

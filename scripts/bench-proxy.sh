@@ -6,7 +6,7 @@
 #   BENCH_SECONDS=5 BENCH_ROUNDS=5 scripts/bench-proxy.sh
 #
 # The server is pinned to core 0 and wrk (-t1 -c32) to core 1; the proxy is not pinned (on two
-# cores it has to share one of them). Goal (issue 11): at most 15% fewer req/s, and under 100 µs
+# cores it has to share one of them). Goal: at most 15% fewer req/s, and under 100 µs
 # added to p50.
 #
 # Two more figures say what the req/s ratio cannot on a machine without a spare core:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # An open-model soak at 2,000 req/s against the self-hosted target, for minutes, not an hour:
 # samples the harness's RSS every second and the run directory's size (the bounded target log
-# grows with it), then extrapolates both to one hour beside the limits of issue 9 (RSS under
+# grows with it), then extrapolates both to one hour beside the limits (RSS under
 # 200 MiB, run directory under 100 MB).
 #
 #   scripts/bench-soak.sh          # BENCH_SOAK_SECONDS=180 BENCH_SOAK_RATE=2000

@@ -8,7 +8,7 @@
 //!
 //! `axum::serve` puts every request through hyper-util's HTTP/1-or-2 connection, an upgrade
 //! channel and a cloned make-service; this app speaks HTTP/1.1 and upgrades nothing, and that
-//! path cost `/health/` several percent of its throughput per core (issue 10; see the README).
+//! path cost `/health/` several percent of its throughput per core (docs/benchmarks.md).
 
 use std::future::Future;
 use std::io;

@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn noise_under_the_absolute_floor_passes() {
-        // The wiggle of issue 14: 1.456 ms → 1.644 ms is +13% but only +0.19 ms.
+        // A wiggle seen on a real run: 1.456 ms → 1.644 ms is +13% but only +0.19 ms.
         let rows = judged(1.456, 1.644, 5_000);
         assert_eq!(verdict_of(&rows, "p99"), RowVerdict::Pass, "{rows:?}");
         // Over the floor but within the tolerance passes too.

@@ -2,7 +2,7 @@
 //!
 //! One service instead of a stack of `from_fn` layers because each of those clones the whole
 //! stack below it and boxes a future and a `Next` on every request. With seven of them, that
-//! cost `/health/` more than half of its throughput per core (issue 10); see the README.
+//! cost `/health/` more than half of its throughput per core (docs/benchmarks.md).
 
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;

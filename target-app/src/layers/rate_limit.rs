@@ -29,7 +29,7 @@ pub enum Verdict {
 
 /// Counts a request, by its head, against its limit. It decides rather than wrapping the rest
 /// of the pipeline: a wrapping future holds the request and every step below it once more, and
-/// memmove, mostly futures being built and moved, was 4% of `/health/`'s CPU (issue 10). Only
+/// memmove, mostly futures being built and moved, was 4% of `/health/`'s CPU. Only
 /// the head, because a body is not `Sync`: a borrowed request could not be held across an await.
 pub async fn decide(limiter: &RateLimiter, request: &Parts) -> Verdict {
     let Some(class) = Class::of(request.uri.path()).filter(|_| limiter.enabled()) else {
