@@ -86,13 +86,17 @@ for entry in "${ENDPOINTS[@]}"; do
     printf "%-30s %10d %9.2f %8d %7.3f %-16s %s\n", l, r, p, bad, ratio, verdict, each }'
 done
 
-# on_off TITLE PATH EXTRA_ENV...: the same build with one setting changed, alternating rounds.
+# on_off TITLE PATH EXTRA_ENV...: the same build with one setting changed, alternating rounds;
+# both started fresh for the comparison, so neither carries the other's history (the app above
+# has served /metrics and the cache for minutes).
 on_off() {
   local title=$1 path=$2
+  start_app "on-$title"
+  local on_port=$APP_PORT
   start_app "off-$title" "${@:3}"
   local off_port=$APP_PORT ons=() offs=() rps
   for _ in $(seq 1 "$ROUNDS"); do
-    read -r rps _ _ < <(measure "http://127.0.0.1:$app_port$path"); ons+=("$rps")
+    read -r rps _ _ < <(measure "http://127.0.0.1:$on_port$path"); ons+=("$rps")
     read -r rps _ _ < <(measure "http://127.0.0.1:$off_port$path"); offs+=("$rps")
   done
   awk -v t="$title" -v p="$path" -v on="$(printf '%s\n' "${ons[@]}" | median)" -v off="$(printf '%s\n' "${offs[@]}" | median)" \
