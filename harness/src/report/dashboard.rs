@@ -20,11 +20,9 @@ main{max-width:1200px;margin:0 auto;padding:24px}table{border-collapse:collapse;
 th,td{padding:6px 8px;border-bottom:1px solid #e3e6eb;text-align:left;vertical-align:middle}\
 th{font-weight:600;background:#eef1f5}.num{text-align:right;font-variant-numeric:tabular-nums}\
 .badge{display:inline-block;padding:2px 8px;border-radius:10px;font-weight:600;color:#fff;font-size:12px}\
-.passed{background:#1f8f4e}.skipped{background:#6b7280}.failed{background:#c62f2f}.invalid{background:#b46a00}\
-.setup_failed{background:#6b3fa0}.interrupted{background:#374151}.muted{color:#5b6475;font-size:12px}\
+.muted{color:#5b6475;font-size:12px}\
 .runs a{margin-right:4px;text-decoration:none;font-size:12px}.worse{color:#c62f2f}.better{color:#1f8f4e}\
 .flag{font-size:11px;border:1px solid #b46a00;color:#b46a00;border-radius:8px;padding:0 5px;margin-left:6px}\
-.filter{margin:12px 0}.filter label{margin-right:14px}\
 #only-failed:checked~table tr.scenario:not(.failed){display:none}\
 #only-flaky:checked~table tr.scenario:not(.flaky){display:none}";
 
@@ -104,7 +102,7 @@ fn render(runs: &[Run]) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head { meta charset="utf-8"; title { "Gauntlet runs" } style { (PreEscaped(STYLE)) } }
+            head { meta charset="utf-8"; title { "Gauntlet runs" } style { (PreEscaped(STYLE)) (PreEscaped(crate::report::html::VERDICT_COLORS)) } }
             body { main {
                 h1 { "Gauntlet runs" }
                 p.muted { (runs.len()) " runs of " (scenarios.len()) " scenarios, from history.json; times are local ("

@@ -10,10 +10,13 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use crate::report::charts;
 use crate::report::model::{Measures, PhaseReport, RunReport};
 
+/// Each verdict's badge colour, shared by the run page and the dashboard.
+pub const VERDICT_COLORS: &str = ".passed{background:#1f8f4e}.skipped{background:#6b7280}.failed{background:#c62f2f}\
+.invalid{background:#b46a00}.setup_failed{background:#6b3fa0}.interrupted{background:#374151}";
+
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}\
 main{max-width:1180px;margin:0 auto;padding:24px}h1{margin:0 0 4px;font-size:24px}h2{margin:28px 0 8px;font-size:18px}h3{margin:18px 0 6px;font-size:15px}\
 .muted{color:#5b6475}.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:600;color:#fff}\
-.passed{background:#1f8f4e}.skipped{background:#6b7280}.failed{background:#c62f2f}.invalid{background:#b46a00}.setup_failed{background:#6b3fa0}.interrupted{background:#374151}\
 table{border-collapse:collapse;width:100%;background:#fff;margin:6px 0}th,td{border:1px solid #dde1e8;padding:5px 8px;text-align:left;vertical-align:top}\
 th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}.ok{color:#1f8f4e;font-weight:600}.bad{color:#c62f2f;font-weight:600}.warn{color:#b46a00;font-weight:600}\
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:10px 14px;min-width:150px}\
@@ -26,7 +29,7 @@ pub fn render(report: &RunReport) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head { meta charset="utf-8"; title { "Gauntlet: " (report.scenario) } style { (PreEscaped(STYLE)) } }
+            head { meta charset="utf-8"; title { "Gauntlet: " (report.scenario) } style { (PreEscaped(STYLE)) (PreEscaped(VERDICT_COLORS)) } }
             body { main {
                 h1 { (report.scenario) " " span.badge.(report.verdict.name()) #verdict { (report.verdict.label()) } }
                 p.muted { (report.description) }
