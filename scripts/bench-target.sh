@@ -8,7 +8,8 @@
 # build, rate limits set high, RUST_LOG=warn. Rounds alternate over every endpoint, bare hyper
 # included, so drift on the shared machine hits all alike; each figure is the median of the
 # rounds. Then what single layers cost, each on vs off by the same method: rate limiting,
-# the security headers, and the header read timeout (a timer per connection and request head).
+# the security headers, and the header read timeout (a watchdog per connection); and, as the
+# noise floor those costs are read against, two apps that differ in nothing.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -111,3 +112,4 @@ on_off "rate limiting" /health/ RATE_LIMIT_ENABLED=false
 on_off "rate limiting" /health/all RATE_LIMIT_ENABLED=false
 on_off "security headers" /health/ SECURITY_HEADERS=false
 on_off "header read timeout" /health/ HEADER_READ_TIMEOUT_MS=0
+on_off "noise (equal apps)" /health/

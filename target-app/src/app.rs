@@ -3,17 +3,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method};
 use tokio::net::TcpListener;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::config::Settings;
+use crate::layers::cors::Cors;
 use crate::layers::pipeline::PipelineLayer;
-use crate::layers::request_id;
 use crate::routes;
 use crate::state::AppState;
 
@@ -51,39 +48,19 @@ impl App {
 
 /// The routes behind every cross-cutting step.
 ///
-/// CORS is outermost: it answers preflights before they reach a limit, and puts its headers on
+/// CORS comes first: it answers preflights before they reach a limit, and puts its headers on
 /// every response, a 429 or a 500 included, so browsers can read them. The [`Pipeline`] runs
-/// every other step, in the order it documents. The body limit sits at the handler, where
-/// bodies are read.
+/// it and every other step, in the order it documents. The body limit sits at the handler,
+/// where bodies are read.
 ///
-/// The three go on in one `layer` call: each call wraps every route in one more boxed service
+/// The two go on in one `layer` call: each call wraps every route in one more boxed service
 /// that is cloned, and its future boxed, on every request.
+///
+/// [`Pipeline`]: crate::layers::pipeline::Pipeline
 pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let steps = tower::ServiceBuilder::new()
-        .layer(cors(&settings))
-        .layer(PipelineLayer(state.clone()))
+        .layer(PipelineLayer::new(state.clone(), Cors::new(&settings)))
         .layer(DefaultBodyLimit::max(settings.app.max_body_bytes));
     routes::router(&settings).layer(steps).with_state(state)
-}
-
-/// `DEBUG=true` allows every origin; otherwise only `CORS_ORIGINS`, with credentials.
-fn cors(settings: &Settings) -> CorsLayer {
-    let base = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::PUT, Method::PATCH, Method::OPTIONS])
-        .max_age(std::time::Duration::from_secs(600))
-        .expose_headers([HeaderName::from_static(request_id::HEADER)]);
-    if settings.app.debug {
-        base.allow_origin(Any).allow_headers(Any)
-    } else {
-        // A predicate over a shared list rather than `AllowOrigin::list`, whose `Vec` is cloned
-        // with the route stack on every request.
-        let origins: Arc<[HeaderValue]> = settings.app.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
-        let allowed = AllowOrigin::predicate(move |origin, _| origins.contains(origin));
-        base.allow_origin(allowed).allow_credentials(true).allow_headers([
-            axum::http::header::CONTENT_TYPE,
-            axum::http::header::AUTHORIZATION,
-            HeaderName::from_static(request_id::HEADER),
-        ])
-    }
 }

@@ -1,7 +1,10 @@
 //! [`serve`]: HTTP/1.1 connections on hyper's own connection builder, drained on shutdown.
-//! A connection whose request head does not arrive within `HEADER_READ_TIMEOUT_MS`, or that
-//! sits idle between requests that long, is closed: a client trickling header lines (slowloris)
-//! cannot hold a connection, and with it a file descriptor, for as long as it likes. Heads over
+//! A connection whose request head does not arrive within `HEADER_READ_TIMEOUT_MS` of its
+//! accept or of its previous answer is closed, idle keep-alive connections included: a client
+//! trickling header lines (slowloris) cannot hold a connection, and with it a file descriptor,
+//! for as long as it likes. One timer per connection watches that ([`IdleSince`]), woken once
+//! per timeout: hyper's own `header_read_timeout` arms and drops a boxed timer for every
+//! request head, which cost `/health/` 8.5% of its throughput per core (docs/benchmarks.md). Heads over
 //! `MAX_HEADER_BYTES` get the documented 431 from [`crate::layers::content`]; hyper's own
 //! bound stays behind that (a request line over 64 KiB is its bare 414, a head that fills its
 //! ~400 KB read buffer its bare 431), so that the documented answer is the one clients see.
@@ -13,15 +16,18 @@
 use std::future::Future;
 use std::io;
 use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tower::Service;
 
 use crate::config::AppSettings;
@@ -29,9 +35,9 @@ use crate::config::AppSettings;
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
 /// in-flight requests. Handlers see the client's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(listener: TcpListener, router: Router, settings: &AppSettings, shutdown: impl Future<Output = ()>) {
-    let mut builder = http1::Builder::new();
+    // No hyper timer: without one hyper arms no per-request header timeout.
+    let builder = http1::Builder::new();
     let timeout = Some(settings.header_read_timeout).filter(|t| !t.is_zero());
-    builder.timer(TokioTimer::new()).header_read_timeout(timeout);
     let connections = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -46,19 +52,85 @@ pub async fn serve(listener: TcpListener, router: Router, settings: &AppSettings
             () = &mut shutdown => break,
         };
         let router = router.clone();
+        let idle = Arc::new(IdleSince::new());
+        let watched = idle.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().call(request)
+            watched.busy();
+            let (answer, idle) = (router.clone().call(request), watched.clone());
+            async move {
+                let answered = answer.await;
+                idle.now();
+                answered
+            }
         });
         let connection = connections.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+            let ended = match timeout {
+                Some(timeout) => idle.close_after(timeout, connection).await,
+                None => Some(connection.await),
+            };
+            match ended {
+                Some(Err(error)) => tracing::debug!(%peer, %error, "connection ended with an error"),
+                None => tracing::debug!(%peer, "connection closed: no request head within the header read timeout"),
+                Some(Ok(())) => {}
             }
         });
     }
     drop(listener);
     connections.shutdown().await;
+}
+
+/// When a connection last went idle (accepted, or its last answer produced), in milliseconds
+/// after its accept; [`IdleSince::BUSY`] while a request is served. Shared by the connection's
+/// service, which marks it twice per request, and its watchdog, [`IdleSince::close_after`].
+struct IdleSince {
+    accepted: Instant,
+    millis: AtomicU64,
+}
+
+impl IdleSince {
+    const BUSY: u64 = u64::MAX;
+
+    fn new() -> Self {
+        Self { accepted: Instant::now(), millis: AtomicU64::new(0) }
+    }
+
+    fn busy(&self) {
+        self.millis.store(Self::BUSY, Ordering::Relaxed);
+    }
+
+    fn now(&self) {
+        let millis = self.accepted.elapsed().as_millis() as u64;
+        self.millis.store(millis, Ordering::Relaxed);
+    }
+
+    /// When an idle connection's next head is overdue; `None` while a request is served.
+    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        match self.millis.load(Ordering::Relaxed) {
+            Self::BUSY => None,
+            millis => Some(self.accepted + Duration::from_millis(millis) + timeout),
+        }
+    }
+
+    /// Runs `connection` until it ends (`Some`), or until it has been idle for `timeout`
+    /// (`None`; dropping it closes the socket). A busy connection is looked at again a
+    /// `timeout` later; a request's own deadline is the request timeout's business.
+    async fn close_after<F: Future>(&self, timeout: Duration, connection: F) -> Option<F::Output> {
+        let mut connection = pin!(connection);
+        let mut watchdog = pin!(tokio::time::sleep_until(self.accepted + timeout));
+        loop {
+            tokio::select! {
+                biased;
+                ended = &mut connection => return Some(ended),
+                () = &mut watchdog => match self.deadline(timeout) {
+                    Some(deadline) if deadline <= Instant::now() => return None,
+                    Some(deadline) => watchdog.as_mut().reset(deadline),
+                    None => watchdog.as_mut().reset(Instant::now() + timeout),
+                },
+            }
+        }
+    }
 }
 
 /// A refused or reset connection is the client's business; anything else (out of file

@@ -3,6 +3,7 @@
 //! live in [`crate::resilience`].
 
 pub mod content;
+pub mod cors;
 pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;

@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
@@ -15,6 +16,7 @@ use futures::future::BoxFuture;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::error::ApiError;
+use crate::layers::cors::Cors;
 use crate::layers::metrics::Recording;
 use crate::layers::rate_limit::{self, Verdict};
 use crate::layers::request_id::RequestId;
@@ -23,20 +25,31 @@ use crate::state::AppState;
 
 /// Wraps each route in a [`Pipeline`].
 #[derive(Clone)]
-pub struct PipelineLayer(pub AppState);
+pub struct PipelineLayer {
+    state: AppState,
+    cors: Arc<Cors>,
+}
+
+impl PipelineLayer {
+    /// Every step over `state`, behind `cors`.
+    pub fn new(state: AppState, cors: Arc<Cors>) -> Self {
+        Self { state, cors }
+    }
+}
 
 impl<S> Layer<S> for PipelineLayer {
     type Service = Pipeline<S>;
 
     fn layer(&self, inner: S) -> Pipeline<S> {
-        Pipeline { state: self.0.clone(), inner }
+        Pipeline { state: self.state.clone(), cors: self.cors.clone(), inner }
     }
 }
 
-/// A route behind every step; see [`run`].
+/// A route behind CORS and every step; see [`run`].
 #[derive(Clone)]
 pub struct Pipeline<S> {
     state: AppState,
+    cors: Arc<Cors>,
     inner: S,
 }
 
@@ -58,11 +71,20 @@ where
         let fresh = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, fresh);
         let state = self.state.clone();
-        Box::pin(run(state, request, inner).map(Ok))
+        if Cors::applies(&request) {
+            let steps = tower::service_fn(move |request| run(state.clone(), request, inner.clone()).map(Ok));
+            return Box::pin(self.cors.layer().layer(steps).oneshot(request));
+        }
+        let cors = self.cors.clone();
+        Box::pin(async move {
+            let mut response = run(state, request, inner).await;
+            cors.add_without_origin(response.headers_mut());
+            Ok(response)
+        })
     }
 }
 
-/// The steps, outermost first:
+/// The steps, after CORS ([`Cors`]), outermost first:
 /// 1. the request id, on every response and in every log line and error body, and the
 ///    security headers on every response;
 /// 2. metrics and the access log, which see the final status of everything below, 429s and

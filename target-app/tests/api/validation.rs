@@ -75,6 +75,33 @@ async fn cors_allows_listed_origins_only_unless_debug() {
     let debug = spawn_app_with(|s| s.app.debug = true).await;
     let any = preflight("http://evil.example", debug.address.clone(), debug.client.clone()).await;
     assert_eq!(any.headers()["access-control-allow-origin"], "*");
+    let plain = debug.client.get(format!("{}/health/", debug.address)).send().await.unwrap();
+    assert_eq!(plain.headers()["access-control-allow-origin"], "*", "debug grants every caller");
+}
+
+#[tokio::test]
+async fn simple_requests_get_cors_headers_by_origin_and_every_answer_varies_by_origin() {
+    let app = spawn_app().await;
+    let url = format!("{}/api/version", app.address);
+    let from = |origin: &'static str| app.client.get(&url).header("origin", origin).send();
+    let listed = from("http://localhost:3000").await.unwrap();
+    assert_eq!(listed.headers()["access-control-allow-origin"], "http://localhost:3000");
+    assert_eq!(listed.headers()["access-control-allow-credentials"], "true");
+    assert_eq!(listed.headers()["access-control-expose-headers"], "x-request-id");
+    let unlisted = from("http://evil.example").await.unwrap();
+    assert!(unlisted.headers().get("access-control-allow-origin").is_none());
+    let plain = app.client.get(&url).send().await.unwrap();
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("access-control-allow-origin").is_none());
+    for answer in [&listed, &unlisted, &plain] {
+        let vary = answer.headers()["vary"].to_str().unwrap();
+        assert!(vary.contains("origin"), "a shared cache must key answers by origin: {vary}");
+        assert!(answer.headers().contains_key("x-request-id"));
+    }
+    let missing = app.client.get(format!("{}/no/such/route", app.address)).header("origin", "http://localhost:3000");
+    let missing = missing.send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers()["access-control-allow-origin"], "http://localhost:3000", "errors are readable too");
 }
 
 #[tokio::test]
