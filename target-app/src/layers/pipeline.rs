@@ -17,7 +17,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::error::ApiError;
 use crate::layers::cors::Cors;
-use crate::layers::metrics::Recording;
+use crate::layers::metrics::{Recording, RouteSeries};
 use crate::layers::rate_limit::{self, Verdict};
 use crate::layers::request_id::RequestId;
 use crate::layers::{content, security_headers};
@@ -41,7 +41,8 @@ impl<S> Layer<S> for PipelineLayer {
     type Service = Pipeline<S>;
 
     fn layer(&self, inner: S) -> Pipeline<S> {
-        Pipeline { state: self.state.clone(), cors: self.cors.clone(), inner }
+        let series = Arc::new(RouteSeries::default());
+        Pipeline { state: self.state.clone(), cors: self.cors.clone(), series, inner }
     }
 }
 
@@ -50,6 +51,8 @@ impl<S> Layer<S> for PipelineLayer {
 pub struct Pipeline<S> {
     state: AppState,
     cors: Arc<Cors>,
+    /// This route's metric series.
+    series: Arc<RouteSeries>,
     inner: S,
 }
 
@@ -70,14 +73,15 @@ where
         // The clone that was readied serves this request; a fresh one waits for the next.
         let fresh = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, fresh);
-        let state = self.state.clone();
+        let (state, series) = (self.state.clone(), self.series.clone());
         if Cors::applies(&request) {
-            let steps = tower::service_fn(move |request| run(state.clone(), request, inner.clone()).map(Ok));
+            let steps =
+                tower::service_fn(move |request| run(state.clone(), series.clone(), request, inner.clone()).map(Ok));
             return Box::pin(self.cors.layer().layer(steps).oneshot(request));
         }
         let cors = self.cors.clone();
         Box::pin(async move {
-            let mut response = run(state, request, inner).await;
+            let mut response = run(state, series, request, inner).await;
             cors.add_without_origin(response.headers_mut());
             Ok(response)
         })
@@ -94,14 +98,14 @@ where
 /// 5. head size, body size and content-type rules, before bodies are read;
 /// 6. an overall deadline (dependency calls have their own, shorter ones);
 /// 7. the response cache: a hit skips only the handler, and is still counted and limited.
-async fn run<S>(state: AppState, request: Request, handler: S) -> Response
+async fn run<S>(state: AppState, series: Arc<RouteSeries>, request: Request, handler: S) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let id = RequestId::of(&request);
     let docs = security_headers::is_docs(request.uri().path());
     let app = &state.settings.app;
-    let mut response = id.scope(app.debug, recorded(&state, request, handler)).await;
+    let mut response = id.scope(app.debug, recorded(&state, &series, request, handler)).await;
     id.echo(&mut response);
     if app.security_headers {
         security_headers::apply(response.headers_mut(), docs, app.behind_tls);
@@ -110,11 +114,11 @@ where
 }
 
 /// Steps 2 and 3, inside the id's scope, so the 500 body and the access-log line carry the id.
-async fn recorded<S>(state: &AppState, request: Request, handler: S) -> Response
+async fn recorded<S>(state: &AppState, series: &RouteSeries, request: Request, handler: S) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    let recording = Recording::start(&state.metrics, &request);
+    let recording = Recording::start_on(series, &state.metrics, &request);
     // Boxed: the steps below hold the request and the handler's future, kilobytes that every
     // enclosing future would otherwise carry, and copy each time it is moved.
     let response = AssertUnwindSafe(Box::pin(limited(state, request, handler)))
