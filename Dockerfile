@@ -15,8 +15,8 @@ COPY shop shop
 # source change recompiles the workspace's own crates, not every dependency. --locked: exactly
 # the dependency versions Cargo.lock names.
 RUN --mount=type=cache,target=/usr/local/cargo/registry --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p target-app --bin target-app -p shop --bin shop -p harness --bin harness \
-    && mkdir -p /out && cp target/release/target-app target/release/shop target/release/harness /out/
+    cargo build --profile dist --locked -p target-app --bin target-app -p shop --bin shop -p harness --bin harness \
+    && mkdir -p /out && cp target/dist/target-app target/dist/shop target/dist/harness /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run-shop`: the shop's six services from the debug build, on their default ports (gateway
+# `make run-shop`: the shop's six services from `make build`, on their default ports (gateway
 # 8100, users 8101, products 8102, inventory 8103, orders 8104, notifications 8105), logging as
 # text. The administrator is admin@shop.local with SHOP_ADMIN_PASSWORD from
 # .services/passwords.env. Ctrl-C (or SIGTERM) stops every service this script started.
@@ -15,7 +15,7 @@ PIDS=()
 stop() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait; }
 trap stop EXIT INT TERM
 for service in users products inventory notifications orders gateway; do
-  target/debug/shop "$service" > >(sed -u "s/^/[$service] /") 2>&1 &
+  target/release/shop "$service" > >(sed -u "s/^/[$service] /") 2>&1 &
   PIDS+=($!)
 done
 for _ in $(seq 1 150); do
@@ -23,5 +23,5 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 echo "shop ready: gateway http://127.0.0.1:8100 (admin@shop.local, password: SHOP_ADMIN_PASSWORD in .services/passwords.env)" >&2
-echo "  scenarios against it: SHOP_ADMIN_PASSWORD=... target/debug/harness run scenarios/shop-happy-path.yaml --target http://127.0.0.1:8100" >&2
+echo "  scenarios against it: SHOP_ADMIN_PASSWORD=... target/release/harness run scenarios/shop-happy-path.yaml --target http://127.0.0.1:8100" >&2
 wait
