@@ -96,7 +96,7 @@ bench-target: tools services ## wrk against the target vs a bare hyper hello-wor
 bench-proxy: tools ## wrk through a fault proxy with no toxics vs directly, same run (release build)
 	@scripts/bench-proxy.sh
 
-bench-shop: tools services ## Orders through the shop gateway vs straight to the orders service, same run (release build)
+bench-shop: tools services ## Orders through the shop gateway vs straight to orders, beside pgbench and the broker on the same work, same run
 	@scripts/bench-shop.sh
 
 bench-harness: tools ## The harness vs wrk on one core, and its memory per user (release build)
