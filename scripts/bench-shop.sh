@@ -71,6 +71,9 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
 
+# The dev stack's password NAME (scripts/services.sh keeps them), without exporting the others.
+password() { ( source "$ROOT/.services/passwords.env"; printf '%s' "${!1}" ); }
+
 # One order's SQL, as inventory and orders run it, for pgbench.
 cat >"$WORK/order.sql" <<SQL
 BEGIN;
@@ -84,9 +87,8 @@ SQL
 # pgbench -> "orders_per_s p99_ms failed" (p99 from its per-transaction log is more than we need:
 # the average latency stands in, marked by its label).
 pgbench_orders() {
-  ( source "$ROOT/.services/passwords.env"
-    PGPASSWORD=$POSTGRES_PASSWORD taskset -c "$LOAD_CORE" pgbench -h 127.0.0.1 -U dev_admin -d "$SHOP_DATABASE" -n -j 1 \
-      -c "$CONNECTIONS" -T "$SECONDS_PER_RUN" -f "$WORK/order.sql" 2>&1 ) | awk '
+  PGPASSWORD=$(password POSTGRES_PASSWORD) taskset -c "$LOAD_CORE" pgbench -h 127.0.0.1 -U dev_admin -d "$SHOP_DATABASE" \
+    -n -j 1 -c "$CONNECTIONS" -T "$SECONDS_PER_RUN" -f "$WORK/order.sql" 2>&1 | awk '
     /^tps = / { tps = $3 }
     /^latency average = / { lat = $4 }
     /^number of failed transactions: / { failed = $5 }
@@ -95,9 +97,8 @@ pgbench_orders() {
 
 # The broker's confirmed publishes per second of a 150-byte event -> "per_s 0 0".
 publishes() {
-  ( source "$ROOT/.services/passwords.env"
-    RABBITMQ_PASSWORD=$RABBITMQ_PASSWORD taskset -c "$LOAD_CORE" python3 "$ROOT/scripts/bench/publish.py" \
-      "bench.publish.$$" 150 "$CONNECTIONS" "$SECONDS_PER_RUN" ) | awk '{ printf "%d 0 0\n", $1 }'
+  RABBITMQ_PASSWORD=$(password RABBITMQ_PASSWORD) taskset -c "$LOAD_CORE" python3 "$ROOT/scripts/bench/publish.py" \
+    "bench.publish.$$" 150 "$CONNECTIONS" "$SECONDS_PER_RUN" | awk '{ printf "%d 0 0\n", $1 }'
 }
 
 # measure URL -> "req_per_s p99_ms non_2xx"

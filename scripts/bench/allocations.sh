@@ -10,13 +10,13 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/target/release
 source "$ROOT/scripts/bench/common.sh"
 trap 'stop_started; perf probe -q -d "probe_alloc:*" 2>/dev/null || true' EXIT
-PATHS=("${@:-/health/}")
+PATHS=("$@")
 [ $# -eq 0 ] && PATHS=(/health/ /api/version)
 ENTRIES=(mi_malloc_aligned mi_zalloc_aligned mi_realloc_aligned)
 
 # count BINARY PID URL: allocations per request while wrk runs 3 s against URL.
 count() {
-  local probes=() events=()
+  local events=()
   perf probe -q -d "probe_alloc:*" 2>/dev/null || true
   for entry in "${ENTRIES[@]}"; do
     perf probe -q -x "$1" -a "probe_alloc:$entry=$entry"
