@@ -8,6 +8,7 @@ WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends pkg-config cmake clang && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY wire wire
+COPY kit kit
 COPY target-app target-app
 COPY harness harness
 COPY shop shop

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CRATES = ["harness", "target-app", "shop"]
+CRATES = ["harness", "target-app", "shop", "kit", "wire"]
 MAX_LINES = 500
 ALLOWED = ROOT / "scripts" / "structure-allowed.txt"
 

@@ -10,8 +10,8 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use kit::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
-use target_app::error::{ApiError, ApiResult};
 use uuid::Uuid;
 
 /// What a user may do beyond their own account.
@@ -195,7 +195,7 @@ where
 pub mod passwords {
     use argon2::password_hash::{PasswordHasher, PasswordVerifier};
     use argon2::{Algorithm, Argon2, Params, Version};
-    use target_app::error::{ApiError, ApiResult};
+    use kit::error::{ApiError, ApiResult};
 
     fn hasher(memory_kib: u32) -> ApiResult<Argon2<'static>> {
         let params = Params::new(memory_kib, 2, 1, None)

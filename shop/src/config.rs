@@ -1,25 +1,24 @@
 //! [`ShopSettings`] and [`load`], the only place the shop reads the environment.
 //!
-//! Vault, PostgreSQL, RabbitMQ, logging and the request timeout use target-app's variables
-//! (`VAULT_ADDR`, `POSTGRES_HOST`, `LOG_FORMAT`, `REQUEST_TIMEOUT_MS`, ...); the shop adds its own
-//! below. Every default matches `make services`, so `shop users` needs no environment at all.
+//! Vault, PostgreSQL, RabbitMQ, logging, the chaos API and the request timeout are the settings
+//! every service shares ([`ServiceSettings`]: `VAULT_ADDR`, `POSTGRES_HOST`, `LOG_FORMAT`,
+//! `REQUEST_TIMEOUT_MS`, ...); the shop adds its own below. Every default matches `make services`, so `shop users` needs no environment at all.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use kit::config::{BreakerSettings, Rate, ServiceSettings, Vars};
 use secrecy::SecretString;
-use target_app::config::{BreakerSettings, Rate, Settings};
 
 use crate::role::Role;
 
 /// Everything a shop service can be configured with.
 #[derive(Clone, Debug)]
 pub struct ShopSettings {
-    /// target-app's tree: `vault`, `postgres`, `rabbitmq`, `log`, `app.debug`,
-    /// `app.request_timeout` and `app.max_body_bytes` are used.
-    pub base: Settings,
+    /// What every service reads: listener, logs, Vault, PostgreSQL, RabbitMQ, the chaos API.
+    pub base: ServiceSettings,
     /// `SHOP_HOST`: the address every service binds.
     pub host: IpAddr,
     /// `SHOP_<ROLE>_PORT`: 0 picks a free port (tests do this).
@@ -71,7 +70,7 @@ pub fn load() -> anyhow::Result<ShopSettings> {
 /// Builds settings from `(name, value)` pairs; [`load`] passes the environment.
 pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<ShopSettings> {
     let vars: HashMap<String, String> = vars.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    let base = target_app::config::from_vars(vars.clone())?;
+    let base = ServiceSettings::from_vars(&Vars::new(vars.clone()), "DevStack Core Reference API")?;
     let get = |name: &str, default: &str| vars.get(name).cloned().unwrap_or_else(|| default.to_owned());
     let host: IpAddr = parse(&vars, "SHOP_HOST", "127.0.0.1")?;
     let mut ports = HashMap::new();

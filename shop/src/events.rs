@@ -1,5 +1,5 @@
 //! `order.created`: the [`OrderCreated`] event orders publishes (through target-app's
-//! [`EventPublisher`](target_app::clients::rabbit::EventPublisher): durable queue, persistent
+//! [`EventPublisher`](kit::clients::rabbit::EventPublisher): durable queue, persistent
 //! message, publisher confirm) and the [`Consumer`] the notifications service runs: manual
 //! acknowledgement after the row is stored, bounded prefetch, reconnect with backoff.
 
@@ -8,15 +8,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use kit::clients::rabbit::amqp_uri;
+use kit::clients::vault::SecretSource;
+use kit::config::RabbitSettings;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use serde::{Deserialize, Serialize};
-use target_app::clients::rabbit::amqp_uri;
-use target_app::clients::vault::SecretSource;
-use target_app::config::RabbitSettings;
 use uuid::Uuid;
 
 /// The event, one per stored order. `message_id` is what the consumer deduplicates on: a

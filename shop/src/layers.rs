@@ -10,11 +10,11 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
-use target_app::error::ApiError;
-use target_app::layers::metrics::Recording;
-use target_app::layers::request_id::RequestId;
-use target_app::layers::{content, security_headers};
-use target_app::metrics::Metrics;
+use kit::error::ApiError;
+use kit::layers::metrics::Recording;
+use kit::layers::request_id::RequestId;
+use kit::layers::{content, security_headers};
+use kit::metrics::Metrics;
 
 /// What the middleware needs; cheap to clone.
 #[derive(Clone)]

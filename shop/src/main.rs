@@ -3,9 +3,9 @@
 //! `shop drop-database` removes the database a harness run created.
 
 use clap::Parser;
+use kit::{shutdown, telemetry};
 use shop::config;
 use shop::role::Role;
-use target_app::telemetry;
 
 /// One service of the shop (`shop orders`), or housekeeping (`shop drop-database`).
 #[derive(Parser)]
@@ -34,23 +34,8 @@ async fn main() -> anyhow::Result<()> {
         Cli::DropDatabase => return shop::server::drop_database(&settings).await,
         Cli::Health { service } => {
             let port = settings.port(Role::from(service));
-            std::process::exit(if target_app::probe::healthy(port, "/health") { 0 } else { 1 });
+            std::process::exit(if kit::probe::healthy(port, "/health") { 0 } else { 1 });
         }
     };
-    shop::server::build(role, settings).await?.run(shutdown_signal()).await
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => _ = signal.recv().await,
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
-    tracing::info!("shutdown signal received, draining in-flight requests");
+    shop::server::build(role, settings).await?.run(shutdown::signal()).await
 }

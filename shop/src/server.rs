@@ -9,15 +9,15 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use kit::chaos::FaultRegistry;
+use kit::clients::dependency::Dependency;
+use kit::clients::rabbit::EventPublisher;
+use kit::clients::vault::SecretSource;
+use kit::error::ApiError;
+use kit::fault_routes::fault_router;
+use kit::metrics::Metrics;
+use kit::resilience::circuit_breaker::CircuitBreaker;
 use prometheus::IntCounter;
-use target_app::chaos::FaultRegistry;
-use target_app::clients::dependency::Dependency;
-use target_app::clients::rabbit::EventPublisher;
-use target_app::clients::vault::SecretSource;
-use target_app::error::ApiError;
-use target_app::metrics::Metrics;
-use target_app::resilience::circuit_breaker::CircuitBreaker;
-use target_app::routes::chaos::fault_router;
 use tokio::net::TcpListener;
 use wire::ShopFaultTarget;
 
@@ -159,7 +159,7 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
 /// `faults`.
 fn dependency(name: &'static str, settings: &ShopSettings, metrics: &Metrics, faults: &FaultRegistry) -> Dependency {
     let breaker = CircuitBreaker::new(name, settings.upstream.breaker.clone(), metrics.clone());
-    Dependency::new(breaker, faults.clone(), settings.base.dependencies.timeout, metrics)
+    Dependency::new(breaker, faults.clone(), settings.base.dependency_timeout, metrics)
 }
 
 /// The token keys, from the signing key Vault holds at `secret/shop`.
@@ -196,7 +196,7 @@ impl Service {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(service = %self.role, port = self.port, "shop service listening");
-        target_app::serve::serve(self.listener, self.router, &self.settings.base.app, shutdown).await;
+        kit::serve::serve(self.listener, self.router, &self.settings.base.app, shutdown).await;
         tracing::info!(service = %self.role, "shop service stopped");
         Ok(())
     }

@@ -14,8 +14,8 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use kit::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
-use target_app::error::{ApiError, ApiResult};
 
 use crate::auth::{Keys, forbidden, unauthorized};
 use crate::role::Role;

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use kit::clients::vault::SecretSource;
+use kit::error::ApiError;
 use serde_json::json;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
-use target_app::clients::vault::SecretSource;
-use target_app::error::ApiError;
 
 use crate::config::ShopSettings;
 use crate::role::Role;

@@ -18,15 +18,15 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use kit::chaos::FaultRegistry;
+use kit::error::{ApiError, ApiResult};
+use kit::layers::request_id;
+use kit::metrics::Metrics;
+use kit::resilience::circuit_breaker::CircuitBreaker;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use target_app::chaos::FaultRegistry;
-use target_app::error::{ApiError, ApiResult};
-use target_app::layers::request_id;
-use target_app::metrics::Metrics;
-use target_app::resilience::circuit_breaker::CircuitBreaker;
 use wire::FaultKind;
 
 use crate::config::UpstreamSettings;

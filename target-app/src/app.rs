@@ -40,7 +40,7 @@ impl App {
         if self.state.settings.dependencies.warm_up {
             self.state.warm_up();
         }
-        crate::serve::serve(self.listener, self.router, &self.state.settings.app, shutdown).await;
+        kit::serve::serve(self.listener, self.router, &self.state.settings.app, shutdown).await;
         tracing::info!("target-app stopped");
         Ok(())
     }

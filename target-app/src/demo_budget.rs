@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::FaultSettings;
-use crate::error::{ApiError, ApiResult};
+use kit::error::{ApiError, ApiResult};
 
 /// The memory (`DEMO_MAX_MEMORY_MB`) and busy threads (`DEMO_MAX_CPU_BURNERS`) the injectors may
 /// hold at once, over every concurrent call. A permit is held until the work it pays for ends,

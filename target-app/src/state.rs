@@ -7,20 +7,20 @@ use std::time::Instant;
 
 use axum::extract::FromRef;
 
-use crate::chaos::FaultRegistry;
-use crate::clients::dependency::Dependency;
 use crate::clients::mongo::MongoDatabase;
-use crate::clients::rabbit::EventPublisher;
 use crate::clients::redis::RedisCluster;
 use crate::clients::sql::{MysqlDatabase, PostgresDatabase};
-use crate::clients::vault::SecretSource;
 use crate::config::Settings;
 use crate::demo_budget::DemoBudget;
-use crate::metrics::Metrics;
 use crate::rendered::RenderedJson;
-use crate::resilience::circuit_breaker::CircuitBreaker;
 use crate::resilience::rate_limiter::RateLimiter;
 use crate::resilience::response_cache::ResponseCache;
+use kit::chaos::FaultRegistry;
+use kit::clients::dependency::Dependency;
+use kit::clients::rabbit::EventPublisher;
+use kit::clients::vault::SecretSource;
+use kit::metrics::Metrics;
+use kit::resilience::circuit_breaker::CircuitBreaker;
 
 /// Handles shared by every request. One `Arc`, because axum clones the state (or the handle a
 /// handler asks for, through [`FromRef`]) for every request.

@@ -1,6 +1,6 @@
 //! Field rules from the contract: allowed characters and lengths of names and keys.
 
-use crate::error::{ApiError, ApiResult};
+use kit::error::{ApiError, ApiResult};
 
 /// Checks `value` against `^[a-zA-Z0-9<extra>]+$` and `1..=max` characters, naming `field`.
 pub fn name(field: &str, value: &str, max: usize, extra: &str) -> ApiResult<()> {

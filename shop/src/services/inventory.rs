@@ -8,10 +8,10 @@
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::routing::{get, post};
+use kit::error::{ApiError, ApiResult};
+use kit::extract::{ApiJson, ApiPath};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use target_app::error::{ApiError, ApiResult};
-use target_app::extract::{ApiJson, ApiPath};
 use uuid::Uuid;
 
 use crate::auth::{Admin, Keys};

@@ -10,9 +10,9 @@ pub mod users;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use kit::error::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde_json::json;
-use target_app::error::{ApiError, ApiResult};
 
 use crate::store::Store;
 

@@ -7,10 +7,10 @@ use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use kit::error::ApiResult;
+use kit::extract::ApiQuery;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use target_app::error::ApiResult;
-use target_app::extract::ApiQuery;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller, Keys};

@@ -12,12 +12,12 @@ use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use kit::clients::rabbit::EventPublisher;
+use kit::error::{ApiError, ApiResult};
+use kit::extract::{ApiJson, ApiPath, ApiQuery};
+use kit::layers::request_id;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use target_app::clients::rabbit::EventPublisher;
-use target_app::error::{ApiError, ApiResult};
-use target_app::extract::{ApiJson, ApiPath, ApiQuery};
-use target_app::layers::request_id;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller, Keys};

@@ -5,9 +5,9 @@ use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use kit::error::{ApiError, ApiResult};
+use kit::extract::{ApiJson, ApiPath, ApiQuery};
 use serde::{Deserialize, Serialize};
-use target_app::error::{ApiError, ApiResult};
-use target_app::extract::{ApiJson, ApiPath, ApiQuery};
 use uuid::Uuid;
 
 use crate::auth::{Admin, Keys};

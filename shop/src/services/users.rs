@@ -8,11 +8,11 @@ use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use kit::error::{ApiError, ApiResult};
+use kit::extract::{ApiJson, ApiPath, ApiQuery};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use target_app::error::{ApiError, ApiResult};
-use target_app::extract::{ApiJson, ApiPath, ApiQuery};
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller, Keys, UserRole, passwords, unauthorized};

@@ -139,7 +139,7 @@ async fn every_service_sends_security_headers_refuses_oversized_heads_and_cuts_o
         let url = format!("{}/health", shop.urls[&role]);
         let answer = shop.client.get(&url).send().await.unwrap();
         for (name, value) in [
-            ("content-security-policy", target_app::layers::security_headers::API_CSP),
+            ("content-security-policy", kit::layers::security_headers::API_CSP),
             ("x-content-type-options", "nosniff"),
             ("x-frame-options", "DENY"),
             ("referrer-policy", "no-referrer"),

@@ -1,10 +1,6 @@
-//! Clients for the six external systems, one file each, plus the [`dependency::Dependency`]
-//! guard every call goes through and the [`lazy::Lazy`] first-use connection slot.
+//! Clients for the systems only target-app calls, one file each: PostgreSQL and MySQL, MongoDB,
+//! the Redis Cluster. Vault, RabbitMQ and the dependency guard are in [`kit::clients`].
 
-pub mod dependency;
-pub mod lazy;
 pub mod mongo;
-pub mod rabbit;
 pub mod redis;
 pub mod sql;
-pub mod vault;

@@ -7,11 +7,11 @@ use mongodb::bson::doc;
 use mongodb::options::{ClientOptions, Credential};
 use serde_json::{Value, json};
 
-use crate::clients::dependency::Dependency;
-use crate::clients::lazy::Lazy;
-use crate::clients::vault::{SecretSource, text_field};
 use crate::config::MongoSettings;
-use crate::error::{ApiError, ApiResult};
+use kit::clients::dependency::Dependency;
+use kit::clients::lazy::Lazy;
+use kit::clients::vault::{SecretSource, text_field};
+use kit::error::{ApiError, ApiResult};
 
 /// The MongoDB the example endpoint lists collections of; cheap to clone.
 #[derive(Clone)]

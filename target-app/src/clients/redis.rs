@@ -14,11 +14,11 @@ use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::clients::dependency::{Dependency, counts_as_failure};
-use crate::clients::lazy::Lazy;
-use crate::clients::vault::SecretSource;
 use crate::config::RedisSettings;
-use crate::error::{ApiError, ApiResult};
+use kit::clients::dependency::{Dependency, counts_as_failure};
+use kit::clients::lazy::Lazy;
+use kit::clients::vault::SecretSource;
+use kit::error::{ApiError, ApiResult};
 
 /// Budget for the Redis calls on every request's path (rate-limit leases, response-cache
 /// entries): slower than this is a recorded failure, and the caller carries on without Redis.

@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Database, Executor, FromRow, IntoArguments, Pool};
 
-use crate::clients::dependency::Dependency;
-use crate::clients::lazy::Lazy;
-use crate::clients::vault::{SecretSource, text_field};
 use crate::config::SqlSettings;
-use crate::error::{ApiError, ApiResult};
+use kit::clients::dependency::Dependency;
+use kit::clients::lazy::Lazy;
+use kit::clients::vault::{SecretSource, text_field};
+use kit::error::{ApiError, ApiResult};
 
 /// What differs between the SQL servers: the driver, the Vault secret, the SQL text.
 pub trait Dialect: Send + Sync + 'static {

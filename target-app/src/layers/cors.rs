@@ -20,7 +20,7 @@ use tower::{Layer, ServiceExt};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::config::Settings;
-use crate::layers::request_id;
+use kit::layers::request_id;
 
 /// The policy, and what it adds to an answer to a request without an `Origin`.
 pub struct Cors {

@@ -2,10 +2,6 @@
 //! [`crate::app::router`] documents. Each step is a small module; the mechanisms they wire in
 //! live in [`crate::resilience`].
 
-pub mod content;
 pub mod cors;
-pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;
-pub mod request_id;
-pub mod security_headers;

@@ -15,13 +15,13 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tower::{Layer, Service, ServiceExt};
 
-use crate::error::ApiError;
 use crate::layers::cors::Cors;
-use crate::layers::metrics::{Recording, RouteSeries};
 use crate::layers::rate_limit::{self, Verdict};
-use crate::layers::request_id::RequestId;
-use crate::layers::{content, security_headers};
 use crate::state::AppState;
+use kit::error::ApiError;
+use kit::layers::metrics::{Recording, RouteSeries};
+use kit::layers::request_id::RequestId;
+use kit::layers::{content, security_headers};
 
 /// Wraps each route in a [`Pipeline`].
 #[derive(Clone)]

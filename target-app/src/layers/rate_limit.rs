@@ -9,9 +9,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
-use crate::metrics::route_label;
 use crate::resilience::rate_limiter::{Class, Decision, RateLimiter};
+use kit::error::ApiError;
+use kit::metrics::route_label;
 
 // Names built once: a `&str` name is parsed and validated on every insert.
 const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");

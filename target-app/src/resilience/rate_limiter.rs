@@ -18,8 +18,8 @@ use axum::http::HeaderMap;
 
 use crate::clients::redis::RedisCluster;
 use crate::config::{Rate, RateLimitSettings};
-use crate::metrics::Metrics;
 use crate::resilience::keyed_gate::KeyedGate;
+use kit::metrics::Metrics;
 
 /// The endpoint classes, each with its own limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -17,9 +17,9 @@ use md5::{Digest, Md5};
 
 use crate::clients::redis::RedisCluster;
 use crate::config::ResponseCacheSettings;
-use crate::error::{ApiError, ApiResult};
-use crate::metrics::Metrics;
 use crate::resilience::keyed_gate::KeyedGate;
+use kit::error::{ApiError, ApiResult};
+use kit::metrics::Metrics;
 
 /// Responses larger than this are passed through uncached.
 const MAX_CACHED_BYTES: usize = 1024 * 1024;

@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::clients::redis::RedisCluster;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::validation;
+use kit::error::{ApiError, ApiResult};
+use kit::extract::{ApiPath, ApiQuery};
 
 /// Longest value accepted, in characters.
 const MAX_VALUE_CHARS: usize = 10_000;

@@ -5,8 +5,8 @@ use axum::extract::State;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::error::ApiResult;
 use crate::state::AppState;
+use kit::error::ApiResult;
 
 /// The routes of this file.
 pub fn router() -> OpenApiRouter<AppState> {

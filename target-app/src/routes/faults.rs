@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiQuery;
 use crate::state::AppState;
+use kit::error::{ApiError, ApiResult};
+use kit::extract::ApiQuery;
 
 /// The routes of this file (merged only when `DEMO_ENABLED`).
 pub fn router() -> OpenApiRouter<AppState> {

@@ -9,9 +9,9 @@ use axum::extract::State;
 use serde_json::{Map, Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::error::{ApiError, ApiResult};
 use crate::rendered::RenderedJson;
 use crate::state::AppState;
+use kit::error::{ApiError, ApiResult};
 
 /// The routes of this file.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::clients::rabbit::EventPublisher;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::validation;
+use kit::clients::rabbit::EventPublisher;
+use kit::error::{ApiError, ApiResult};
+use kit::extract::{ApiPath, ApiQuery};
 
 /// Largest message accepted.
 const MAX_MESSAGE_BYTES: usize = 1024 * 1024;

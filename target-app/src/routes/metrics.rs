@@ -5,8 +5,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::metrics::Metrics;
 use crate::state::AppState;
+use kit::metrics::Metrics;
 
 /// The routes of this file.
 pub fn router() -> OpenApiRouter<AppState> {

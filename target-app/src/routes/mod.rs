@@ -8,8 +8,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
-use crate::error::ApiError;
 use crate::state::AppState;
+use kit::error::ApiError;
 
 pub mod cache;
 pub mod chaos;

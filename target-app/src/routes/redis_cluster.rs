@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::clients::redis::{ClusterNode, RedisCluster};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiPath;
 use crate::state::AppState;
+use kit::error::{ApiError, ApiResult};
+use kit::extract::ApiPath;
 
 /// Hash slots in a Redis Cluster.
 const MAX_SLOTS: u64 = 16_384;

@@ -7,11 +7,11 @@ use axum::extract::State;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::clients::vault::SecretSource;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiPath;
 use crate::state::AppState;
 use crate::validation;
+use kit::clients::vault::SecretSource;
+use kit::error::{ApiError, ApiResult};
+use kit::extract::ApiPath;
 
 const NOTE: &str = "Passwords are masked in API responses for security";
 

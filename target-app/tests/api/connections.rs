@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use target_app::layers::security_headers::{API_CSP, DOCS_CSP, HSTS};
+use kit::layers::security_headers::{API_CSP, DOCS_CSP, HSTS};
 
 use crate::support::{assert_error_body, spawn_app_with};
 
@@ -125,7 +125,7 @@ async fn the_binary_checks_its_own_health_without_curl() {
     let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
     let dead = crate::support::dead_port();
     let (up, down) = tokio::task::spawn_blocking(move || {
-        (target_app::probe::healthy(port, "/health/live"), target_app::probe::healthy(dead, "/health/live"))
+        (kit::probe::healthy(port, "/health/live"), kit::probe::healthy(dead, "/health/live"))
     })
     .await
     .unwrap();

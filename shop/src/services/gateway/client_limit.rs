@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use kit::config::Rate;
 use prometheus::IntCounter;
-use target_app::config::Rate;
 
 /// The per-client budget.
 pub struct ClientLimiter {

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
-use target_app::error::{ApiError, ApiResult};
+use kit::error::{ApiError, ApiResult};
 
 use super::GatewayState;
 use crate::auth::{forbidden, unauthorized};

@@ -1,0 +1,3 @@
+//! The circuit breaker every dependency call consults.
+
+pub mod circuit_breaker;
