@@ -7,7 +7,11 @@ Edges are read from the code as written: every `crate::a::b` path (in `use` line
 `crate::{a, b::c}` and inline paths) and every `super::x` path, resolved to the module file that
 defines it (src/a/b.rs, src/a/b/mod.rs, or the nearest enclosing one). A module's own
 `#[cfg(test)] mod tests` is left out: tests may reach anywhere. Circles are the strongly
-connected components of that graph with more than one file."""
+connected components of that graph with more than one file.
+
+Between crates, each may depend only on the workspace crates CRATE_DEPS names (Cargo.toml's
+[dependencies] and [dev-dependencies]): the services build on kit and wire, never on each
+other, and the harness speaks to them only through wire's names."""
 
 import re
 import sys
@@ -15,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CRATES = ["harness", "target-app", "shop", "kit", "wire"]
+# The workspace crates each crate may depend on; anything else is a layering error.
+CRATE_DEPS = {"wire": set(), "kit": {"wire"}, "target-app": {"kit", "wire"}, "shop": {"kit", "wire"}, "harness": {"wire"}}
 MAX_LINES = 500
 ALLOWED = ROOT / "scripts" / "structure-allowed.txt"
 
@@ -112,6 +118,18 @@ def components(graph: dict) -> list:
     return out
 
 
+def crate_errors() -> list:
+    """Workspace crates a crate depends on beyond CRATE_DEPS."""
+    errors = []
+    for crate, may in CRATE_DEPS.items():
+        manifest = (ROOT / crate / "Cargo.toml").read_text()
+        sections = re.findall(r"^\[(?:dev-)?dependencies\]\n(.*?)(?=^\[|\Z)", manifest, re.M | re.S)
+        names = {re.match(r"([A-Za-z0-9_-]+)", l).group(1) for sec in sections for l in sec.splitlines() if re.match(r"[A-Za-z]", l)}
+        for other in sorted((names & set(CRATE_DEPS)) - may):
+            errors.append(f"NOT ALLOWED: {crate} depends on {other} (allowed: {', '.join(sorted(may)) or 'none'})")
+    return errors
+
+
 def main() -> int:
     allowed = set()
     if ALLOWED.exists():
@@ -147,7 +165,10 @@ def main() -> int:
         print(f"NOT ALLOWED: {line} (break the circle or split the module; see docs/architecture.md)")
     for line in stale:
         print(f"NO LONGER NEEDED: {line} (remove it from {ALLOWED.relative_to(ROOT)})")
-    if new or stale:
+    crates = crate_errors()
+    for line in crates:
+        print(line)
+    if new or stale or crates:
         return 1
     print(f"structure ok: {len(found)} allowed exceptions, none new")
     return 0
