@@ -1,6 +1,6 @@
 //! [`build`]: one shop service, ready to serve. It connects what the role needs (Vault for the
 //! token key and credentials, its PostgreSQL schema, RabbitMQ, the services it calls), adds
-//! `/metrics`, wraps every route in [`crate::layers::observe`] and binds the port.
+//! `/metrics`, wraps every route in the steps every service runs ([`StepsLayer`]) and binds the port.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,6 +15,7 @@ use kit::clients::rabbit::EventPublisher;
 use kit::clients::vault::SecretSource;
 use kit::error::ApiError;
 use kit::fault_routes::fault_router;
+use kit::layers::pipeline::{Steps, StepsLayer};
 use kit::metrics::Metrics;
 use kit::resilience::circuit_breaker::CircuitBreaker;
 use prometheus::IntCounter;
@@ -24,7 +25,6 @@ use wire::ShopFaultTarget;
 use crate::auth::Keys;
 use crate::config::ShopSettings;
 use crate::events::Consumer;
-use crate::layers::{Observe, observe};
 use crate::role::Role;
 use crate::service_token::ServiceKeys;
 use crate::services::gateway::client_limit::ClientLimiter;
@@ -133,21 +133,13 @@ pub async fn build(role: Role, settings: ShopSettings) -> anyhow::Result<Service
         _ => routes,
     };
     let rendered = metrics.clone();
-    let app = &settings.base.app;
-    let observed = Observe {
-        metrics,
-        debug: app.debug,
-        timeout: app.request_timeout,
-        max_header_bytes: app.max_header_bytes,
-        behind_tls: app.behind_tls,
-        security_headers: app.security_headers,
-    };
+    let steps = StepsLayer::new(Steps::new(&settings.base.app, metrics));
     let router = routes
         .route("/metrics", get(move || async move { rendered.render() }))
         .fallback(|| async { ApiError::not_found("No such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(settings.base.app.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(observed, observe));
+        .layer(steps);
     let address = SocketAddr::new(settings.host, settings.port(role));
     let listener =
         TcpListener::bind(address).await.map_err(|e| anyhow::anyhow!("{role}: cannot bind {address}: {e}"))?;
