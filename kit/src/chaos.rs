@@ -178,6 +178,28 @@ impl FaultRegistry {
     }
 }
 
+/// What a call that met an injected `error` fault fails with.
+#[derive(Debug, thiserror::Error)]
+#[error("injected fault: error")]
+pub struct InjectedError;
+
+impl FaultRegistry {
+    /// Applies the fault picked for one call to `dependency`, before the call: an `error` fails
+    /// it at once, a `timeout` never answers (the caller's deadline decides, as with a hung
+    /// system), a `latency` waits first, counting against the caller's deadline like real
+    /// slowness.
+    pub async fn apply(&self, dependency: &str) -> Result<(), InjectedError> {
+        match self.pick(dependency) {
+            Some((FaultKind::Error, _)) => return Err(InjectedError),
+            Some((FaultKind::Timeout, _)) => std::future::pending::<()>().await,
+            // Never a zero sleep: tokio's timer would hold every call until its next tick.
+            Some((FaultKind::Latency, delay)) if !delay.is_zero() => tokio::time::sleep(delay).await,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

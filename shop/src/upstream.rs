@@ -27,7 +27,6 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use wire::FaultKind;
 
 use crate::config::UpstreamSettings;
 use crate::role::Role;
@@ -221,14 +220,8 @@ impl Upstream {
             };
             let started = Instant::now();
             let request = inner.http.request(method.clone(), &url).headers(headers.clone()).body(body.clone());
-            let fault = inner.faults.pick(name);
             let call = async {
-                match fault {
-                    Some((FaultKind::Error, _)) => return Err("injected fault: error".to_owned()),
-                    Some((FaultKind::Timeout, _)) => std::future::pending::<()>().await,
-                    Some((FaultKind::Latency, delay)) if !delay.is_zero() => tokio::time::sleep(delay).await,
-                    _ => {}
-                }
+                inner.faults.apply(name).await.map_err(|e| e.to_string())?;
                 let response = request.send().await.map_err(|e| e.to_string())?;
                 let (status, headers) = (response.status(), response.headers().clone());
                 Ok::<_, String>(Reply { status, headers, body: read_bounded(response, MAX_REPLY_BYTES).await? })

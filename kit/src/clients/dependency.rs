@@ -12,7 +12,6 @@ use crate::chaos::FaultRegistry;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::resilience::circuit_breaker::CircuitBreaker;
-use wire::FaultKind;
 
 /// Resilience wrapper for one named dependency; cheap to clone.
 #[derive(Clone)]
@@ -76,24 +75,8 @@ impl Dependency {
     where
         F: Future<Output = ApiResult<T>>,
     {
-        let delay = match self.faults.pick(self.name()) {
-            Some((FaultKind::Error, _)) => {
-                return Err(self.unavailable(operation, "injected fault: error".into()));
-            }
-            // A hung dependency: the call never answers, so the timeout decides.
-            Some((FaultKind::Timeout, _)) => Duration::MAX,
-            // A slow dependency: the delay counts against the timeout like real slowness.
-            Some((FaultKind::Latency, delay)) => delay,
-            None => Duration::ZERO,
-        };
         let call = async {
-            if delay == Duration::MAX {
-                std::future::pending::<()>().await;
-            }
-            // Never a zero sleep: tokio's timer would hold every call until its next tick.
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
+            self.faults.apply(self.name()).await.map_err(|e| self.unavailable(operation, e.to_string()))?;
             call.await
         };
         match tokio::time::timeout(timeout, call).await {
