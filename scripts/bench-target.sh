@@ -3,6 +3,7 @@
 #
 #   scripts/bench-target.sh            # needs `make services`; builds release binaries
 #   BENCH_SECONDS=5 BENCH_ROUNDS=5 scripts/bench-target.sh
+#   BENCH_BEFORE=/path/to/older/target-app scripts/bench-target.sh   # also: this build vs that one
 #
 # Method: each server pinned to core 0, wrk (-t1 -c32) pinned to core 1, release
 # build, rate limits set high, RUST_LOG=warn. Rounds alternate over every endpoint, bare hyper
@@ -31,7 +32,7 @@ start_app() { # name, extra env...
   APP_PORT=$(free_port)
   env PORT="$APP_PORT" LOG_FORMAT=json RUST_LOG=warn RATE_LIMIT_DEFAULT=100000000/minute \
     RATE_LIMIT_HEALTH=100000000/minute RATE_LIMIT_METRICS=100000000/minute "${@:2}" \
-    taskset -c "$SERVER_CORE" "$BIN/target-app" >"$ROOT/target/bench-$1.log" 2>&1 &
+    taskset -c "$SERVER_CORE" "${APP_BIN:-$BIN/target-app}" >"$ROOT/target/bench-$1.log" 2>&1 &
   PIDS+=($!)
   wait_http "http://127.0.0.1:$APP_PORT/health/"
   sleep 1 # let the background warm-up connect Redis, the pools and RabbitMQ
@@ -94,7 +95,7 @@ on_off() {
   local title=$1 path=$2
   start_app "on-$title"
   local on_port=$APP_PORT
-  start_app "off-$title" "${@:3}"
+  APP_BIN=${OFF_BIN:-} start_app "off-$title" "${@:3}"
   local off_port=$APP_PORT ons=() offs=() rps
   for _ in $(seq 1 "$ROUNDS"); do
     read -r rps _ _ < <(measure "http://127.0.0.1:$on_port$path"); ons+=("$rps")
@@ -113,3 +114,11 @@ on_off "rate limiting" /health/all RATE_LIMIT_ENABLED=false
 on_off "security headers" /health/ SECURITY_HEADERS=false
 on_off "header read timeout" /health/ HEADER_READ_TIMEOUT_MS=0
 on_off "noise (equal apps)" /health/
+
+if [ -n "${BENCH_BEFORE:-}" ]; then
+  echo
+  echo "This build (on) against $BENCH_BEFORE (off), same method; positive cost: this build is slower:"
+  printf '%-30s %10s %10s %10s\n' "endpoint" "this" "before" "cost"
+  OFF_BIN=$BENCH_BEFORE on_off "this build vs before" /health/
+  OFF_BIN=$BENCH_BEFORE on_off "this build vs before" /api/version
+fi

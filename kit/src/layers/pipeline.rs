@@ -61,9 +61,12 @@ impl Steps {
 /// 2. metrics and the access log, which see the final status of everything below, 429s and
 ///    caught panics included;
 /// 3. a panic becomes a documented 500 body instead of a dropped connection.
+///
+/// It owns what it is given, so a caller can hand on this future as it is: one more async level
+/// around it would carry the request and the steps below it once more, copied on every move.
 pub async fn observe<F>(
-    steps: &Steps,
-    series: &RouteSeries,
+    steps: Arc<Steps>,
+    series: Arc<RouteSeries>,
     request: Request,
     inner: impl FnOnce(Request) -> F,
 ) -> Response
@@ -72,7 +75,7 @@ where
 {
     let id = RequestId::of(&request);
     let docs = security_headers::is_docs(request.uri().path());
-    let mut response = id.scope(steps.debug, recorded(steps, series, request, inner)).await;
+    let mut response = id.scope(steps.debug, recorded(&steps, &series, request, inner)).await;
     id.echo(&mut response);
     if steps.security_headers {
         security_headers::apply(response.headers_mut(), docs, steps.behind_tls);
@@ -152,15 +155,13 @@ where
         // The clone that was readied serves this request; a fresh one waits for the next.
         let fresh = self.inner.clone();
         let handler = std::mem::replace(&mut self.inner, fresh);
-        let (steps, series) = (self.steps.clone(), self.series.clone());
-        Box::pin(async move {
-            let bounded = |request: Request| async {
-                match content::check_head(&request, steps.max_header_bytes) {
-                    Err(error) => error.into_response(),
-                    Ok(()) => within_deadline(steps.timeout, handler.oneshot(request).map(|Ok(r)| r)).await,
-                }
-            };
-            Ok(observe(&steps, &series, request, bounded).await)
-        })
+        let (max_header_bytes, timeout) = (self.steps.max_header_bytes, self.steps.timeout);
+        let bounded = move |request: Request| async move {
+            match content::check_head(&request, max_header_bytes) {
+                Err(error) => error.into_response(),
+                Ok(()) => within_deadline(timeout, handler.oneshot(request).map(|Ok(r)| r)).await,
+            }
+        };
+        Box::pin(observe(self.steps.clone(), self.series.clone(), request, bounded).map(Ok))
     }
 }

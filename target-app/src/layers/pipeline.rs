@@ -98,11 +98,17 @@ where
 /// 5. head size, body size and content-type rules, before bodies are read;
 /// 6. an overall deadline (dependency calls have their own, shorter ones);
 /// 7. the response cache: a hit skips only the handler, and is still counted and limited.
-async fn run<S>(state: AppState, steps: Arc<Steps>, series: Arc<RouteSeries>, request: Request, handler: S) -> Response
+fn run<S>(
+    state: AppState,
+    steps: Arc<Steps>,
+    series: Arc<RouteSeries>,
+    request: Request,
+    handler: S,
+) -> impl Future<Output = Response>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    observe(&steps, &series, request, |request| limited(&state, request, handler)).await
+    observe(steps, series, request, move |request| limited(state, request, handler))
 }
 
 /// A 404 without a body (the Swagger UI's, for a file it does not have) gets the documented
@@ -117,7 +123,7 @@ fn with_error_body(response: Response) -> Response {
 
 /// Steps 4 to 7, one after the other rather than each wrapping the next: a wrapping future
 /// holds the request and every step below it once more.
-async fn limited<S>(state: &AppState, request: Request, handler: S) -> Response
+async fn limited<S>(state: AppState, request: Request, handler: S) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
