@@ -270,11 +270,6 @@ impl Vars {
         Self(vars.into_iter().filter(|(_, v)| !v.is_empty()).collect())
     }
 
-    /// The process environment.
-    pub fn from_env() -> Self {
-        Self::new(std::env::vars())
-    }
-
     /// The value of `key`, if set and not empty.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)

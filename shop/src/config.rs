@@ -2,11 +2,11 @@
 //!
 //! Vault, PostgreSQL, RabbitMQ, logging, the chaos API and the request timeout are the settings
 //! every service shares ([`ServiceSettings`]: `VAULT_ADDR`, `POSTGRES_HOST`, `LOG_FORMAT`,
-//! `REQUEST_TIMEOUT_MS`, ...); the shop adds its own below. Every default matches `make services`, so `shop users` needs no environment at all.
+//! `REQUEST_TIMEOUT_MS`, ...); the shop adds its own below, read with the same [`Vars`]. Every
+//! default matches `make services`, so `shop users` needs no environment at all.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 use kit::config::{BreakerSettings, Rate, ServiceSettings, Vars};
@@ -69,45 +69,43 @@ pub fn load() -> anyhow::Result<ShopSettings> {
 
 /// Builds settings from `(name, value)` pairs; [`load`] passes the environment.
 pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<ShopSettings> {
-    let vars: HashMap<String, String> = vars.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    let base = ServiceSettings::from_vars(&Vars::new(vars.clone()), "DevStack Core Reference API")?;
-    let get = |name: &str, default: &str| vars.get(name).cloned().unwrap_or_else(|| default.to_owned());
-    let host: IpAddr = parse(&vars, "SHOP_HOST", "127.0.0.1")?;
+    let vars = Vars::new(vars);
+    let base = ServiceSettings::from_vars(&vars, "DevStack Core Reference API")?;
+    let host: IpAddr = vars.parse("SHOP_HOST", "127.0.0.1")?;
     let mut ports = HashMap::new();
     let mut urls = HashMap::new();
     for role in Role::ALL {
-        let port: u16 = parse(&vars, &role.port_var(), &role.default_port().to_string())?;
+        let port: u16 = vars.parse(&role.port_var(), &role.default_port().to_string())?;
         ports.insert(role, port);
-        let url = get(&role.url_var(), &format!("http://127.0.0.1:{}", role.default_port()));
+        let url = vars.text(&role.url_var(), &format!("http://127.0.0.1:{}", role.default_port()));
         if !url.starts_with("http://") && !url.starts_with("https://") {
             anyhow::bail!("{}: {url:?} is not an http(s) URL", role.url_var());
         }
         urls.insert(role, url.trim_end_matches('/').to_owned());
     }
-    let millis = |name: &str, default: &str| parse::<u64>(&vars, name, default).map(Duration::from_millis);
     let settings = ShopSettings {
         host,
         ports,
         urls,
-        database: get("SHOP_DATABASE", "shop"),
-        events_queue: get("ORDER_EVENTS_QUEUE", "shop.order.created"),
-        prefetch: parse(&vars, "NOTIFICATIONS_PREFETCH", "32")?,
+        database: vars.text("SHOP_DATABASE", "shop"),
+        events_queue: vars.text("ORDER_EVENTS_QUEUE", "shop.order.created"),
+        prefetch: vars.parse("NOTIFICATIONS_PREFETCH", "32")?,
         upstream: UpstreamSettings {
-            timeout: millis("UPSTREAM_TIMEOUT_MS", "2000")?,
-            retries: parse(&vars, "UPSTREAM_RETRIES", "2")?,
-            backoff: millis("UPSTREAM_BACKOFF_MS", "50")?,
+            timeout: vars.millis("UPSTREAM_TIMEOUT_MS", 2000)?,
+            retries: vars.parse("UPSTREAM_RETRIES", "2")?,
+            backoff: vars.millis("UPSTREAM_BACKOFF_MS", 50)?,
             breaker: BreakerSettings {
-                failure_threshold: parse(&vars, "UPSTREAM_BREAKER_FAILURES", "5")?,
-                reset_timeout: Duration::from_secs_f64(parse(&vars, "UPSTREAM_BREAKER_RESET_S", "5")?),
+                failure_threshold: vars.parse("UPSTREAM_BREAKER_FAILURES", "5")?,
+                reset_timeout: Duration::from_secs_f64(vars.parse("UPSTREAM_BREAKER_RESET_S", "5")?),
             },
-            health_timeout: millis("UPSTREAM_HEALTH_TIMEOUT_MS", "1000")?,
+            health_timeout: vars.millis("UPSTREAM_HEALTH_TIMEOUT_MS", 1000)?,
         },
-        client_rate: parse(&vars, "GATEWAY_RATE_LIMIT", "100000/minute")?,
-        max_clients: parse(&vars, "GATEWAY_MAX_CLIENTS", "10000")?,
-        token_ttl: Duration::from_secs(parse(&vars, "JWT_TTL_S", "3600")?),
-        admin_email: get("SHOP_ADMIN_EMAIL", "admin@shop.local"),
-        admin_password: vars.get("SHOP_ADMIN_PASSWORD").map(|p| SecretString::from(p.clone())),
-        argon2_memory_kib: parse(&vars, "ARGON2_MEMORY_KIB", "19456")?,
+        client_rate: vars.parse("GATEWAY_RATE_LIMIT", "100000/minute")?,
+        max_clients: vars.parse("GATEWAY_MAX_CLIENTS", "10000")?,
+        token_ttl: Duration::from_secs(vars.parse("JWT_TTL_S", "3600")?),
+        admin_email: vars.text("SHOP_ADMIN_EMAIL", "admin@shop.local"),
+        admin_password: vars.get("SHOP_ADMIN_PASSWORD").map(|p| SecretString::from(p.to_owned())),
+        argon2_memory_kib: vars.parse("ARGON2_MEMORY_KIB", "19456")?,
         base,
     };
     settings.validate()?;
@@ -150,14 +148,6 @@ impl ShopSettings {
     pub fn url(&self, role: Role) -> &str {
         &self.urls[&role]
     }
-}
-
-fn parse<T: FromStr>(vars: &HashMap<String, String>, name: &str, default: &str) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    let text = vars.get(name).map_or(default, String::as_str);
-    text.parse().map_err(|e| anyhow::anyhow!("{name}: {text:?} is not valid: {e}"))
 }
 
 #[cfg(test)]

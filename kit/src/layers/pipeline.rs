@@ -110,6 +110,13 @@ pub async fn within_deadline(timeout: Duration, future: impl Future<Output = Res
     tokio::time::timeout(timeout, future).await.unwrap_or_else(|_| ApiError::Timeout.into_response())
 }
 
+/// The clone of a route's service that `poll_ready` readied, to serve one request, leaving a
+/// fresh clone in its place for the next: what every per-route tower service does in `call`.
+pub fn take_readied<S: Clone>(inner: &mut S) -> S {
+    let fresh = inner.clone();
+    std::mem::replace(inner, fresh)
+}
+
 /// Wraps each route in [`observe`], then the head limit (431) and the deadline (504).
 #[derive(Clone)]
 pub struct StepsLayer(Arc<Steps>);
@@ -152,9 +159,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        // The clone that was readied serves this request; a fresh one waits for the next.
-        let fresh = self.inner.clone();
-        let handler = std::mem::replace(&mut self.inner, fresh);
+        let handler = take_readied(&mut self.inner);
         let (max_header_bytes, timeout) = (self.steps.max_header_bytes, self.steps.timeout);
         let bounded = move |request: Request| async move {
             match content::check_head(&request, max_header_bytes) {

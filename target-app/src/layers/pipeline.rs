@@ -22,7 +22,7 @@ use crate::state::AppState;
 use kit::error::ApiError;
 use kit::layers::content;
 use kit::layers::metrics::RouteSeries;
-use kit::layers::pipeline::{Steps, observe, within_deadline};
+use kit::layers::pipeline::{Steps, observe, take_readied, within_deadline};
 
 /// Wraps each route in a [`Pipeline`].
 #[derive(Clone)]
@@ -74,9 +74,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        // The clone that was readied serves this request; a fresh one waits for the next.
-        let fresh = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, fresh);
+        let inner = take_readied(&mut self.inner);
         let (state, steps, series) = (self.state.clone(), self.steps.clone(), self.series.clone());
         if Cors::applies(&request) {
             let run = move |request| run(state.clone(), steps.clone(), series.clone(), request, inner.clone()).map(Ok);
