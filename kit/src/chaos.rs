@@ -4,42 +4,12 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+pub use wire::chaos::FaultRequest;
 use wire::{Dependency, FaultKind};
 
 use crate::metrics::Metrics;
-
-/// A fault as requested by a client (the body of `POST /chaos/faults`).
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FaultRequest {
-    /// What the service calls that gets the fault: for target-app one of vault, postgres,
-    /// mysql, mongodb, redis, rabbitmq.
-    pub dependency: String,
-    /// `error`, `latency` or `timeout`.
-    #[schema(value_type = String)]
-    pub kind: FaultKind,
-    /// Added delay for `latency` faults (0-60000 ms).
-    #[serde(default = "default_latency")]
-    pub latency_ms: u64,
-    /// Chance that a call is affected (0.0-1.0).
-    #[serde(default = "default_probability")]
-    pub probability: f64,
-    /// How long the fault lasts before it expires by itself (1-3600 s).
-    #[serde(default = "default_duration")]
-    pub duration_s: u64,
-}
-
-fn default_latency() -> u64 {
-    500
-}
-fn default_probability() -> f64 {
-    1.0
-}
-fn default_duration() -> u64 {
-    30
-}
 
 /// An active fault, as listed by `GET /chaos/faults`.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -61,26 +31,6 @@ pub struct Fault {
     pub expires_in_s: f64,
     #[serde(skip)]
     expires_at: Instant,
-}
-
-impl FaultRequest {
-    /// Checks every field, returning the first broken rule as `(field, reason)`; `known` are
-    /// the names `dependency` may take.
-    pub fn validate(&self, known: &[&str]) -> Result<(), (&'static str, String)> {
-        if !known.contains(&self.dependency.as_str()) {
-            return Err(("dependency", format!("must be one of {}", known.join(", "))));
-        }
-        if !(0.0..=1.0).contains(&self.probability) || self.probability.is_nan() {
-            return Err(("probability", "must be between 0.0 and 1.0".into()));
-        }
-        if self.latency_ms > 60_000 {
-            return Err(("latency_ms", "must be at most 60000".into()));
-        }
-        if !(1..=3600).contains(&self.duration_s) {
-            return Err(("duration_s", "must be between 1 and 3600".into()));
-        }
-        Ok(())
-    }
 }
 
 /// The set of active faults; cheap to clone.

@@ -1,21 +1,17 @@
 //! The names that cross process boundaries, defined once: target-app, the shop and the harness
 //! all speak them (in chaos API requests, `/health/{name}`, metric labels, scenario files), so a
 //! new dependency, service or fault kind is added here and the compiler finds every `match` to
-//! extend. No I/O: plain enums with their wire names.
+//! extend. No I/O: plain enums with their wire names, and the message shapes built from them
+//! (the chaos API's fault request in [`chaos`], Toxiproxy's toxics in [`toxic`]).
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
-/// Declares a closed set of names: the enum, its `ALL`, `name()`, `Display` and `FromStr`.
+/// Declares a closed set of names: the enum, its `ALL`, `NAMES`, `name()`, `Display` and
+/// `FromStr`.
 macro_rules! names {
     ($(#[$meta:meta])* $name:ident { $($(#[$doc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub enum $name {
-            $($(#[$doc])* $variant),+
+            $($(#[$doc])* #[serde(rename = $text)] $variant),+
         }
 
         impl $name {
@@ -33,13 +29,13 @@ macro_rules! names {
             pub const NAMES: &'static [&'static str] = &[$($text),+];
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.name())
             }
         }
 
-        impl FromStr for $name {
+        impl ::std::str::FromStr for $name {
             type Err = String;
 
             fn from_str(text: &str) -> Result<Self, String> {
@@ -50,6 +46,9 @@ macro_rules! names {
         }
     };
 }
+
+pub mod chaos;
+pub mod toxic;
 
 names!(
     /// A system target-app depends on: its breakers, chaos faults and `/health/{name}` use these.

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::toxic::{Kind, Stream, Toxic};
+use super::toxic::{Kind, Stream, Toxic, ToxicType};
 use super::{NewProxy, Proxies, ProxyError, ProxyUpdate};
 
 /// The routes, on the registry `proxies`.
@@ -143,7 +143,7 @@ async fn add_toxic(
     let kind = kind_of(&request)?;
     let name = match request.get("name").and_then(Value::as_str) {
         Some(name) if !name.is_empty() => name.to_owned(),
-        _ => format!("{}_{}", kind.type_name(), stream.name()),
+        _ => Toxic::default_name(kind.toxic_type(), stream),
     };
     let toxicity = toxicity_of(&request)?.unwrap_or(1.0);
     let toxic = Toxic { name, stream, toxicity, kind };
@@ -154,7 +154,7 @@ fn kind_of(request: &Value) -> ApiResult<Kind> {
     let type_name = request.get("type").and_then(Value::as_str).unwrap_or_default();
     let attributes = request.get("attributes").cloned().unwrap_or_else(|| json!({}));
     serde_json::from_value(json!({"type": type_name, "attributes": attributes}))
-        .map_err(|e| bad_request(format!("toxic type or attributes invalid ({e}); types: {}", Kind::TYPES)))
+        .map_err(|e| bad_request(format!("toxic type or attributes invalid ({e}); types: {}", ToxicType::NAMES.join(", "))))
 }
 
 fn toxicity_of(request: &Value) -> ApiResult<Option<f32>> {

@@ -13,7 +13,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::toxic::{Kind, Stream, Toxic};
+use super::toxic::{self, Kind, Stream, Toxic};
 
 /// The toxics of a proxy, shared with its open connections, which are told of every change.
 #[derive(Clone)]
@@ -167,8 +167,8 @@ async fn forward(sink: &mut OwnedWriteHalf, mut data: &[u8], active: &[Kind], en
     let mut sliced = None;
     for kind in active {
         match *kind {
-            Kind::Latency { latency, jitter } => tokio::time::sleep(Kind::latency(latency, jitter)).await,
-            Kind::Bandwidth { rate } => tokio::time::sleep(Kind::bandwidth(rate, data.len())).await,
+            Kind::Latency { latency, jitter } => tokio::time::sleep(toxic::latency(latency, jitter)).await,
+            Kind::Bandwidth { rate } => tokio::time::sleep(toxic::bandwidth(rate, data.len())).await,
             Kind::Timeout { .. } => data = &[],
             // As in Toxiproxy, the data that triggers the reset is not forwarded.
             Kind::ResetPeer { timeout } => {
@@ -183,7 +183,7 @@ async fn forward(sink: &mut OwnedWriteHalf, mut data: &[u8], active: &[Kind], en
                 }
             }
             Kind::Slicer { average_size, size_variation, delay } => {
-                sliced = Some((Kind::slices(data.len(), average_size, size_variation), delay));
+                sliced = Some((toxic::slices(data.len(), average_size, size_variation), delay));
             }
             Kind::SlowClose { .. } | Kind::Noop {} => {}
         }
