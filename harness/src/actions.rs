@@ -1,14 +1,13 @@
-//! Runs a phase's `before`/`after` and the scenario's `rollback` actions, each bounded by its
+//! Runs a phase's `before`/`after` and the scenario's `rollback` steps, each bounded by its
 //! timeout and logged for the report.
 
 use std::time::{Duration, Instant};
 
-use crate::duration::parse_duration;
 use crate::live;
 use crate::network::Network;
+use crate::plan::Step;
 use crate::process::Processes;
 use crate::report::model::ActionLog;
-use crate::scenario::Action;
 use crate::target::Target;
 use crate::target::address::is_loopback;
 use crate::variables::Variables;
@@ -30,17 +29,16 @@ pub struct Context<'a> {
     pub live: Option<(&'a crate::live::Live, &'a str)>,
 }
 
-/// Runs one action; `run_started` anchors the log's timestamps.
-pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started: Instant) -> ActionLog {
+/// Runs one step; `run_started` anchors the log's timestamps.
+pub async fn run(step: &Step, context: Context<'_>, stage: &str, run_started: Instant) -> ActionLog {
     let Context { target, network, processes, variables, live } = context;
     let started = Instant::now();
-    let (kind, description, result) = match action {
-        Action::Chaos(fault) => {
-            let timeout = timeout_of(fault.timeout.as_deref(), Duration::from_secs(10));
-            let within = fault.service.as_ref().map(|s| format!(" in {s}")).unwrap_or_default();
+    let (kind, description, result) = match step {
+        Step::Chaos { fault, service, timeout } => {
+            let within = service.map(|s| format!(" in {s}")).unwrap_or_default();
             let description = format!("inject {} {} fault{within}", fault.dependency, fault.kind);
-            let result = bounded(timeout, async {
-                let injected = target.inject(fault).await?;
+            let result = bounded(*timeout, async {
+                let injected = target.inject(fault, *service).await?;
                 let ids = injected.iter().map(|(service, f)| {
                     let id = f["id"].as_str().unwrap_or("?");
                     if injected.len() == 1 { format!("fault {id}") } else { format!("{service}: fault {id}") }
@@ -50,21 +48,18 @@ pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started
             .await;
             ("chaos", description, result)
         }
-        Action::ClearChaos(clear) => {
-            let timeout = timeout_of(clear.timeout.as_deref(), Duration::from_secs(10));
+        Step::ClearChaos { timeout } => {
             let result =
-                bounded(timeout, async { target.clear_all().await.map(|cleared| format!("cleared {cleared}")) }).await;
+                bounded(*timeout, async { target.clear_all().await.map(|cleared| format!("cleared {cleared}")) }).await;
             ("clear_chaos", "clear all chaos faults".to_owned(), result)
         }
-        Action::Wait(duration) => {
-            let duration = parse_duration(duration).unwrap_or_default();
-            tokio::time::sleep(duration).await;
+        Step::Wait(duration) => {
+            tokio::time::sleep(*duration).await;
             ("wait", format!("wait {duration:?}"), Ok(String::new()))
         }
-        Action::Http(http) => {
-            let timeout = timeout_of(http.timeout.as_deref(), DEFAULT_TIMEOUT);
-            let description = format!("{} {}", http.method.to_uppercase(), http.path);
-            let result = bounded(timeout, async {
+        Step::Http(http) => {
+            let description = format!("{} {}", http.method, http.path);
+            let result = bounded(http.timeout, async {
                 let known = variables.lock().expect("variables").clone();
                 let none = Variables::default();
                 let path = known.render(&http.path, &none).map_err(anyhow::Error::msg)?;
@@ -72,7 +67,7 @@ pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started
                 // A path goes to the target, already vetted (loopback, or allowed remote); a
                 // full URL must be on this machine.
                 anyhow::ensure!(path.starts_with('/') || is_loopback(&url), "{url} is not a loopback address");
-                let method = reqwest::Method::from_bytes(http.method.to_uppercase().as_bytes())?;
+                let method = reqwest::Method::from_bytes(http.method.as_bytes())?;
                 let mut request = target.client().request(method, &url);
                 for (name, value) in &http.headers {
                     request = request.header(name, known.render(value, &none).map_err(anyhow::Error::msg)?);
@@ -100,12 +95,11 @@ pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started
             .await;
             ("http", description, result)
         }
-        Action::Exec(exec) => {
-            let timeout = timeout_of(exec.timeout.as_deref(), DEFAULT_TIMEOUT);
-            let result = bounded(timeout, async {
+        Step::Exec { command, timeout } => {
+            let result = bounded(*timeout, async {
                 let output = tokio::process::Command::new("sh")
                     .arg("-c")
-                    .arg(&exec.command)
+                    .arg(command)
                     .env("TARGET_URL", &target.url)
                     .kill_on_drop(true)
                     .output()
@@ -120,21 +114,21 @@ pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started
                 Ok(text)
             })
             .await;
-            ("exec", exec.command.clone(), result)
+            ("exec", command.clone(), result)
         }
-        Action::Network(toxic) => {
-            let description = format!("{} toxic on {} ({})", toxic.toxic, toxic.proxy, toxic.stream.name());
-            ("network", description, bounded(DEFAULT_TIMEOUT, network.add_toxic(toxic)).await)
+        Step::Network { proxy, toxic, lasts } => {
+            let description = format!("{} toxic on {proxy} ({})", toxic.kind.toxic_type(), toxic.stream);
+            ("network", description, bounded(DEFAULT_TIMEOUT, network.add_toxic(proxy, toxic.clone(), *lasts)).await)
         }
-        Action::Proxy(toggle) => {
-            let verb = if toggle.enabled { "enable" } else { "disable" };
-            let description = format!("{verb} proxy {}", toggle.name);
-            ("proxy", description, bounded(DEFAULT_TIMEOUT, network.set_enabled(&toggle.name, toggle.enabled)).await)
+        Step::Proxy { name, enabled } => {
+            let verb = if *enabled { "enable" } else { "disable" };
+            let description = format!("{verb} proxy {name}");
+            ("proxy", description, bounded(DEFAULT_TIMEOUT, network.set_enabled(name, *enabled)).await)
         }
-        Action::ClearNetwork(_) => {
+        Step::ClearNetwork => {
             ("clear_network", "clear every toxic and proxy".to_owned(), bounded(DEFAULT_TIMEOUT, network.clear()).await)
         }
-        Action::Process(process) => {
+        Step::Process(process) => {
             let description = format!("{} {}", process.signal.name(), process.name);
             let result = match processes {
                 Some(processes) => bounded(Duration::from_secs(90), processes.signal(process, target)).await,
@@ -144,36 +138,31 @@ pub async fn run(action: &Action, context: Context<'_>, stage: &str, run_started
         }
     };
     if let (Some((live, scenario)), true) = (live, result.is_ok()) {
-        live.note(scenario, started_fault(action), ended_faults(action));
+        live.note(scenario, started_fault(step), ended_faults(step));
     }
     log(stage, kind, description, started, run_started, result)
 }
 
-/// The fault `action` puts in place, for the live faults gauge.
-fn started_fault(action: &Action) -> Option<live::Started<'_>> {
+/// The fault `step` puts in place, for the live faults gauge.
+fn started_fault(step: &Step) -> Option<live::Started<'_>> {
     let started = |kind, name, lasts| Some(live::Started { kind, name, lasts });
-    match action {
-        Action::Chaos(chaos) => {
-            let lasts = chaos.duration_s.map_or(live::CHAOS_DEFAULT_LIFETIME, Duration::from_secs);
-            started("chaos", &chaos.dependency, Some(lasts))
-        }
-        Action::Network(toxic) => {
-            started("toxic", &toxic.proxy, toxic.duration.as_deref().and_then(|d| parse_duration(d).ok()))
-        }
-        Action::Proxy(toggle) if !toggle.enabled => started("proxy_disabled", &toggle.name, None),
-        Action::Process(process) if process.signal.stops() => started("process", &process.name, None),
+    match step {
+        Step::Chaos { fault, .. } => started("chaos", &fault.dependency, Some(Duration::from_secs(fault.duration_s))),
+        Step::Network { proxy, lasts, .. } => started("toxic", proxy, *lasts),
+        Step::Proxy { name, enabled: false } => started("proxy_disabled", name, None),
+        Step::Process(process) if process.signal.stops() => started("process", &process.name, None),
         _ => None,
     }
 }
 
-/// The faults `action` takes away, for the live faults gauge.
-fn ended_faults(action: &Action) -> Option<live::Ended<'_>> {
+/// The faults `step` takes away, for the live faults gauge.
+fn ended_faults(step: &Step) -> Option<live::Ended<'_>> {
     let ended = |kinds, name| Some(live::Ended { kinds, name });
-    match action {
-        Action::ClearChaos(_) => ended(&["chaos"], None),
-        Action::ClearNetwork(_) => ended(&["toxic", "proxy_disabled"], None),
-        Action::Proxy(toggle) if toggle.enabled => ended(&["proxy_disabled"], Some(&toggle.name)),
-        Action::Process(process) if !process.signal.stops() => ended(&["process"], Some(&process.name)),
+    match step {
+        Step::ClearChaos { .. } => ended(&["chaos"], None),
+        Step::ClearNetwork => ended(&["toxic", "proxy_disabled"], None),
+        Step::Proxy { name, enabled: true } => ended(&["proxy_disabled"], Some(name)),
+        Step::Process(process) if !process.signal.stops() => ended(&["process"], Some(&process.name)),
         _ => None,
     }
 }
@@ -221,10 +210,6 @@ pub async fn restore(context: Context<'_>, run_started: Instant) -> Vec<ActionLo
     logs
 }
 
-fn timeout_of(text: Option<&str>, default: Duration) -> Duration {
-    text.and_then(|t| parse_duration(t).ok()).unwrap_or(default)
-}
-
 async fn bounded(limit: Duration, work: impl Future<Output = anyhow::Result<String>>) -> Result<String, String> {
     match tokio::time::timeout(limit, work).await {
         Ok(Ok(message)) => Ok(message),
@@ -239,8 +224,9 @@ mod tests {
 
     /// What an action's success tells the live faults gauge.
     fn note(live: &crate::live::Live, yaml: &str) {
-        let action: Action = serde_yaml::from_str(yaml).unwrap();
-        live.note("s", started_fault(&action), ended_faults(&action));
+        let action = serde_yaml::from_str(yaml).unwrap();
+        let step = crate::scenario::action::compile_step(&action, false).unwrap();
+        live.note("s", started_fault(&step), ended_faults(&step));
     }
 
     fn value(text: &str, series: &str) -> Option<f64> {

@@ -19,10 +19,10 @@ use rand::{Rng, SeedableRng};
 
 use crate::checks::response::ResponseRule;
 use crate::client::{Connection, Endpoint, Prepared};
-use crate::duration::parse_think_time;
 use crate::measure::{Recorder, RequestLabel, Response};
+use crate::plan::{LoadModel, Request};
 use crate::redact::Redactor;
-use crate::scenario::{LoadModel, LoadedScenario, RequestSpec};
+use crate::scenario::LoadedScenario;
 use crate::variables::{self, Variables};
 
 /// What a phase's transactions share.
@@ -30,7 +30,7 @@ pub struct PhasePlan {
     /// Resolved load model.
     pub load: LoadModel,
     /// The requests, with weights.
-    pub requests: Vec<RequestSpec>,
+    pub requests: Vec<Request>,
     /// Think time range, if any.
     pub think_time: Option<(Duration, Duration)>,
     /// Rules checked on every response, each with the request name it is scoped to.
@@ -49,12 +49,11 @@ impl PhasePlan {
     /// Builds the plan from a phase's parts.
     pub fn new(
         load: LoadModel,
-        requests: Vec<RequestSpec>,
-        think_time: Option<&str>,
+        requests: Vec<Request>,
+        think_time: Option<(Duration, Duration)>,
         rules: Vec<(Option<String>, ResponseRule)>,
         seed: u64,
     ) -> Self {
-        let think_time = think_time.and_then(|t| parse_think_time(t).ok());
         Self {
             load,
             requests,
@@ -128,13 +127,13 @@ pub fn phase_plan(
     variables: Variables,
     user_prefix: String,
 ) -> PhasePlan {
-    let phase = &loaded.scenario.phases[index];
-    let rules = loaded.expectations[index]
+    let phase = &loaded.plan.phases[index];
+    let rules = phase
+        .expectations
         .iter()
         .filter_map(|scoped| scoped.expectation.response_rule().map(|rule| (scoped.request.clone(), rule.clone())))
         .collect();
-    let think_time = phase.load.think_time.as_deref();
-    PhasePlan::new(load, phase.requests.clone(), think_time, rules, seed.wrapping_add(index as u64))
+    PhasePlan::new(load, phase.requests.clone(), phase.think_time, rules, seed.wrapping_add(index as u64))
         .with_variables(variables, user_prefix)
         .with_redactor(Redactor::new(loaded.secrets.clone()))
 }

@@ -16,7 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use reqwest::Url;
 use tower::ServiceExt;
 
-use crate::scenario::RequestSpec;
+use crate::plan::Request as RequestSpec;
 
 /// A request gets this long, connection included, before it counts as a transport failure.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cli::{FaultArgs, FaultCommand};
-use crate::scenario::ChaosAction;
 use crate::table;
 use crate::target::Target;
 use crate::target::address;
+use wire::chaos::FaultRequest;
 
 /// Runs one fault command, printing its answer; returns the exit code.
 pub async fn run(args: &FaultArgs) -> u8 {
@@ -42,16 +42,11 @@ pub async fn run(args: &FaultArgs) -> u8 {
 async fn answer(target: &Target, action: &FaultCommand) -> anyhow::Result<Value> {
     Ok(match action {
         FaultCommand::Inject { dependency, kind, latency_ms, probability, duration_s } => {
-            let fault = ChaosAction {
-                dependency: dependency.clone(),
-                service: None,
-                kind: *kind,
-                latency_ms: *latency_ms,
-                probability: *probability,
-                duration_s: Some(*duration_s),
-                timeout: None,
-            };
-            target.inject(&fault).await?.pop().map(|(_, echoed)| echoed).unwrap_or_default()
+            let mut fault = FaultRequest::new(dependency.clone(), *kind);
+            fault.latency_ms = latency_ms.unwrap_or(fault.latency_ms);
+            fault.probability = probability.unwrap_or(fault.probability);
+            fault.duration_s = *duration_s;
+            target.inject(&fault, None).await?.pop().map(|(_, echoed)| echoed).unwrap_or_default()
         }
         FaultCommand::List { .. } => target.faults().await?,
         FaultCommand::Clear { id: Some(id) } => target.clear(id).await?,

@@ -18,6 +18,7 @@ pub mod hosting;
 pub mod live;
 pub mod measure;
 pub mod network;
+pub mod plan;
 pub mod process;
 pub mod prometheus;
 pub mod proxy;
@@ -131,11 +132,11 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
     };
     // A remote target without the opt-in is a usage error, found before anything runs.
     for loaded in &scenarios {
-        let url = args.target.as_deref().or(loaded.scenario.target.url.as_deref());
+        let url = args.target.as_deref().or(loaded.plan.target.url.as_deref());
         if let Some(url) = url
             && let Err(error) = target::address::check_allowed(
                 url,
-                args.allow_remote || loaded.scenario.allow_remote,
+                args.allow_remote || loaded.plan.allow_remote,
                 target::address::RUN_OPT_IN,
             )
         {
@@ -151,8 +152,8 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
     }
     // So is a process action naming a process the dev stack did not start.
     for loaded in &scenarios {
-        let hosted = target::shop::hosted_names(&loaded.scenario.target, args.target.as_deref());
-        if let Err(error) = process::check_scenario(&loaded.scenario, &hosted).await {
+        let hosted = target::shop::hosted_names(&loaded.plan.target, args.target.as_deref());
+        if let Err(error) = process::check_plan(&loaded.plan, &hosted).await {
             eprintln!("error: {}: {error}", loaded.path.display());
             return EXIT_INVALID_SCENARIO;
         }
@@ -311,12 +312,8 @@ fn validate(paths: &[PathBuf]) -> u8 {
     match load_all(paths) {
         Ok(scenarios) => {
             for loaded in &scenarios {
-                let checks: usize = loaded.expectations.iter().map(Vec::len).sum();
-                println!(
-                    "ok {} ({} phases, {checks} expectations)",
-                    loaded.path.display(),
-                    loaded.scenario.phases.len()
-                );
+                let checks: usize = loaded.plan.phases.iter().map(|p| p.expectations.len()).sum();
+                println!("ok {} ({} phases, {checks} expectations)", loaded.path.display(), loaded.plan.phases.len());
             }
             0
         }
@@ -328,15 +325,16 @@ fn list(paths: &[PathBuf]) -> u8 {
     match load_all(paths) {
         Ok(scenarios) => {
             for loaded in &scenarios {
-                let mut kinds: Vec<&str> = loaded.expectations.iter().flatten().map(|e| e.kind()).collect();
+                let mut kinds: Vec<&str> =
+                    loaded.plan.phases.iter().flat_map(|p| &p.expectations).map(|e| e.kind()).collect();
                 kinds.sort_unstable();
                 kinds.dedup();
-                println!("{:<24} {:<40} checks: {}", loaded.scenario.name, loaded.path.display(), kinds.join(", "));
-                if !loaded.scenario.description.is_empty() {
-                    println!("{:<24} {}", "", loaded.scenario.description);
+                println!("{:<24} {:<40} checks: {}", loaded.plan.name, loaded.path.display(), kinds.join(", "));
+                if !loaded.plan.description.is_empty() {
+                    println!("{:<24} {}", "", loaded.plan.description);
                 }
-                if !loaded.scenario.requires.is_empty() {
-                    let names: Vec<&str> = loaded.scenario.requires.iter().map(|d| d.name()).collect();
+                if !loaded.plan.requires.is_empty() {
+                    let names: Vec<&str> = loaded.plan.requires.iter().map(|d| d.name()).collect();
                     println!("{:<24} requires healthy: {} (skipped otherwise)", "", names.join(", "));
                 }
             }

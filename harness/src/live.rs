@@ -32,9 +32,6 @@ const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 /// The kinds `gauntlet_faults_active` counts.
 pub const FAULT_KINDS: [&str; 4] = ["chaos", "toxic", "proxy_disabled", "process"];
 
-/// How long the target keeps a chaos fault whose `duration_s` is not given.
-pub const CHAOS_DEFAULT_LIFETIME: Duration = Duration::from_secs(30);
-
 /// A fault an action put in place: its kind (`chaos`, `toxic`, `proxy_disabled`, `process`),
 /// what it names, and how long it lasts when it ends by itself.
 #[derive(Debug)]

@@ -2,11 +2,13 @@
 //! self-hosted target connects through them), changed by `network:`, `proxy:` and
 //! `clear_network:` actions, and reset by rollback whatever happened.
 
-use crate::duration::parse_duration;
+use std::time::Duration;
+
+use crate::plan::ProxySpec;
+use crate::proxy::toxic::Toxic;
 use crate::proxy::{NewProxy, Proxies, ProxyUpdate};
 use crate::report::model::ProxyAddress;
-use crate::scenario::action::NetworkAction;
-use crate::scenario::proxies::{self, ProxySpec};
+use crate::scenario::proxies;
 use crate::target::shop::ShopPorts;
 use wire::Dependency;
 
@@ -74,16 +76,14 @@ impl Network {
             .collect()
     }
 
-    /// Adds the action's toxic; with a `duration`, removes it again after that long.
-    pub async fn add_toxic(&self, action: &NetworkAction) -> anyhow::Result<String> {
-        let toxic = action.toxic().map_err(anyhow::Error::msg)?;
+    /// Adds `toxic` to `proxy`; when it `lasts` a while, removes it again after that long.
+    pub async fn add_toxic(&self, proxy: &str, toxic: Toxic, lasts: Option<Duration>) -> anyhow::Result<String> {
         let name = toxic.name.clone();
-        self.proxies.add_toxic(&action.proxy, toxic).await?;
-        let Some(duration) = action.duration.as_deref().map(parse_duration).transpose().map_err(anyhow::Error::msg)?
-        else {
+        self.proxies.add_toxic(proxy, toxic).await?;
+        let Some(duration) = lasts else {
             return Ok(format!("toxic {name} added"));
         };
-        let (proxies, proxy, toxic) = (self.proxies.clone(), action.proxy.clone(), name.clone());
+        let (proxies, proxy, toxic) = (self.proxies.clone(), proxy.to_owned(), name.clone());
         let timer = tokio::spawn(async move {
             tokio::time::sleep(duration).await;
             // Already gone when cleared or rolled back first.
@@ -109,6 +109,7 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::toxic::{Kind, Stream};
 
     #[tokio::test]
     async fn dependency_proxies_point_the_target_at_themselves() {
@@ -127,12 +128,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_toxic_with_a_duration_removes_itself_and_clear_resets_the_rest() {
+    async fn a_toxic_that_lasts_a_while_removes_itself_and_clear_resets_the_rest() {
         let specs: proxies::Proxies = serde_yaml::from_str("{db: {upstream: '127.0.0.1:1'}}").unwrap();
         let network = Network::start(&specs, None).await.unwrap();
-        let action = |yaml: &str| serde_yaml::from_str::<NetworkAction>(yaml).unwrap();
-        network.add_toxic(&action("{proxy: db, toxic: latency, latency_ms: 5, duration: 50ms}")).await.unwrap();
-        network.add_toxic(&action("{proxy: db, toxic: timeout, stream: upstream}")).await.unwrap();
+        let toxic = |kind, stream| Toxic {
+            name: Toxic::default_name(Kind::toxic_type(&kind), stream),
+            stream,
+            toxicity: 1.0,
+            kind,
+        };
+        let lag = toxic(Kind::Latency { latency: 5, jitter: 0 }, Stream::Downstream);
+        network.add_toxic("db", lag, Some(Duration::from_millis(50))).await.unwrap();
+        network.add_toxic("db", toxic(Kind::Timeout { timeout: 0 }, Stream::Upstream), None).await.unwrap();
         assert_eq!(network.proxies.toxics("db").await.unwrap().len(), 2);
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let left: Vec<String> = network.proxies.toxics("db").await.unwrap().into_iter().map(|t| t.name).collect();

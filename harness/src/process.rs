@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::scenario::action::{ProcessAction, Signal};
-use crate::scenario::{Action, Scenario};
+use crate::plan::{Plan, ProcessStep, Signal, Step};
 use crate::target::Target;
 
 /// A dev-stack process as `status` listed it.
@@ -49,13 +48,13 @@ impl Processes {
     }
 
     /// Checks that every action names a known process and asks for what it supports.
-    pub fn check(&self, actions: &[&ProcessAction]) -> Result<(), String> {
+    pub fn check(&self, actions: &[&ProcessStep]) -> Result<(), String> {
         check_names(&self.services.lock().expect("services"), &self.hosted, actions)
     }
 
     /// Sends the action's signal (or restarts the process) and remembers what to undo; `target`
     /// is the run's target, for the processes it hosts.
-    pub async fn signal(&self, action: &ProcessAction, target: &Target) -> anyhow::Result<String> {
+    pub async fn signal(&self, action: &ProcessStep, target: &Target) -> anyhow::Result<String> {
         let name = action.name.as_str();
         let message = match action.signal {
             Signal::Restart if self.hosted.iter().any(|h| h == name) => {
@@ -98,7 +97,7 @@ impl Processes {
                 Signal::Pause => Signal::Resume,
                 _ => Signal::Restart,
             };
-            let action = ProcessAction { name: name.clone(), signal: undo };
+            let action = ProcessStep { name: name.clone(), signal: undo };
             let result = tokio::time::timeout(limit, self.signal(&action, target))
                 .await
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out after {limit:?}")));
@@ -143,12 +142,11 @@ impl Processes {
     }
 }
 
-/// The scenario's `process:` actions, in any stage.
-pub fn actions_of(scenario: &Scenario) -> Vec<&ProcessAction> {
-    let actions = scenario.actions();
-    actions
-        .filter_map(|action| match action {
-            Action::Process(process) => Some(process),
+/// The plan's `process:` steps, in any stage.
+pub fn steps_of(plan: &Plan) -> Vec<&ProcessStep> {
+    plan.steps()
+        .filter_map(|step| match step {
+            Step::Process(process) => Some(process),
             _ => None,
         })
         .collect()
@@ -156,8 +154,8 @@ pub fn actions_of(scenario: &Scenario) -> Vec<&ProcessAction> {
 
 /// Checks a scenario's process names against the dev stack and the processes the harness will
 /// host (`hosted`) before anything runs (`harness run` exits 2 on an unknown one).
-pub async fn check_scenario(scenario: &Scenario, hosted: &[String]) -> Result<(), String> {
-    let wanted = actions_of(scenario);
+pub async fn check_plan(plan: &Plan, hosted: &[String]) -> Result<(), String> {
+    let wanted = steps_of(plan);
     if wanted.is_empty() {
         return Ok(());
     }
@@ -169,7 +167,7 @@ pub async fn check_scenario(scenario: &Scenario, hosted: &[String]) -> Result<()
 fn check_names(
     services: &BTreeMap<String, Service>,
     hosted: &[String],
-    actions: &[&ProcessAction],
+    actions: &[&ProcessStep],
 ) -> Result<(), String> {
     for action in actions {
         if hosted.contains(&action.name) {
@@ -239,7 +237,7 @@ mod tests {
             hosted: vec![crate::hosting::TARGET_APP.to_owned()],
             changed: Mutex::default(),
         };
-        let action = |name: &str, signal| ProcessAction { name: name.into(), signal };
+        let action = |name: &str, signal| ProcessStep { name: name.into(), signal };
         let error = processes.check(&[&action("postgres", Signal::Pause)]).unwrap_err();
         assert!(error.contains("known (scripts/services.sh status): redis-7001, target-app"), "{error}");
         assert!(

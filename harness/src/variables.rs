@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::scenario::RequestSpec;
+use crate::plan::Request;
 
 /// Captured values by name.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -71,7 +71,7 @@ impl Variables {
     }
 
     /// `spec` with its path, query values, header values and body strings rendered.
-    pub fn render_request(&self, spec: &RequestSpec, fallback: &Variables) -> Result<RequestSpec, String> {
+    pub fn render_request(&self, spec: &Request, fallback: &Variables) -> Result<Request, String> {
         let mut rendered = spec.clone();
         rendered.path = self.render(&spec.path, fallback)?;
         for value in rendered.query.values_mut().chain(rendered.headers.values_mut()) {
@@ -106,7 +106,7 @@ impl Variables {
 }
 
 /// Whether `spec` uses a `${name}` (and so is rendered per send).
-pub fn uses_variables(spec: &RequestSpec) -> bool {
+pub fn uses_variables(spec: &Request) -> bool {
     let body = spec.body.as_ref().map(Value::to_string).unwrap_or_default();
     [spec.path.as_str(), body.as_str()]
         .into_iter()
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn requests_render_path_query_headers_and_body_strings() {
-        let spec: RequestSpec = serde_yaml::from_str(
+        let spec: Request = serde_yaml::from_str(
             "{method: POST, path: '/orders/${p}', query: {q: '${p}'}, headers: {authorization: 'Bearer ${t}'}, body: {items: [{product_id: '${p}', quantity: 1}]}}",
         )
         .unwrap();

@@ -68,6 +68,30 @@ fn the_json_schema_accepts_the_library_and_fixtures_and_rejects_an_unknown_key()
     assert!(!validator.is_valid(&as_json(&fixtures().join("invalid.yaml"))), "an unknown key fails the schema too");
 }
 
+/// The schema is for editors and cannot import the wire crate, so this ties its lists of names
+/// to the wire crate's: a name added there and not here fails.
+#[test]
+fn the_schema_lists_the_names_the_wire_crate_defines() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("scenarios/schema.json")).unwrap()).unwrap();
+    let names = |pointer: &str| -> Vec<String> {
+        let list = schema.pointer(pointer).unwrap_or_else(|| panic!("{pointer} is in the schema"));
+        list["enum"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()).collect()
+    };
+    let wire = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let chaos = "/$defs/action/properties/chaos/properties";
+    assert_eq!(names("/properties/requires/items"), wire(wire::Dependency::NAMES));
+    let shop_only = wire::ShopFaultTarget::NAMES.iter().filter(|n| !wire::Dependency::NAMES.contains(n));
+    let targets: Vec<String> = wire(wire::Dependency::NAMES).into_iter().chain(shop_only.map(|n| n.to_string())).collect();
+    assert_eq!(names(&format!("{chaos}/dependency")), targets);
+    assert_eq!(names(&format!("{chaos}/service")), wire(wire::ShopService::NAMES));
+    assert_eq!(names(&format!("{chaos}/kind")), wire(wire::FaultKind::NAMES));
+    let network = "/$defs/action/properties/network/properties";
+    assert_eq!(names(&format!("{network}/toxic")), wire(wire::toxic::ToxicType::NAMES));
+    assert_eq!(names(&format!("{network}/stream")), wire(wire::toxic::Stream::NAMES));
+}
+
 #[test]
 fn unknown_key_reports_line_column_and_the_nearest_key() {
     let output = harness(&["validate", "invalid.yaml"]);

@@ -110,8 +110,8 @@ pub struct Report {
 /// Why `loaded` cannot be spread over workers: a check that needs every response in one send
 /// order (rate limit, cache sequences, recovery), or a ramp (its plan does not split).
 pub fn check_spreadable(loaded: &crate::scenario::LoadedScenario) -> Result<(), String> {
-    for (phase, expectations) in loaded.scenario.phases.iter().zip(&loaded.expectations) {
-        if let Some(scoped) = expectations.iter().find(|s| s.expectation.needs_samples()) {
+    for phase in &loaded.plan.phases {
+        if let Some(scoped) = phase.expectations.iter().find(|s| s.expectation.needs_samples()) {
             return Err(format!(
                 "phase {}: {} needs every response in one send order, which workers do not share; run it \
                  without --workers",
@@ -119,7 +119,7 @@ pub fn check_spreadable(loaded: &crate::scenario::LoadedScenario) -> Result<(), 
                 scoped.expectation.kind()
             ));
         }
-        if phase.load.ramp.is_some() {
+        if matches!(phase.load, crate::plan::LoadModel::Ramp { .. }) {
             return Err(format!("phase {}: a ramp does not split over workers; use users or rate", phase.name));
         }
     }

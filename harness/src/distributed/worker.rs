@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use super::{Assignment, Numbered, Order, Report, Token};
 use crate::attack;
 use crate::measure::Recorder;
-use crate::scenario::{LoadModel, LoadedScenario};
+use crate::plan::LoadModel;
+use crate::scenario::LoadedScenario;
 
 /// How long the coordinator may be unreachable before the worker gives up: as long as the
 /// coordinator waits for workers to join, so neither gives up on the other first when
@@ -91,7 +92,7 @@ async fn run_share(
         client.post(format!("{coordinator}/report")).json(&report).send()
     };
     tokio::time::sleep(Duration::from_millis(assignment.start_in_ms)).await;
-    let Some(load) = loaded.loads[assignment.phase].share(index, assignment.workers) else {
+    let Some(load) = loaded.plan.phases[assignment.phase].load.share(index, assignment.workers) else {
         let _ = send(Default::default(), true, None).await;
         return;
     };

@@ -153,8 +153,9 @@ async fn add_toxic(
 fn kind_of(request: &Value) -> ApiResult<Kind> {
     let type_name = request.get("type").and_then(Value::as_str).unwrap_or_default();
     let attributes = request.get("attributes").cloned().unwrap_or_else(|| json!({}));
-    serde_json::from_value(json!({"type": type_name, "attributes": attributes}))
-        .map_err(|e| bad_request(format!("toxic type or attributes invalid ({e}); types: {}", ToxicType::NAMES.join(", "))))
+    serde_json::from_value(json!({"type": type_name, "attributes": attributes})).map_err(|e| {
+        bad_request(format!("toxic type or attributes invalid ({e}); types: {}", ToxicType::NAMES.join(", ")))
+    })
 }
 
 fn toxicity_of(request: &Value) -> ApiResult<Option<f32>> {

@@ -24,8 +24,7 @@ pub fn slices(len: usize, average: usize, variation: usize) -> Vec<usize> {
     let mut sizes = Vec::new();
     let mut left = len;
     while left > 0 {
-        let size =
-            if variation == 0 { average } else { rand::random_range(average - variation..=average + variation) };
+        let size = if variation == 0 { average } else { rand::random_range(average - variation..=average + variation) };
         let size = size.min(left);
         sizes.push(size);
         left -= size;

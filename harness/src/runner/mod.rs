@@ -13,11 +13,12 @@ use std::time::Instant;
 
 use crate::actions;
 use crate::network::Network;
+use crate::plan::{Plan, Step, Topology};
 use crate::process::Processes;
 use crate::redact::Redactor;
 use crate::report::model::ResourceSample;
 use crate::report::model::{RunReport, SCHEMA_VERSION, Verdict};
-use crate::scenario::{Action, LoadedScenario, Scenario};
+use crate::scenario::LoadedScenario;
 use crate::target::{Binaries, SelfHosting, Target};
 use crate::variables::Variables;
 use observe::{listen_for_ctrl_c, sample_resources};
@@ -46,7 +47,7 @@ pub struct RunOptions {
 
 /// Runs `loaded` and returns its report (already written to disk) and its directory.
 pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Result<(RunReport, PathBuf)> {
-    let scenario = &loaded.scenario;
+    let scenario = &loaded.plan;
     let run_started = Instant::now();
     let started_at = chrono::Utc::now();
     let seed = scenario.seed.unwrap_or_else(rand::random);
@@ -63,7 +64,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         seed,
         target: options.target.clone().or_else(|| scenario.target.url.clone()).unwrap_or_else(|| {
             match scenario.target.topology {
-                Some(crate::scenario::Topology::Shop) => "self-hosted shop".into(),
+                Some(Topology::Shop) => "self-hosted shop".into(),
                 None => "self-hosted target-app".into(),
             }
         }),
@@ -83,9 +84,9 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         baseline: None,
     };
 
-    let uses_chaos = scenario.actions().any(|a| matches!(a, Action::Chaos(_) | Action::ClearChaos(_)));
+    let uses_chaos = scenario.steps().any(|s| matches!(s, Step::Chaos { .. } | Step::ClearChaos { .. }));
     let allow_remote = options.allow_remote || scenario.allow_remote;
-    let hosts_shop = report.self_hosted && scenario.target.topology == Some(crate::scenario::Topology::Shop);
+    let hosts_shop = report.self_hosted && scenario.is_shop();
     let shop_ports = match hosts_shop.then(crate::target::shop::ShopPorts::pick).transpose() {
         Ok(ports) => ports,
         Err(error) => {
@@ -203,7 +204,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
 /// What to say when the scenario sets `target.env` for a target the harness did not start:
 /// those variables reach no process, and the run may meet what they were meant to change
 /// (a rate limit, say).
-fn ignored_env(scenario: &Scenario, self_hosted: bool) -> Option<String> {
+fn ignored_env(scenario: &Plan, self_hosted: bool) -> Option<String> {
     let names: Vec<&str> = scenario.target.env.keys().map(String::as_str).collect();
     (!self_hosted && !names.is_empty()).then(|| {
         format!(
@@ -231,8 +232,8 @@ fn finish(
 
 /// The dev-stack processes and the self-hosted target a scenario's `process:` actions may
 /// signal, checked against the names they use; `None` when it has none.
-async fn prepare_processes(scenario: &Scenario, target: &Target) -> Result<Option<Processes>, String> {
-    let wanted = crate::process::actions_of(scenario);
+async fn prepare_processes(scenario: &Plan, target: &Target) -> Result<Option<Processes>, String> {
+    let wanted = crate::process::steps_of(scenario);
     if wanted.is_empty() {
         return Ok(None);
     }

@@ -17,8 +17,9 @@ use crate::checks::probe::{Probe, Readings};
 use crate::checks::state::{self};
 use crate::checks::{Expectation, Observed, Scoped};
 use crate::measure::{PhaseStats, Recorder};
+use crate::plan::{LoadModel, Phase, Step};
 use crate::report::model::{ActionLog, ExpectationResult, Measures, PhaseReport, RequestReport, Schedule, Verdict};
-use crate::scenario::{Action, LoadModel, LoadedScenario, Phase};
+use crate::scenario::LoadedScenario;
 use crate::variables::Variables;
 
 /// What one phase reads.
@@ -90,8 +91,8 @@ pub(super) async fn run_phase(
 ) -> PhaseOutcome {
     let PhaseContext { loaded, index, faults, options, run_started, seed } = *context;
     let target = faults.target;
-    let phase = &loaded.scenario.phases[index];
-    let expectations = &loaded.expectations[index];
+    let phase = &loaded.plan.phases[index];
+    let expectations = &phase.expectations;
     // Probes read before the phase's faults and again after its `after` actions.
     let probes: Vec<&Probe> = expectations
         .iter()
@@ -117,19 +118,19 @@ pub(super) async fn run_phase(
         action_logs.push(log);
     }
 
-    let load = loaded.loads[index].clone();
+    let load = phase.load.clone();
     let variables = faults.variables.lock().expect("variables").clone();
     let plan = Arc::new(attack::phase_plan(loaded, index, load.clone(), seed, variables.clone(), format!("p{index}-")));
     let metrics_before = target.metrics().await;
     let breakers = Arc::new(Mutex::new(BreakerTimeline::starting_from(metrics_before.as_ref(), run_started)));
     let poller = tokio::spawn(poll_breakers(target.url.clone(), breakers.clone(), run_started));
     let keep_samples = expectations.iter().any(|scoped| scoped.expectation.needs_samples());
-    let live = options.live.as_ref().map(|live| live.phase(&loaded.scenario.name, &phase.name, &plan.labels()));
+    let live = options.live.as_ref().map(|live| live.phase(&loaded.plan.name, &phase.name, &plan.labels()));
     let recorder =
         Arc::new(Recorder::new(plan.labels(), plan.expected_interval(), keep_samples, run_started).with_live(live));
     let progress = (!options.quiet).then(|| tokio::spawn(print_progress(phase.name.clone(), recorder.clone())));
     let phase_started_at = run_started.elapsed().as_secs_f64();
-    let limit = crate::scenario::phase_limit(&phase.load, &load).unwrap_or(Duration::from_secs(600));
+    let limit = phase.limit;
     let end = tokio::select! {
         end = send_load(context, &plan, &target.url, variables, recorder.clone()) => end,
         _ = tokio::time::sleep(limit) => LoadEnd::Overran(limit),
@@ -267,8 +268,8 @@ pub(super) fn judge(scoped: &Scoped, observed: &Observed<'_>) -> ExpectationResu
     }
 }
 
-pub(super) fn note_clear(action: &Action, log: &ActionLog, history: &mut History) {
-    if action.clears_faults() && log.ok {
+pub(super) fn note_clear(step: &Step, log: &ActionLog, history: &mut History) {
+    if step.clears_faults() && log.ok {
         history.fault_cleared_at = Some(Instant::now());
     }
 }

@@ -1,13 +1,17 @@
-//! Actions: the steps a phase runs before and after its load, and rollback runs at the end.
+//! Actions as scenarios write them: the steps a phase runs before and after its load, and
+//! rollback runs at the end, each compiled to a [`Step`] of the plan ([`compile_step`]).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Scenario, Topology, default_method};
+use super::Scenario;
 use crate::duration::parse_duration;
-use crate::proxy::toxic::{Kind, Stream, Toxic};
-use wire::Dependency;
+use crate::plan::{HttpStep, ProcessStep, Signal, Step, default_method};
+use wire::chaos::FaultRequest;
+use wire::toxic::{Kind, Stream, Toxic, ToxicType};
+use wire::{Dependency, ShopService};
 
 /// A step run before or after a phase, or at rollback: a one-key mapping such as
 /// `- chaos: {...}` or `- wait: 3s`.
@@ -32,18 +36,6 @@ pub enum Action {
     ClearNetwork(ClearNetworkAction),
     /// Send a signal to a process the project started.
     Process(ProcessAction),
-}
-
-impl Action {
-    /// Whether it ends faults, so a later phase's recovery is timed from it.
-    pub fn clears_faults(&self) -> bool {
-        match self {
-            Self::ClearChaos(_) | Self::ClearNetwork(_) => true,
-            Self::Proxy(toggle) => toggle.enabled,
-            Self::Process(process) => matches!(process.signal, Signal::Resume | Signal::Restart),
-            _ => false,
-        }
-    }
 }
 
 /// The YAML form of an [`Action`]: exactly one key set.
@@ -84,8 +76,8 @@ impl TryFrom<ActionSpec> for Action {
     }
 }
 
-/// `chaos:` fields, as the target's chaos API takes them.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+/// `chaos:` fields: the chaos API's request, where it goes and how long it may take.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChaosAction {
     /// What gets the fault: one of target-app's dependencies, or under `topology: shop` a shop
@@ -93,21 +85,17 @@ pub struct ChaosAction {
     pub dependency: String,
     /// Under `topology: shop`, the one service whose calls get the fault; every service when
     /// absent.
-    #[serde(default, skip_serializing)]
-    pub service: Option<String>,
+    #[serde(default)]
+    pub service: Option<ShopService>,
     /// error, latency or timeout.
     pub kind: wire::FaultKind,
     /// Delay for latency faults.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
     /// Chance per call.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
     /// Lifetime of the fault on the target.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<u64>,
     /// How long the injection call may take (default 10s).
-    #[serde(skip_serializing)]
     pub timeout: Option<String>,
 }
 
@@ -159,8 +147,8 @@ pub struct ExecAction {
 pub struct NetworkAction {
     /// The proxy, by its name under `proxies:`.
     pub proxy: String,
-    /// latency, bandwidth, slow_close, timeout, reset_peer, limit_data or slicer.
-    pub toxic: String,
+    /// latency, bandwidth, slow_close, timeout, reset_peer, limit_data, slicer or noop.
+    pub toxic: ToxicType,
     /// Toxic name; default `<toxic>_<stream>`.
     pub name: Option<String>,
     /// upstream (client to server) or downstream (the default).
@@ -213,17 +201,17 @@ impl NetworkAction {
             ("size_variation", self.size_variation.is_some()),
             ("delay_us", self.delay_us.is_some()),
         ];
-        let (kind, takes): (Kind, &[&str]) = match self.toxic.as_str() {
-            "latency" => (
+        let (kind, takes): (Kind, &[&str]) = match self.toxic {
+            ToxicType::Latency => (
                 Kind::Latency { latency: self.latency_ms.unwrap_or(0), jitter: self.jitter_ms.unwrap_or(0) },
                 &["latency_ms", "jitter_ms"],
             ),
-            "bandwidth" => (Kind::Bandwidth { rate: self.rate_kbps.unwrap_or(0) }, &["rate_kbps"]),
-            "slow_close" => (Kind::SlowClose { delay: self.delay_ms.unwrap_or(0) }, &["delay_ms"]),
-            "timeout" => (Kind::Timeout { timeout: self.timeout_ms.unwrap_or(0) }, &["timeout_ms"]),
-            "reset_peer" => (Kind::ResetPeer { timeout: self.timeout_ms.unwrap_or(0) }, &["timeout_ms"]),
-            "limit_data" => (Kind::LimitData { bytes: self.bytes.unwrap_or(0) }, &["bytes"]),
-            "slicer" => (
+            ToxicType::Bandwidth => (Kind::Bandwidth { rate: self.rate_kbps.unwrap_or(0) }, &["rate_kbps"]),
+            ToxicType::SlowClose => (Kind::SlowClose { delay: self.delay_ms.unwrap_or(0) }, &["delay_ms"]),
+            ToxicType::Timeout => (Kind::Timeout { timeout: self.timeout_ms.unwrap_or(0) }, &["timeout_ms"]),
+            ToxicType::ResetPeer => (Kind::ResetPeer { timeout: self.timeout_ms.unwrap_or(0) }, &["timeout_ms"]),
+            ToxicType::LimitData => (Kind::LimitData { bytes: self.bytes.unwrap_or(0) }, &["bytes"]),
+            ToxicType::Slicer => (
                 Kind::Slicer {
                     average_size: self.average_size.unwrap_or(0),
                     size_variation: self.size_variation.unwrap_or(0),
@@ -231,20 +219,16 @@ impl NetworkAction {
                 },
                 &["average_size", "size_variation", "delay_us"],
             ),
-            other => {
-                return Err(format!(
-                    "network.toxic {other:?} is not one of latency, bandwidth, slow_close, timeout, reset_peer, \
-                     limit_data, slicer"
-                ));
-            }
+            ToxicType::Noop => (Kind::Noop {}, &[]),
         };
         if let Some((field, _)) = given.iter().find(|(field, set)| *set && !takes.contains(field)) {
-            return Err(format!("network: a {} toxic takes {}, not {field}", self.toxic, takes.join(", ")));
+            let takes = if takes.is_empty() { "nothing".to_owned() } else { takes.join(", ") };
+            return Err(format!("network: a {} toxic takes {takes}, not {field}", self.toxic));
         }
         if !(0.0..=1.0).contains(&self.toxicity) {
             return Err(format!("network.toxicity must be between 0 and 1, not {}", self.toxicity));
         }
-        let name = self.name.clone().unwrap_or_else(|| format!("{}_{}", self.toxic, self.stream.name()));
+        let name = self.name.clone().unwrap_or_else(|| Toxic::default_name(self.toxic, self.stream));
         Ok(Toxic { name, stream: self.stream, toxicity: self.toxicity, kind })
     }
 }
@@ -274,56 +258,19 @@ pub struct ProcessAction {
     pub signal: Signal,
 }
 
-/// What a process action does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Signal {
-    /// SIGSTOP: it stays alive but answers nothing.
-    Pause,
-    /// SIGCONT.
-    Resume,
-    /// SIGKILL.
-    Kill,
-    /// SIGKILL if alive, then start it again as the dev stack does.
-    Restart,
-}
-
-impl Signal {
-    /// Whether it takes the process out (pause, kill) rather than bringing it back.
-    pub fn stops(self) -> bool {
-        matches!(self, Self::Pause | Self::Kill)
-    }
-
-    /// The YAML name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Pause => "pause",
-            Self::Resume => "resume",
-            Self::Kill => "kill",
-            Self::Restart => "restart",
-        }
-    }
-}
-
 /// Checks that every `chaos:` action names what its target can fault: target-app's
 /// dependencies, or under `topology: shop` a [`wire::ShopFaultTarget`] and, in `service`, a
 /// [`wire::ShopService`].
 pub fn validate_chaos(scenario: &Scenario) -> Result<(), String> {
-    let shop = scenario.target.topology == Some(Topology::Shop);
+    let shop = scenario.target.topology == Some(crate::plan::Topology::Shop);
     for action in scenario.actions() {
         let Action::Chaos(chaos) = action else { continue };
         let names = if shop { wire::ShopFaultTarget::NAMES } else { Dependency::NAMES };
         if !names.contains(&chaos.dependency.as_str()) {
             return Err(unknown("chaos.dependency", &chaos.dependency, names));
         }
-        match &chaos.service {
-            Some(service) if !shop => {
-                return Err(format!("chaos.service {service:?}: only a shop (target topology: shop) has services"));
-            }
-            Some(service) if service.parse::<wire::ShopService>().is_err() => {
-                return Err(unknown("chaos.service", service, wire::ShopService::NAMES));
-            }
-            _ => {}
+        if let (Some(service), false) = (chaos.service, shop) {
+            return Err(format!("chaos.service \"{service}\": only a shop (target topology: shop) has services"));
         }
     }
     Ok(())
@@ -335,23 +282,59 @@ fn unknown(field: &str, name: &str, known: &[&str]) -> String {
     super::suggest::with_suggestion(&format!("{field}: unknown variant `{name}`, expected one of {}", known.join(", ")))
 }
 
-/// Checks an action's values that its types cannot.
-pub fn validate_action(action: &Action) -> Result<(), String> {
-    let timeout = match action {
-        Action::Wait(duration) => return parse_duration(duration).map(|_| ()).map_err(|e| format!("wait: {e}")),
-        Action::Chaos(chaos) => &chaos.timeout,
-        Action::ClearChaos(clear) => &clear.timeout,
-        Action::Http(http) => &http.timeout,
-        Action::Exec(exec) => &exec.timeout,
-        Action::Network(network) => {
-            network.toxic()?;
-            let duration = network.duration.as_deref().map(parse_duration).transpose();
-            return duration.map(drop).map_err(|e| format!("network.duration: {e}"));
-        }
-        Action::Proxy(_) | Action::ClearNetwork(_) | Action::Process(_) => &None,
+/// The plan's step for an action, with its durations read and its toxic built; a value its
+/// types cannot check is an error.
+pub fn compile_step(action: &Action, shop: bool) -> Result<Step, String> {
+    let timeout = |given: &Option<String>, default: Duration| {
+        given
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map(|t| t.unwrap_or(default))
+            .map_err(|e| format!("timeout: {e}"))
     };
-    timeout.as_deref().map(parse_duration).transpose().map(|_| ()).map_err(|e| format!("timeout: {e}"))
+    Ok(match action {
+        Action::Chaos(chaos) => {
+            let mut fault = FaultRequest::new(chaos.dependency.clone(), chaos.kind);
+            fault.latency_ms = chaos.latency_ms.unwrap_or(fault.latency_ms);
+            fault.probability = chaos.probability.unwrap_or(fault.probability);
+            fault.duration_s = chaos.duration_s.unwrap_or(fault.duration_s);
+            let service = chaos.service.filter(|_| shop);
+            Step::Chaos { fault, service, timeout: timeout(&chaos.timeout, CHAOS_TIMEOUT)? }
+        }
+        Action::ClearChaos(clear) => Step::ClearChaos { timeout: timeout(&clear.timeout, CHAOS_TIMEOUT)? },
+        Action::Wait(duration) => Step::Wait(parse_duration(duration).map_err(|e| format!("wait: {e}"))?),
+        Action::Http(http) => Step::Http(HttpStep {
+            method: http.method.to_uppercase(),
+            path: http.path.clone(),
+            headers: http.headers.clone(),
+            body: http.body.clone(),
+            expect_status: http.expect_status,
+            timeout: timeout(&http.timeout, STEP_TIMEOUT)?,
+            capture: http.capture.clone(),
+        }),
+        Action::Exec(exec) => {
+            Step::Exec { command: exec.command.clone(), timeout: timeout(&exec.timeout, STEP_TIMEOUT)? }
+        }
+        Action::Network(network) => {
+            let toxic = network.toxic()?;
+            let lasts = network.duration.as_deref().map(parse_duration).transpose();
+            Step::Network {
+                proxy: network.proxy.clone(),
+                toxic,
+                lasts: lasts.map_err(|e| format!("network.duration: {e}"))?,
+            }
+        }
+        Action::Proxy(toggle) => Step::Proxy { name: toggle.name.clone(), enabled: toggle.enabled },
+        Action::ClearNetwork(_) => Step::ClearNetwork,
+        Action::Process(process) => Step::Process(ProcessStep { name: process.name.clone(), signal: process.signal }),
+    })
 }
+
+/// How long a chaos call may take unless the action says.
+const CHAOS_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an `http` or `exec` action may take unless it says.
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,11 @@
-//! A phase's `load:` block and the [`LoadModel`] it resolves to, with durations and limits.
+//! A phase's `load:` block and the [`LoadModel`] it resolves to, with its wall-time limit.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::duration::{parse_duration, parse_think_time};
+use crate::plan::LoadModel;
 
 /// Closed model (`users` with `duration`, `iterations` or a `ramp`) or open model (`rate`).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -25,66 +26,6 @@ pub struct Load {
     /// Hard limit on the phase's wall time (default: its duration + 60 s, or 10 min for
     /// iterations); a phase that runs over ends the run as invalid.
     pub max_duration: Option<String>,
-}
-
-/// The load model a [`Load`] resolves to.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LoadModel {
-    /// `users` for `duration`.
-    Duration {
-        /// Users.
-        users: usize,
-        /// Run time.
-        duration: Duration,
-    },
-    /// `users`, each sending its requests `iterations` times.
-    Iterations {
-        /// Users.
-        users: usize,
-        /// Iterations per user.
-        iterations: usize,
-    },
-    /// A goose test plan.
-    Ramp {
-        /// The plan text.
-        plan: String,
-        /// Its total duration.
-        duration: Duration,
-    },
-    /// Open model: a fixed request rate served by a pool of users.
-    Rate {
-        /// Requests per second.
-        per_second: usize,
-        /// Run time.
-        duration: Duration,
-        /// Users in the pool.
-        users: usize,
-    },
-}
-
-impl LoadModel {
-    /// Worker `index`'s part of this load among `workers`: users (and an open model's rate)
-    /// split as evenly as whole numbers allow, the first workers taking one more; iterations
-    /// per user and durations unchanged. `None` when the part is empty, or for a ramp, whose
-    /// plan does not split (validation refuses it in distributed runs).
-    pub fn share(&self, index: usize, workers: usize) -> Option<LoadModel> {
-        let part = |total: usize| total / workers + usize::from(index < total % workers);
-        let share = match *self {
-            Self::Duration { users, duration } => Self::Duration { users: part(users), duration },
-            Self::Iterations { users, iterations } => Self::Iterations { users: part(users), iterations },
-            Self::Rate { per_second, duration, users } => {
-                let per_second = part(per_second);
-                Self::Rate { per_second, duration, users: part(users).max(usize::from(per_second > 0)) }
-            }
-            Self::Ramp { .. } => return None,
-        };
-        match share {
-            Self::Duration { users: 0, .. } | Self::Iterations { users: 0, .. } | Self::Rate { per_second: 0, .. } => {
-                None
-            }
-            share => Some(share),
-        }
-    }
 }
 
 /// Checks a load block and resolves it to its model.

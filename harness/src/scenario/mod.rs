@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::checks::{self, Scoped};
+use crate::checks;
+use crate::plan::{Plan, Request, Target, Topology};
 
 pub mod action;
 pub mod files;
@@ -19,12 +20,13 @@ pub mod load;
 pub mod proxies;
 pub mod suggest;
 
-use action::validate_action;
-pub use action::{Action, ChaosAction, ClearChaosAction, ExecAction, HttpAction};
+pub use action::Action;
+use action::compile_step;
 pub use files::collect;
 pub use interpolate::interpolate;
+pub use load::Load;
+use load::phase_limit;
 use load::resolve_load;
-pub use load::{Load, LoadModel, phase_limit};
 use suggest::{find_line, line_column, with_suggestion};
 
 /// One scenario file, as written.
@@ -68,29 +70,6 @@ impl Scenario {
     }
 }
 
-/// The target: a URL, or a mapping with a URL, a chaos token, a topology and env for a
-/// self-hosted target.
-#[derive(Debug, Clone, Default)]
-pub struct Target {
-    /// Base URL of a running target; `None` starts `target-app` (or the topology) on free
-    /// loopback ports.
-    pub url: Option<String>,
-    /// What to self-host instead of target-app.
-    pub topology: Option<Topology>,
-    /// Bearer token for the target's `/chaos` API.
-    pub chaos_token: Option<String>,
-    /// Environment for the self-hosted target.
-    pub env: BTreeMap<String, String>,
-}
-
-/// A multi-service target the harness can host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Topology {
-    /// The seed-001 shop: a gateway and five services; load goes to the gateway.
-    Shop,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TargetSpec {
@@ -101,6 +80,8 @@ struct TargetSpec {
     env: BTreeMap<String, String>,
 }
 
+/// The YAML form of the target: a URL, or a mapping with a URL, a chaos token, a topology and
+/// env for a self-hosted target.
 impl<'de> Deserialize<'de> for Target {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct TargetVisitor;
@@ -136,7 +117,7 @@ pub struct Phase {
     /// How much load, for how long.
     pub load: Load,
     /// The requests every user sends, weighted.
-    pub requests: Vec<RequestSpec>,
+    pub requests: Vec<Request>,
     /// What must hold afterwards: one block, or a list of blocks scoped to requests.
     #[serde(default)]
     pub expect: checks::Expect,
@@ -145,66 +126,11 @@ pub struct Phase {
     pub after: Vec<Action>,
 }
 
-/// One request of a phase.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequestSpec {
-    /// HTTP method, default GET.
-    #[serde(default = "default_method")]
-    pub method: String,
-    /// Path (joined to the target URL).
-    pub path: String,
-    /// Query parameters.
-    #[serde(default)]
-    pub query: BTreeMap<String, String>,
-    /// Extra headers.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// JSON body.
-    pub body: Option<serde_json::Value>,
-    /// Relative weight within the phase (default 1).
-    #[serde(default = "default_weight")]
-    pub weight: usize,
-    /// Name in reports (default `METHOD path`).
-    pub name: Option<String>,
-    /// Values to keep from a 2xx JSON answer for this user's later requests: name → JSON
-    /// pointer (see [`crate::variables`]).
-    #[serde(default)]
-    pub capture: BTreeMap<String, String>,
-    /// Sent once by each user when it starts, in file order, before the weighted requests
-    /// (register, log in); `weight` is then ignored.
-    #[serde(default)]
-    pub once: bool,
-}
-
-pub(crate) fn default_method() -> String {
-    "GET".to_owned()
-}
-fn default_weight() -> usize {
-    1
-}
-
-impl RequestSpec {
-    /// The name used in reports.
-    pub fn display_name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| format!("{} {}", self.method.to_uppercase(), self.path))
-    }
-
-    /// The path with its query, as reports show what was sent.
-    pub fn target(&self) -> String {
-        if self.query.is_empty() {
-            return self.path.clone();
-        }
-        let query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("{}?{}", self.path, query.join("&"))
-    }
-}
-
-/// A scenario ready to run: parsed, validated, with compiled expectations.
+/// A scenario ready to run: parsed, validated and compiled to its [`Plan`].
 #[derive(Debug, Clone)]
 pub struct LoadedScenario {
-    /// The scenario.
-    pub scenario: Scenario,
+    /// What runs.
+    pub plan: Plan,
     /// Where it came from.
     pub path: PathBuf,
     /// The file's text, for the report (masked by [`crate::redact`] before it is written).
@@ -214,10 +140,6 @@ pub struct LoadedScenario {
     /// Secret values the scenario holds: `${VAR}`s named like secrets, `Authorization` and
     /// `Cookie` header values, the chaos token, and secret-named target env values.
     pub secrets: Vec<String>,
-    /// Each phase's load model, in phase order.
-    pub loads: Vec<LoadModel>,
-    /// Each phase's expectations, in phase order.
-    pub expectations: Vec<Vec<Scoped>>,
 }
 
 /// A scenario that cannot run, with where and why.
@@ -296,17 +218,25 @@ pub fn parse_interpolated(text: &str, written: &str, path: &Path) -> Result<Load
         )
     })?;
     name_by_template(&mut scenario, written);
-    let mut loads = Vec::new();
-    let mut expectations = Vec::new();
-    let mut names = std::collections::HashSet::new();
+    let plan = compile(&scenario, text).map_err(|(line, message)| error(line, None, message))?;
+    let secrets = written_secrets(&scenario);
+    Ok(LoadedScenario { plan, path: path.to_owned(), text: text.to_owned(), written: written.to_owned(), secrets })
+}
+
+/// Compiles a parsed scenario into its [`Plan`], checking what its types cannot; an error
+/// carries the line of `text` it concerns, when known.
+fn compile(scenario: &Scenario, text: &str) -> Result<Plan, (Option<usize>, String)> {
     if scenario.phases.is_empty() {
-        return Err(error(None, None, "a scenario needs at least one phase".into()));
+        return Err((None, "a scenario needs at least one phase".into()));
     }
+    let shop = scenario.target.topology == Some(Topology::Shop);
     let phase_names: Vec<String> = scenario.phases.iter().map(|p| p.name.clone()).collect();
+    let mut names = std::collections::HashSet::new();
+    let mut phases = Vec::new();
     for (index, phase) in scenario.phases.iter().enumerate() {
         let at = |message: String| {
             let line = find_line(text, &format!("name: {}", phase.name));
-            error(line, None, format!("phases[{index}] ({}): {message}", phase.name))
+            (line, format!("phases[{index}] ({}): {message}", phase.name))
         };
         if !names.insert(phase.name.clone()) {
             return Err(at("phase names must be unique".into()));
@@ -317,29 +247,45 @@ pub fn parse_interpolated(text: &str, written: &str, path: &Path) -> Result<Load
         for request in &phase.requests {
             validate_request(request).map_err(at)?;
         }
-        for action in phase.before.iter().chain(&phase.after) {
-            validate_action(action).map_err(at)?;
-        }
-        let model = resolve_load(&phase.load).map_err(at)?;
-        phase_limit(&phase.load, &model).map_err(at)?;
-        loads.push(model);
-        let names: Vec<String> = phase.requests.iter().map(RequestSpec::display_name).collect();
-        expectations.push(checks::compile(&phase.expect, &phase_names, &names).map_err(at)?);
+        let steps = |actions: &[Action]| actions.iter().map(|a| compile_step(a, shop)).collect::<Result<Vec<_>, _>>();
+        let before = steps(&phase.before).map_err(at)?;
+        let after = steps(&phase.after).map_err(at)?;
+        let load = resolve_load(&phase.load).map_err(at)?;
+        let limit = phase_limit(&phase.load, &load).map_err(at)?;
+        let think_time =
+            phase.load.think_time.as_deref().map(crate::duration::parse_think_time).transpose().map_err(at)?;
+        let request_names: Vec<String> = phase.requests.iter().map(Request::display_name).collect();
+        let expectations = checks::compile(&phase.expect, &phase_names, &request_names).map_err(at)?;
+        phases.push(crate::plan::Phase {
+            name: phase.name.clone(),
+            before,
+            load,
+            think_time,
+            limit,
+            requests: phase.requests.clone(),
+            expectations,
+            after,
+        });
     }
-    for action in &scenario.rollback {
-        validate_action(action).map_err(|m| error(find_line(text, "rollback:"), None, format!("rollback: {m}")))?;
-    }
-    proxies::validate(&scenario).map_err(|m| error(find_line(text, "proxies:"), None, m))?;
-    action::validate_chaos(&scenario).map_err(|m| error(find_line(text, "chaos:"), None, m))?;
-    let secrets = written_secrets(&scenario);
-    Ok(LoadedScenario {
-        scenario,
-        path: path.to_owned(),
-        text: text.to_owned(),
-        written: written.to_owned(),
-        secrets,
-        loads,
-        expectations,
+    let rollback = scenario
+        .rollback
+        .iter()
+        .map(|action| compile_step(action, shop))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| (find_line(text, "rollback:"), format!("rollback: {m}")))?;
+    proxies::validate(scenario).map_err(|m| (find_line(text, "proxies:"), m))?;
+    action::validate_chaos(scenario).map_err(|m| (find_line(text, "chaos:"), m))?;
+    Ok(Plan {
+        name: scenario.name.clone(),
+        description: scenario.description.clone(),
+        target: scenario.target.clone(),
+        allow_remote: scenario.allow_remote,
+        seed: scenario.seed,
+        tags: scenario.tags.clone(),
+        requires: scenario.requires.clone(),
+        phases,
+        rollback,
+        proxies: scenario.proxies.clone(),
     })
 }
 
@@ -361,7 +307,7 @@ fn name_by_template(scenario: &mut Scenario, written: &str) {
     }
 }
 
-fn validate_request(request: &RequestSpec) -> Result<(), String> {
+fn validate_request(request: &Request) -> Result<(), String> {
     const METHODS: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
     if !METHODS.contains(&request.method.to_uppercase().as_str()) {
         return Err(format!("method {:?} is not one of {}", request.method, METHODS.join(", ")));
@@ -397,7 +343,7 @@ mod tests {
             parse(&text, Path::new("s.yaml"))
         };
         assert_eq!(
-            scenario("requires: [mongodb, redis]").unwrap().scenario.requires,
+            scenario("requires: [mongodb, redis]").unwrap().plan.requires,
             [Dependency::Mongodb, Dependency::Redis]
         );
         let error = scenario("requires: [mongo]").unwrap_err();
@@ -419,10 +365,11 @@ mod tests {
             "[{status: {2xx: '>= 50%'}}, {request: 'GET /health/', latency: {p95: '< 1s'}, headers: {x-id: present}}]",
         )
         .unwrap();
-        let scopes: Vec<Option<&str>> = loaded.expectations[0].iter().map(|e| e.request.as_deref()).collect();
+        let scopes: Vec<Option<&str>> =
+            loaded.plan.phases[0].expectations.iter().map(|e| e.request.as_deref()).collect();
         assert_eq!(scopes, [None, Some("GET /health/"), Some("GET /health/")]);
-        assert!(loaded.expectations[0][1].describe().starts_with("[GET /health/] "));
-        assert_eq!(scenario("{request: ex, status: {200: '== 100%'}}").unwrap().expectations[0].len(), 1);
+        assert!(loaded.plan.phases[0].expectations[1].describe().starts_with("[GET /health/] "));
+        assert_eq!(scenario("{request: ex, status: {200: '== 100%'}}").unwrap().plan.phases[0].expectations.len(), 1);
         let error = scenario("{request: 'GET /health', status: {200: '== 100%'}}").unwrap_err();
         assert!(error.message.contains("did you mean `GET /health/`?"), "{error}");
         let error = scenario("{request: ex, rate_limit: {allowed: 1}}").unwrap_err();
@@ -431,7 +378,7 @@ mod tests {
 
     #[test]
     fn requests_with_headers_that_cannot_be_sent_are_invalid() {
-        let request = |yaml: &str| validate_request(&serde_yaml::from_str::<RequestSpec>(yaml).unwrap());
+        let request = |yaml: &str| validate_request(&serde_yaml::from_str::<Request>(yaml).unwrap());
         assert!(request("{path: /, headers: {x-id: '7'}}").is_ok());
         assert!(request("{path: /, headers: {'bad name': x}}").unwrap_err().contains("\"bad name\""));
         assert!(request("{path: /, headers: {x-id: \"a\\nb\"}}").unwrap_err().contains("cannot be sent"));

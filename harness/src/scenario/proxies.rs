@@ -6,20 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use super::{Action, Scenario};
+pub use crate::plan::ProxySpec;
 use wire::Dependency;
-
-/// One proxy: where it forwards, and optionally where it listens.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProxySpec {
-    /// `host:port` to forward to; absent only for a shop service's proxy (that service).
-    pub upstream: Option<String>,
-    /// `ip:port` to listen on; a free loopback port when absent.
-    pub listen: Option<String>,
-}
 
 /// The self-hosted target's variables that point `dependency` at a proxy listening on `listen`,
 /// or why that dependency cannot be proxied faithfully.
@@ -44,7 +33,7 @@ pub fn target_env(dependency: Dependency, listen: &str) -> Result<Vec<(String, S
 
 /// Checks the proxies and the actions that name them.
 pub fn validate(scenario: &Scenario) -> Result<(), String> {
-    let shop = scenario.target.topology == Some(super::Topology::Shop);
+    let shop = scenario.target.topology == Some(crate::plan::Topology::Shop);
     for (name, spec) in &scenario.proxies {
         let shop_service = shop && name.parse::<wire::ShopService>().is_ok();
         match &spec.upstream {

@@ -17,11 +17,13 @@ use address::{OBSERVER_ADDRESS, RUN_OPT_IN, SCRAPER_ADDRESS, TargetError, check_
 use shop::ShopPorts;
 
 use crate::hosting::{Hosting, Launch, TARGET_APP};
+use crate::plan::{Target as TargetSpec, Topology};
 use crate::prometheus::MetricSet;
 use crate::report::model::{ResourceSample, TargetLog};
 use crate::scenario::interpolate;
-use crate::scenario::{ChaosAction, Target as TargetSpec, Topology};
 use wire::Dependency;
+use wire::ShopService;
+use wire::chaos::FaultRequest;
 
 /// A running target.
 pub struct Target {
@@ -229,19 +231,24 @@ impl Target {
 
     /// Where chaos calls go, by service name: the target's URL, or each hosted shop service's
     /// (only `service`'s when given).
-    fn chaos_bases<'a>(&'a self, service: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    fn chaos_bases(&self, service: Option<ShopService>) -> Vec<(&str, &str)> {
         if self.shop_services.is_empty() {
             return vec![("target", self.url.as_str())];
         }
         let services = self.shop_services.iter().map(|(name, url)| (name.as_str(), url.as_str()));
-        services.filter(|(name, _)| service.is_none_or(|wanted| wanted == *name)).collect()
+        services.filter(|(name, _)| service.is_none_or(|wanted| wanted.name() == *name)).collect()
     }
 
-    /// `POST /chaos/faults` wherever the fault goes (see [`Target::chaos_bases`]); returns each
-    /// service's name with the fault as it echoed it.
-    pub async fn inject(&self, fault: &ChaosAction) -> anyhow::Result<Vec<(String, Value)>> {
-        let bases = self.chaos_bases(fault.service.as_deref());
-        anyhow::ensure!(!bases.is_empty(), "no hosted service is named {:?}", fault.service);
+    /// `POST /chaos/faults` wherever the fault goes (see [`Target::chaos_bases`]: under a hosted
+    /// shop, `service` alone or every service); returns each service's name with the fault as it
+    /// echoed it.
+    pub async fn inject(
+        &self,
+        fault: &FaultRequest,
+        service: Option<ShopService>,
+    ) -> anyhow::Result<Vec<(String, Value)>> {
+        let bases = self.chaos_bases(service);
+        anyhow::ensure!(!bases.is_empty(), "no hosted service is named {service:?}");
         let mut injected = Vec::with_capacity(bases.len());
         for (name, base) in bases {
             let response = self.chaos(reqwest::Method::POST, base, "/chaos/faults").json(fault).send().await?;

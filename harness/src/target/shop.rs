@@ -5,7 +5,7 @@ use wire::ShopService;
 
 use super::address::TargetError;
 use crate::hosting::TARGET_APP;
-use crate::scenario::{Target as TargetSpec, Topology};
+use crate::plan::{Target as TargetSpec, Topology};
 
 /// The port each shop service will listen on, picked before anything starts so that proxies
 /// in front of a service can be started first.
