@@ -1,32 +1,29 @@
 //! The shop scenarios of the library, each against a shop the harness hosts on the real dev
 //! stack: each passes as shipped, and fails (exit 1, on the tightened check) when one
-//! expectation is tightened past what happened. One at a time: four shops of six services each
-//! on two cores would measure each other, not themselves.
+//! expectation is tightened past what happened. Each takes the dev stack alone: shops of six
+//! services each, side by side on two cores, would measure each other, not themselves.
 
-use std::sync::Mutex;
-
-mod common;
-use common::*;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+use crate::common::*;
 
 fn tightened_fails_alone(name: &str, from: &str, to: &str, tightened: &str) -> serde_json::Value {
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     tightened_fails(name, from, to, tightened).0
 }
 
 #[test]
 fn shop_no_oversell() {
+    let _stack = alone();
     tightened_fails_alone("shop-no-oversell", r#"201: "== 20%""#, r#"201: "== 21%""#, "status 201 share == 21.00%");
 }
 
 #[test]
 fn shop_happy_path() {
+    let _stack = alone();
     tightened_fails_alone("shop-happy-path", r#"p95: "< 300ms""#, r#"p95: "< 1ms""#, "p95 < 1.000ms");
 }
 
 #[test]
 fn shop_cascade() {
+    let _stack = alone();
     let report = tightened_fails_alone(
         "shop-cascade",
         "json: /status, equals: degraded}",
@@ -40,6 +37,7 @@ fn shop_cascade() {
 
 #[test]
 fn shop_notifications() {
+    let _stack = alone();
     tightened_fails_alone(
         "shop-notifications",
         "json: /duplicates, equals: 0}",
@@ -50,6 +48,7 @@ fn shop_notifications() {
 
 #[test]
 fn shop_products_latency_through_a_proxy_in_front_of_a_service() {
+    let _stack = alone();
     tightened_fails_alone(
         "shop-products-latency",
         "breaker: {service: products, state: closed}",
@@ -60,6 +59,7 @@ fn shop_products_latency_through_a_proxy_in_front_of_a_service() {
 
 #[test]
 fn shop_inventory_errors_through_a_chaos_fault_in_one_service() {
+    let _stack = alone();
     let report = tightened_fails_alone(
         "shop-inventory-errors",
         r#"json: /reserved, equals: 0}"#,

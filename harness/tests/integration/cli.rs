@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use crate::common::shared;
+
 fn harness(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_harness")).args(args).current_dir(fixtures()).output().expect("harness runs")
 }
@@ -17,6 +19,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn valid_scenarios_validate_with_exit_0() {
+    let _stack = shared();
     let output = harness(&["validate", "every-kind-passes.yaml", "every-kind-fails.yaml"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(
@@ -28,6 +31,7 @@ fn valid_scenarios_validate_with_exit_0() {
 
 #[test]
 fn the_shipped_scenario_library_validates() {
+    let _stack = shared();
     let output = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["validate", "scenarios"])
         .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
@@ -41,6 +45,7 @@ fn the_shipped_scenario_library_validates() {
 /// the two cannot drift apart unnoticed.
 #[test]
 fn the_json_schema_accepts_the_library_and_fixtures_and_rejects_an_unknown_key() {
+    let _stack = shared();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("scenarios/schema.json")).unwrap()).unwrap();
@@ -72,6 +77,7 @@ fn the_json_schema_accepts_the_library_and_fixtures_and_rejects_an_unknown_key()
 /// to the wire crate's: a name added there and not here fails.
 #[test]
 fn the_schema_lists_the_names_the_wire_crate_defines() {
+    let _stack = shared();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("scenarios/schema.json")).unwrap()).unwrap();
@@ -94,6 +100,7 @@ fn the_schema_lists_the_names_the_wire_crate_defines() {
 
 #[test]
 fn unknown_key_reports_line_column_and_the_nearest_key() {
+    let _stack = shared();
     let output = harness(&["validate", "invalid.yaml"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
@@ -104,6 +111,7 @@ fn unknown_key_reports_line_column_and_the_nearest_key() {
 
 #[test]
 fn malformed_comparison_is_a_validation_error_naming_the_phase() {
+    let _stack = shared();
     let output = harness(&["validate", "bad-comparison.yaml"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
@@ -113,12 +121,14 @@ fn malformed_comparison_is_a_validation_error_naming_the_phase() {
 
 #[test]
 fn run_refuses_an_invalid_scenario_with_exit_2_before_sending_anything() {
+    let _stack = shared();
     let output = harness(&["run", "invalid.yaml", "--target", "http://127.0.0.1:9"]);
     assert_eq!(output.status.code(), Some(2));
 }
 
 #[test]
 fn a_process_the_dev_stack_did_not_start_is_refused_with_exit_2_and_the_known_names() {
+    let _stack = shared();
     let output = harness(&["run", "unknown-process.yaml", "--quiet"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     let stderr = text(&output.stderr);
@@ -128,6 +138,7 @@ fn a_process_the_dev_stack_did_not_start_is_refused_with_exit_2_and_the_known_na
 
 #[test]
 fn missing_files_and_bad_usage_exit_2() {
+    let _stack = shared();
     assert_eq!(harness(&["validate", "no-such.yaml"]).status.code(), Some(2));
     assert_eq!(harness(&["explode"]).status.code(), Some(2));
     assert_eq!(harness(&["run"]).status.code(), Some(2));
@@ -135,6 +146,7 @@ fn missing_files_and_bad_usage_exit_2() {
 
 #[test]
 fn help_documents_the_exit_codes() {
+    let _stack = shared();
     let output = harness(&["--help"]);
     let stdout = text(&output.stdout);
     for line in
@@ -146,6 +158,7 @@ fn help_documents_the_exit_codes() {
 
 #[test]
 fn list_names_each_scenario_and_its_check_kinds() {
+    let _stack = shared();
     let output = harness(&["list", "every-kind-passes.yaml"]);
     assert_eq!(output.status.code(), Some(0));
     let stdout = text(&output.stdout);
@@ -168,6 +181,7 @@ fn list_names_each_scenario_and_its_check_kinds() {
 
 #[test]
 fn env_interpolation_fails_closed_on_unset_variables() {
+    let _stack = shared();
     let dir = std::env::temp_dir().join(format!("gauntlet-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("env.yaml");
@@ -183,6 +197,7 @@ fn env_interpolation_fails_closed_on_unset_variables() {
 
 #[test]
 fn manual_commands_refuse_a_remote_target_without_the_opt_in_with_exit_2() {
+    let _stack = shared();
     for args in [
         &["fault", "list", "--target", "http://staging-host:8000"][..],
         &["fault", "inject", "postgres", "error", "--target", "https://staging-host"][..],
@@ -198,6 +213,7 @@ fn manual_commands_refuse_a_remote_target_without_the_opt_in_with_exit_2() {
 
 #[test]
 fn the_remote_opt_in_is_a_flag_and_a_variable_on_run_fault_and_proxy() {
+    let _stack = shared();
     use clap::CommandFactory;
     let cli = harness::cli::Cli::command();
     for path in [&["run"][..], &["fault"][..], &["proxy"][..]] {
@@ -239,6 +255,7 @@ fn the_remote_opt_in_is_a_flag_and_a_variable_on_run_fault_and_proxy() {
 /// summary, keep the reports and publish JUnit, through make targets that exist.
 #[test]
 fn the_example_ci_definitions_run_the_gate_and_keep_the_reports() {
+    let _stack = shared();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
     let read = |file: &str| -> serde_yaml::Value {
@@ -283,6 +300,7 @@ fn the_example_ci_definitions_run_the_gate_and_keep_the_reports() {
 /// gateway waits for every service to be healthy.
 #[test]
 fn compose_health_checks_ask_each_service_what_it_serves() {
+    let _stack = shared();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let compose: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(root.join("docker-compose.yml")).unwrap()).unwrap();
@@ -317,6 +335,7 @@ fn compose_health_checks_ask_each_service_what_it_serves() {
 
 #[test]
 fn a_shop_scenario_against_a_url_needs_the_shops_admin_password_before_anything_is_sent() {
+    let _stack = shared();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["run", "scenarios/shop-happy-path.yaml", "--target", "http://127.0.0.1:9"])

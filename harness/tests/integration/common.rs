@@ -1,12 +1,25 @@
-//! What the end-to-end test files share: running the harness binary from the workspace root and
-//! reading the report it wrote.
-
-#![allow(dead_code)] // each test file uses its own subset
+//! What the test modules share: the dev stack's guard, running the harness binary from the
+//! workspace root and reading the report it wrote.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
+
+/// The dev stack and the machine's cores, as the tests share them.
+static STACK: RwLock<()> = RwLock::new(());
+
+/// Every test holds this while it runs, side by side with the others.
+pub(crate) fn shared() -> RwLockReadGuard<'static, ()> {
+    STACK.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A test that pauses part of the stack (a Redis master) or needs the cores to itself (a
+/// hosted shop) holds this instead: no other test runs meanwhile.
+pub(crate) fn alone() -> RwLockWriteGuard<'static, ()> {
+    STACK.write().unwrap_or_else(PoisonError::into_inner)
+}
 
 pub(crate) fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

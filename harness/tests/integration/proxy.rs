@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-mod common;
-use common::free_port;
+use crate::common::{free_port, shared};
 
 /// An echo server on a free loopback port.
 async fn echo_server() -> SocketAddr {
@@ -78,6 +77,7 @@ async fn run_client(script: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn the_toxiproxy_python_client_adds_latency_and_removes_it() {
+    let _stack = shared();
     let seen = run_client("toxiproxy_client.py").await;
     let ms = |key: &str| seen[key].as_f64().unwrap();
     let version: serde_json::Value = serde_json::from_str(seen["version"].as_str().unwrap()).unwrap();
@@ -93,6 +93,7 @@ async fn the_toxiproxy_python_client_adds_latency_and_removes_it() {
 
 #[tokio::test]
 async fn chaos_toolkits_toxiproxy_extension_works_unchanged() {
+    let _stack = shared();
     let seen = run_client("chaos_toolkit.py").await;
     for key in ["created", "exists", "toxic_created", "refused_while_disabled"] {
         assert_eq!(seen[key], true, "{key}: {seen}");
@@ -125,6 +126,7 @@ async fn add_toxic(served: &Served, proxy: &str, toxic: serde_json::Value) {
 
 #[tokio::test]
 async fn api_errors_follow_toxiproxy() {
+    let _stack = shared();
     let upstream = echo_server().await;
     let served = Served::start();
     proxy_to(&served, "db", upstream).await;
@@ -149,6 +151,7 @@ async fn api_errors_follow_toxiproxy() {
 
 #[tokio::test]
 async fn a_disabled_proxy_cuts_open_connections_and_refuses_new_ones() {
+    let _stack = shared();
     let upstream = echo_server().await;
     let served = Served::start();
     let listen = proxy_to(&served, "db", upstream).await;
@@ -168,6 +171,7 @@ async fn a_disabled_proxy_cuts_open_connections_and_refuses_new_ones() {
 
 #[tokio::test]
 async fn timeout_reset_and_limit_toxics_end_connections_as_documented() {
+    let _stack = shared();
     let upstream = echo_server().await;
     let served = Served::start();
     // timeout: data is dropped, and the connection closes after the timeout.
@@ -206,6 +210,7 @@ async fn timeout_reset_and_limit_toxics_end_connections_as_documented() {
 
 #[tokio::test]
 async fn bandwidth_slicer_slow_close_and_toxicity_shape_the_stream() {
+    let _stack = shared();
     let upstream = echo_server().await;
     let served = Served::start();
     // bandwidth: 20 KB/s makes a 10 KB echo take about half a second.
@@ -257,6 +262,7 @@ async fn bandwidth_slicer_slow_close_and_toxicity_shape_the_stream() {
 
 #[tokio::test]
 async fn proxies_and_toxics_are_bounded() {
+    let _stack = shared();
     let served = Served::start();
     let client = reqwest::Client::new();
     for i in 0..1025 {
@@ -273,6 +279,7 @@ async fn proxies_and_toxics_are_bounded() {
 
 #[tokio::test]
 async fn populate_replaces_a_changed_proxy_and_leaves_an_unchanged_one_alone() {
+    let _stack = shared();
     let (first, second) = (echo_server().await, echo_server().await);
     let served = Served::start();
     let client = reqwest::Client::new();
@@ -318,6 +325,7 @@ async fn populate_replaces_a_changed_proxy_and_leaves_an_unchanged_one_alone() {
 
 #[tokio::test]
 async fn removing_a_timeout_toxic_closes_the_connections_it_held() {
+    let _stack = shared();
     let upstream = echo_server().await;
     let served = Served::start();
     let listen = proxy_to(&served, "held", upstream).await;
@@ -350,6 +358,7 @@ fn client(served: &Served, args: &[&str]) -> (Option<i32>, String) {
 
 #[tokio::test]
 async fn the_proxy_client_commands_drive_a_served_api_by_hand() {
+    let _stack = shared();
     let upstream = echo_server().await;
     let served = Served::start();
     let (code, created) = client(&served, &["create", "db", "--upstream", &upstream.to_string()]);

@@ -4,8 +4,7 @@
 
 use std::path::Path;
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// [`tightened_fails`], and rollback reset the proxies.
 fn passes_and_fails_when_tightened(name: &str, from: &str, to: &str, tightened: &str) {
@@ -25,11 +24,13 @@ fn assert_rolled_back(report: &serde_json::Value, file: &Path) {
 
 #[test]
 fn network_postgres_latency() {
+    let _stack = shared();
     passes_and_fails_when_tightened("network-postgres-latency", r#"p95: "< 900ms""#, r#"p95: "< 300ms""#, "p95 < 300");
 }
 
 #[test]
 fn network_postgres_blackhole() {
+    let _stack = shared();
     passes_and_fails_when_tightened(
         "network-postgres-blackhole",
         r#"max: "< 1100ms""#,
@@ -40,6 +41,7 @@ fn network_postgres_blackhole() {
 
 #[test]
 fn network_rabbitmq_reset() {
+    let _stack = shared();
     passes_and_fails_when_tightened(
         "network-rabbitmq-reset",
         r#"503: "> 0%", 200: ">= 50%""#,
@@ -50,6 +52,7 @@ fn network_rabbitmq_reset() {
 
 #[test]
 fn network_redis_latency_through_announced_proxy_ports() {
+    let _stack = shared();
     passes_and_fails_when_tightened(
         "network-redis-latency",
         r#"p50: ">= 200ms", p95: "< 600ms""#,
@@ -60,6 +63,7 @@ fn network_redis_latency_through_announced_proxy_ports() {
 
 #[test]
 fn vault_down() {
+    let _stack = shared();
     passes_and_fails_when_tightened(
         "vault-down",
         r#"status: {503: "== 100%"}"#,

@@ -1,13 +1,13 @@
-//! `redis-failover` pauses a real Redis Cluster master, so it runs in a test binary of its own:
-//! cargo runs test binaries one after another, and nothing else touches the cluster meanwhile.
+//! `redis-failover` pauses a real Redis Cluster master, so it takes the dev stack alone: no
+//! other test runs while the cluster fails over.
 
 use std::path::Path;
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn redis_failover_passes_and_fails_when_tightened_and_rolls_back() {
+    let _stack = alone();
     let shipped = workspace().join("scenarios/redis-failover.yaml");
     let reports = report_dir("redis-failover-pass");
     let output = run(shipped.to_str().unwrap(), &reports, &[]);

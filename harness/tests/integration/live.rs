@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// The JSON a GET answers with 2xx, if any.
 async fn get(url: &str) -> Option<Value> {
@@ -109,6 +108,7 @@ fn urlencode(text: &str) -> String {
 
 #[tokio::test]
 async fn a_real_prometheus_scrapes_the_runs_series_and_the_targets() {
+    let _stack = shared();
     let (target_port, metrics_port, prometheus_port) = (free_port(), free_port(), free_port());
     let dir = report_dir("live");
     std::fs::create_dir_all(&dir).unwrap();
@@ -162,6 +162,7 @@ async fn a_real_prometheus_scrapes_the_runs_series_and_the_targets() {
 
 #[tokio::test]
 async fn a_real_prometheus_receives_the_runs_series_by_remote_write() {
+    let _stack = shared();
     let (target_port, prometheus_port) = (free_port(), free_port());
     let dir = report_dir("live-push");
     std::fs::create_dir_all(&dir).unwrap();

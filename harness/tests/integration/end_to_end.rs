@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const ALL_KINDS: [&str; 11] = [
     "status",
@@ -27,6 +26,7 @@ const ALL_KINDS: [&str; 11] = [
 
 #[test]
 fn every_kind_passes_against_the_real_target_with_exit_0() {
+    let _stack = shared();
     let reports = report_dir("pass");
     let output = run(&fixture("every-kind-passes.yaml"), &reports, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -69,6 +69,7 @@ fn every_kind_passes_against_the_real_target_with_exit_0() {
 
 #[test]
 fn every_kind_fails_when_its_expectation_is_wrong_with_exit_1() {
+    let _stack = shared();
     let reports = report_dir("fail");
     let output = run(&fixture("every-kind-fails.yaml"), &reports, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
@@ -99,6 +100,7 @@ fn every_kind_fails_when_its_expectation_is_wrong_with_exit_1() {
 
 #[test]
 fn an_unreachable_target_exits_3() {
+    let _stack = shared();
     let reports = report_dir("unreachable");
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let output = run(&fixture("every-kind-passes.yaml"), &reports, &["--target", &format!("http://127.0.0.1:{dead}")]);
@@ -110,6 +112,7 @@ fn an_unreachable_target_exits_3() {
 
 #[test]
 fn a_generator_that_falls_behind_makes_the_run_invalid_with_exit_4() {
+    let _stack = shared();
     let reports = report_dir("behind");
     let output = run(&fixture("fell-behind.yaml"), &reports, &[]);
     assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
@@ -123,6 +126,7 @@ fn a_generator_that_falls_behind_makes_the_run_invalid_with_exit_4() {
 
 #[test]
 fn a_scenario_whose_required_dependency_is_unhealthy_is_skipped_without_sending() {
+    let _stack = shared();
     let reports = report_dir("requires");
     let output = run(&fixture("requires-unhealthy.yaml"), &reports, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -207,6 +211,7 @@ impl Drop for ExternalTarget {
 
 #[test]
 fn rollback_clears_faults_after_a_failing_phase() {
+    let _stack = shared();
     let target = ExternalTarget::start("rollback-token");
     let reports = report_dir("rollback");
     let output = run(&fixture("failing-phase-with-rollback.yaml"), &reports, &["--target", &target.url]);
@@ -222,6 +227,7 @@ fn rollback_clears_faults_after_a_failing_phase() {
 
 #[test]
 fn a_failed_before_action_is_a_setup_failure_and_rollback_still_runs() {
+    let _stack = shared();
     let target = ExternalTarget::start("a-different-token");
     let reports = report_dir("setup");
     let output = run(&fixture("failing-phase-with-rollback.yaml"), &reports, &["--target", &target.url]);
@@ -233,6 +239,7 @@ fn a_failed_before_action_is_a_setup_failure_and_rollback_still_runs() {
 
 #[test]
 fn sigterm_during_a_run_rolls_back_exits_5_and_runs_no_later_scenario() {
+    let _stack = shared();
     let target = ExternalTarget::start("rollback-token");
     let reports = report_dir("interrupted");
     let scenario = fixture("interrupted.yaml");
@@ -264,6 +271,7 @@ fn sigterm_during_a_run_rolls_back_exits_5_and_runs_no_later_scenario() {
 
 #[test]
 fn manual_fault_injection_prints_tables_or_json_and_watch_ends_on_ctrl_c() {
+    let _stack = shared();
     let target = ExternalTarget::start("rollback-token");
     let fault = |args: &[&str]| {
         let mut all = vec!["fault"];
@@ -308,6 +316,7 @@ fn manual_fault_injection_prints_tables_or_json_and_watch_ends_on_ctrl_c() {
 
 #[test]
 fn history_dashboard_and_markdown_summary_follow_fifteen_runs() {
+    let _stack = shared();
     let target = ExternalTarget::start("rollback-token");
     let reports = report_dir("history");
     let scenarios = reports.join("scenarios");
@@ -416,6 +425,7 @@ fn history_dashboard_and_markdown_summary_follow_fifteen_runs() {
 
 #[test]
 fn baseline_comparison_fails_on_a_regression_and_passes_against_itself() {
+    let _stack = shared();
     let reports = report_dir("baseline");
     let output = run(&fixture("every-kind-passes.yaml"), &reports, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -491,6 +501,7 @@ fn baseline_comparison_fails_on_a_regression_and_passes_against_itself() {
 
 #[test]
 fn html_report_is_self_contained_and_renders_in_headless_chromium() {
+    let _stack = shared();
     let reports = report_dir("html");
     let output = run(&fixture("every-kind-passes.yaml"), &reports, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -634,6 +645,7 @@ impl FailingServer {
 
 #[test]
 fn a_phase_whose_every_request_was_dropped_fails_its_header_and_json_checks() {
+    let _stack = shared();
     let server = FailingServer::start();
     let reports = report_dir("dropped");
     let output = run(&fixture("every-request-dropped.yaml"), &reports, &["--target", &server.url]);
@@ -658,6 +670,7 @@ fn a_phase_whose_every_request_was_dropped_fails_its_header_and_json_checks() {
 
 #[test]
 fn a_failing_smoke_run_names_each_failing_request_with_status_and_body_and_hides_secrets() {
+    let _stack = shared();
     let server = FailingServer::start();
     let reports = report_dir("smoke-failing");
     let secret = "e2e-s3cr3t-value";
@@ -740,6 +753,7 @@ fn a_failing_smoke_run_names_each_failing_request_with_status_and_body_and_hides
 
 #[test]
 fn a_secret_anywhere_in_a_request_reaches_no_file_no_stdout_and_no_metric_label() {
+    let _stack = shared();
     let reports = report_dir("secrets-everywhere");
     let listen =
         format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
@@ -800,6 +814,7 @@ fn a_secret_anywhere_in_a_request_reaches_no_file_no_stdout_and_no_metric_label(
 
 #[test]
 fn a_killed_target_app_is_restarted_on_its_port_by_a_process_action() {
+    let _stack = shared();
     let reports = report_dir("restart");
     let output = run(&fixture("target-app-restart.yaml"), &reports, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -815,6 +830,7 @@ fn a_killed_target_app_is_restarted_on_its_port_by_a_process_action() {
 
 #[test]
 fn a_remote_target_needs_the_opt_in() {
+    let _stack = shared();
     let output =
         run(&fixture("every-kind-passes.yaml"), &report_dir("remote-refused"), &["--target", "http://192.0.2.1:80"]);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
@@ -823,6 +839,7 @@ fn a_remote_target_needs_the_opt_in() {
 
 #[test]
 fn captured_values_fill_later_requests_per_user_and_per_run() {
+    let _stack = shared();
     let reports = report_dir("captures");
     let output = run(&fixture("captures.yaml"), &reports, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -836,6 +853,7 @@ fn captured_values_fill_later_requests_per_user_and_per_run() {
 
 #[test]
 fn a_capture_that_finds_nothing_fails_and_so_does_every_request_that_needed_it() {
+    let _stack = shared();
     let reports = report_dir("captures-missing");
     let output = run(&fixture("captures-missing.yaml"), &reports, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn three_workers_send_exactly_the_phase_and_the_report_sums_them() {
+    let _stack = shared();
     let reports = report_dir("distributed");
     let output = run(&fixture("distributed.yaml"), &reports, &["--workers", "3"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -53,6 +53,7 @@ fn children(parent: u32, words: &[&str]) -> Vec<u32> {
 
 #[test]
 fn a_worker_killed_mid_phase_makes_the_run_invalid_and_is_named() {
+    let _stack = shared();
     let reports = report_dir("distributed-killed");
     let harness = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["run", &fixture("distributed-long.yaml"), "--quiet", "--workers", "3", "--report-dir"])
@@ -83,6 +84,7 @@ fn a_worker_killed_mid_phase_makes_the_run_invalid_and_is_named() {
 
 #[test]
 fn a_check_that_needs_one_send_order_is_refused_with_workers() {
+    let _stack = shared();
     let output = run(
         &workspace().join("scenarios/rate-limits.yaml").display().to_string(),
         &report_dir("spread"),
@@ -94,6 +96,7 @@ fn a_check_that_needs_one_send_order_is_refused_with_workers() {
 
 #[test]
 fn the_kubernetes_recipe_parses_and_its_worker_counts_agree() {
+    let _stack = shared();
     let dir = workspace().join("harness/deploy/kubernetes");
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     let kustomization: Value = serde_yaml::from_str(&read("kustomization.yaml")).unwrap();
@@ -138,6 +141,7 @@ fn the_kubernetes_recipe_parses_and_its_worker_counts_agree() {
 
 #[test]
 fn a_worker_that_falls_behind_its_schedule_makes_the_run_invalid_and_is_named() {
+    let _stack = shared();
     let reports = report_dir("distributed-behind");
     let output = run(&fixture("fell-behind.yaml"), &reports, &["--workers", "2"]);
     assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
@@ -170,6 +174,7 @@ fn get(url: &str, token: Option<&str>) -> (u16, String) {
 /// behind its token. A manifest that drifts from the command line fails here.
 #[test]
 fn the_manifests_run_as_local_processes_and_deliver_the_report() {
+    let _stack = shared();
     let dir = workspace().join("harness/deploy/kubernetes");
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     let kustomization: Value = serde_yaml::from_str(&read("kustomization.yaml")).unwrap();
