@@ -89,7 +89,8 @@ fn the_schema_lists_the_names_the_wire_crate_defines() {
     let chaos = "/$defs/action/properties/chaos/properties";
     assert_eq!(names("/properties/requires/items"), wire(wire::Dependency::NAMES));
     let shop_only = wire::ShopFaultTarget::NAMES.iter().filter(|n| !wire::Dependency::NAMES.contains(n));
-    let targets: Vec<String> = wire(wire::Dependency::NAMES).into_iter().chain(shop_only.map(|n| n.to_string())).collect();
+    let targets: Vec<String> =
+        wire(wire::Dependency::NAMES).into_iter().chain(shop_only.map(|n| n.to_string())).collect();
     assert_eq!(names(&format!("{chaos}/dependency")), targets);
     assert_eq!(names(&format!("{chaos}/service")), wire(wire::ShopService::NAMES));
     assert_eq!(names(&format!("{chaos}/kind")), wire(wire::FaultKind::NAMES));
