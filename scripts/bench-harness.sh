@@ -3,6 +3,7 @@
 # hello-world on the other core; then the harness's memory per user.
 #
 #   scripts/bench-harness.sh                 # BENCH_SECONDS=5 BENCH_USERS=10000 BENCH_ROUNDS=3
+#   BENCH_BEFORE=/path/to/older/harness scripts/bench-harness.sh   # also that build, same rounds
 #
 # Goals: the harness generates >= 65% of wrk's req/s on one core, and holds 10,000
 # users in under 1 GiB. Then the same load spread over 1, 2 and 4 local workers, all
@@ -28,12 +29,17 @@ PIDS+=($!)
 for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 target="http://127.0.0.1:$port"
 
-wrks=() harnesses=()
-for round in $(seq 1 "$ROUNDS"); do # alternate, so drift on the shared cores hits both alike
+# One in-process throughput run of harness binary $1 into report directory $2; prints req/s.
+throughput() {
+  taskset -c 0 "$1" run scripts/bench/harness-throughput.yaml --target "$target" --quiet --report-dir "$2" >/dev/null
+  python3 -c "import json,glob; r=json.load(open(glob.glob('$2/*/report.json')[0])); print(round(r['phases'][0]['throughput']))"
+}
+
+wrks=() harnesses=() befores=()
+for round in $(seq 1 "$ROUNDS"); do # alternate, so drift on the shared cores hits all alike
   wrks+=("$(taskset -c 0 wrk -t1 -c64 -d"${BENCH_SECONDS}s" "$target/" | awk '/Requests\/sec/ { printf "%.0f", $2 }')")
-  taskset -c 0 "$BIN/harness" run scripts/bench/harness-throughput.yaml --target "$target" --quiet \
-    --report-dir "$OUT/throughput-$round" >/dev/null
-  harnesses+=("$(python3 -c "import json,glob; r=json.load(open(glob.glob('$OUT/throughput-$round/*/report.json')[0])); print(round(r['phases'][0]['throughput']))")")
+  harnesses+=("$(throughput "$BIN/harness" "$OUT/throughput-$round")")
+  [ -n "${BENCH_BEFORE:-}" ] && befores+=("$(throughput "$BENCH_BEFORE" "$OUT/before-$round")")
 done
 wrk_rps=$(printf '%s\n' "${wrks[@]}" | median)
 harness_rps=$(printf '%s\n' "${harnesses[@]}" | median)
@@ -58,6 +64,11 @@ printf '%-44s %12s  %s\n' "generator (one core, 64 connections/users)" "req/s" "
 printf '%-44s %12s  %s\n' "wrk" "$wrk_rps" "${wrks[*]}"
 printf '%-44s %12s  %s\n' "harness (goose, µs histograms, checks)" "$harness_rps" "${harnesses[*]}"
 awk -v h="$harness_rps" -v w="$wrk_rps" 'BEGIN { r = h / w; printf "%-44s %11.2f  %s\n", "ratio harness / wrk", r, (r >= 0.65 ? "met (>= 0.65, per-request statistics on)" : "MISSED (>= 0.65)") }'
+if [ -n "${BENCH_BEFORE:-}" ]; then
+  before_rps=$(printf '%s\n' "${befores[@]}" | median)
+  printf '%-44s %12s  %s\n' "harness built before (BENCH_BEFORE)" "$before_rps" "${befores[*]}"
+  awk -v h="$harness_rps" -v b="$before_rps" 'BEGIN { printf "%-44s %+11.1f%%\n", "this build against it", (h / b - 1) * 100 }'
+fi
 echo
 printf '%-44s %9s MiB\n' "harness peak RSS with 10 users" "$base_mb"
 printf '%-44s %9s MiB  %s\n' "harness peak RSS with $USERS users" "$many_mb" "$([ "$many_mb" -lt 1024 ] && echo "met (< 1024)" || echo "MISSED (< 1024)")"
