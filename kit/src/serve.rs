@@ -52,23 +52,28 @@ pub async fn serve(listener: TcpListener, router: Router, settings: &AppSettings
             () = &mut shutdown => break,
         };
         let router = router.clone();
-        let idle = Arc::new(IdleSince::new());
+        // Marked only when a watchdog reads it: with the timeout off, a request costs no marks.
+        let idle = timeout.map(|_| Arc::new(IdleSince::new()));
         let watched = idle.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            watched.busy();
+            if let Some(idle) = &watched {
+                idle.mark_busy();
+            }
             let (answer, idle) = (router.clone().call(request), watched.clone());
             async move {
                 let answered = answer.await;
-                idle.now();
+                if let Some(idle) = idle {
+                    idle.mark_idle();
+                }
                 answered
             }
         });
         let connection = connections.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
-            let ended = match timeout {
-                Some(timeout) => idle.close_after(timeout, connection).await,
-                None => Some(connection.await),
+            let ended = match (timeout, idle) {
+                (Some(timeout), Some(idle)) => idle.close_after(timeout, connection).await,
+                _ => Some(connection.await),
             };
             match ended {
                 Some(Err(error)) => tracing::debug!(%peer, %error, "connection ended with an error"),
@@ -96,11 +101,11 @@ impl IdleSince {
         Self { accepted: Instant::now(), millis: AtomicU64::new(0) }
     }
 
-    fn busy(&self) {
+    fn mark_busy(&self) {
         self.millis.store(Self::BUSY, Ordering::Relaxed);
     }
 
-    fn now(&self) {
+    fn mark_idle(&self) {
         let millis = self.accepted.elapsed().as_millis() as u64;
         self.millis.store(millis, Ordering::Relaxed);
     }

@@ -231,8 +231,7 @@ mod tests {
             breaker_states: states,
             earlier: &earlier,
             since_fault_cleared: None,
-            probes: &BTreeMap::new(),
-            states: &BTreeMap::new(),
+            readings: &BTreeMap::new(),
         })
     }
 

@@ -1,7 +1,8 @@
 //! Expectations: the YAML under a phase's `expect` (one [`ExpectSpec`] block, or a list of
 //! them, each optionally scoped to one request name) compiles to a list of [`Scoped`]
 //! [`Expectation`]s; each kind lives in its own file with `evaluate(&self, &Observed) -> Outcome`.
-//! New kind = a variant here + its file + a fixture + unit tests.
+//! New kind = a variant here + its file + a fixture + unit tests; a kind that reads from the
+//! target besides the load declares its [`reading::Reading`]s in [`Expectation::readings`].
 //!
 //! Gating fails closed: an expectation on a metric that never appears, a phase with zero
 //! samples or a malformed comparison is a failure or a validation error, never a pass.
@@ -22,6 +23,7 @@ pub mod latency;
 pub mod metrics;
 pub mod probe;
 pub mod rate_limit;
+pub mod reading;
 pub mod recovery;
 pub mod response;
 pub mod state;
@@ -135,22 +137,8 @@ pub struct Observed<'a> {
     /// Seconds from the last cleared fault (chaos, network, process) to the start of this phase's recorder (the zero of
     /// its sample times).
     pub since_fault_cleared: Option<f64>,
-    /// Readings of the phase's probes, before the load and after the phase.
-    pub probes: &'a probe::Readings,
-    /// Readings of the phase's `state` checks, after the phase.
-    pub states: &'a state::Readings,
-}
-
-/// Checks the `path` and `json` of a check that reads a JSON answer from the target (`probe`,
-/// `state`): a path on the target and a JSON pointer into its answer.
-pub fn check_reading(kind: &str, path: &str, json: &str) -> Result<(), String> {
-    if !path.starts_with('/') {
-        return Err(format!("{kind}.path {path:?} must start with /"));
-    }
-    if !json.starts_with('/') {
-        return Err(format!("{kind}.json {json:?} must be a JSON pointer like /count"));
-    }
-    Ok(())
+    /// The answers to the readings the phase's checks declared ([`Expectation::readings`]).
+    pub readings: &'a reading::Readings,
 }
 
 /// A check's verdict and what it measured.
@@ -195,6 +183,12 @@ impl Scoped {
             Some(name) => format!("[{name}] {}", self.expectation.describe()),
             None => self.expectation.describe(),
         }
+    }
+
+    /// What it reads from the target, judged against the phase's or its request's statistics.
+    pub fn readings(&self, stats: &PhaseStats) -> Vec<reading::Reading> {
+        let scope = self.request.as_ref().and_then(|name| stats.by_request.get(name)).unwrap_or(stats);
+        self.expectation.readings(scope)
     }
 
     /// Evaluates against the phase, or against its request's own statistics; a request that got
@@ -298,6 +292,25 @@ impl Expectation {
     pub fn response_rule(&self) -> Option<&response::ResponseRule> {
         match self {
             Self::Response(rule) => Some(rule),
+            _ => None,
+        }
+    }
+
+    /// What it reads from the target besides the load, at which moments; `stats` are the
+    /// phase's (or its request's) measurements so far.
+    pub fn readings(&self, stats: &PhaseStats) -> Vec<reading::Reading> {
+        match self {
+            Self::Probe(probe) => probe.readings(),
+            Self::State(state) => vec![state.reading(stats)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Seconds from the last cleared fault until the phase was back near its baseline, for the
+    /// kinds that measure it.
+    pub fn time_to_recover(&self, observed: &Observed<'_>) -> Option<f64> {
+        match self {
+            Self::Recovery(recovery) => recovery.time_to_recover(observed),
             _ => None,
         }
     }
@@ -435,8 +448,7 @@ pub(crate) mod test_support {
             breaker_states: &empty,
             earlier: &earlier,
             since_fault_cleared: None,
-            probes: &BTreeMap::new(),
-            states: &BTreeMap::new(),
+            readings: &BTreeMap::new(),
         })
     }
 }
@@ -462,8 +474,7 @@ mod tests {
             breaker_states: &states,
             earlier: &earlier,
             since_fault_cleared: None,
-            probes: &BTreeMap::new(),
-            states: &BTreeMap::new(),
+            readings: &BTreeMap::new(),
         })
     }
 

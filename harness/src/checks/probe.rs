@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::checks::reading::{Moment, Reading, answer};
 use crate::checks::{Observed, Outcome};
 
 /// The YAML.
@@ -22,9 +23,6 @@ pub struct ProbeSpec {
     pub equals_responses: u16,
 }
 
-/// Each probe's readings (before, after) by [`Probe::key`], or why one could not be read.
-pub type Readings = BTreeMap<String, Result<(f64, f64), String>>;
-
 /// The compiled check.
 #[derive(Debug, Clone)]
 pub struct Probe {
@@ -34,18 +32,20 @@ pub struct Probe {
 impl Probe {
     /// Compiles the spec.
     pub fn compile(spec: &ProbeSpec) -> Result<Self, String> {
-        super::check_reading("probe", &spec.path, &spec.json)?;
+        super::reading::check_reading("probe", &spec.path, &spec.json)?;
         Ok(Self { spec: spec.clone() })
-    }
-
-    /// The path to read.
-    pub fn path(&self) -> &str {
-        &self.spec.path
     }
 
     /// Where its readings are kept.
     pub fn key(&self) -> String {
         format!("{}#{}", self.spec.path, self.spec.json)
+    }
+
+    /// What it reads: its path before the load and again after the phase.
+    pub fn readings(&self) -> Vec<Reading> {
+        let at =
+            |at| Reading { key: self.key(), at, path: self.spec.path.clone(), headers: BTreeMap::new(), settle: None };
+        vec![at(Moment::BeforeLoad), at(Moment::AfterPhase)]
     }
 
     /// The number in one answer; a missing or non-numeric field is an error that names what was
@@ -73,10 +73,10 @@ impl Probe {
 
     /// The growth against the count of responses with the status.
     pub fn evaluate(&self, observed: &Observed<'_>) -> Outcome {
-        let (before, after) = match observed.probes.get(&self.key()) {
-            Some(Ok(readings)) => *readings,
-            Some(Err(why)) => return Outcome::new(false, why.clone()),
-            None => return Outcome::new(false, "not read"),
+        let read = |at| answer(observed.readings, at, &self.key()).and_then(|answer| self.read(answer));
+        let (before, after) = match (read(Moment::BeforeLoad), read(Moment::AfterPhase)) {
+            (Ok(before), Ok(after)) => (before, after),
+            (Err(why), _) | (_, Err(why)) => return Outcome::new(false, why),
         };
         if observed.stats.requests == 0 {
             return Outcome::no_samples();
@@ -93,15 +93,22 @@ impl Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::reading::Readings;
     use crate::checks::test_support::stats;
+    use serde_json::json;
 
     fn probe() -> Probe {
         Probe::compile(&ProbeSpec { path: "/q".into(), json: "/message_count".into(), equals_responses: 200 }).unwrap()
     }
 
-    fn evaluate(readings: Result<(f64, f64), String>, statuses: &[u16]) -> Outcome {
+    fn evaluate(counts: Result<(f64, f64), String>, statuses: &[u16]) -> Outcome {
         let probe = probe();
-        let probes = Readings::from([(probe.key(), readings)]);
+        let answers = match counts {
+            Ok((before, after)) => [Ok(json!({"message_count": before})), Ok(json!({"message_count": after}))],
+            Err(why) => [Err(why.clone()), Err(why)],
+        };
+        let at = [Moment::BeforeLoad, Moment::AfterPhase];
+        let readings: Readings = at.into_iter().map(|at| (at, probe.key())).zip(answers).collect();
         let (stats, empty, earlier) = (stats(statuses), BTreeMap::new(), BTreeMap::new());
         probe.evaluate(&Observed {
             stats: &stats,
@@ -110,8 +117,7 @@ mod tests {
             breaker_states: &empty,
             earlier: &earlier,
             since_fault_cleared: None,
-            probes: &probes,
-            states: &BTreeMap::new(),
+            readings: &readings,
         })
     }
 

@@ -156,8 +156,7 @@ mod tests {
             breaker_states: &states,
             earlier: &earlier,
             since_fault_cleared: Some(cleared),
-            probes: &BTreeMap::new(),
-            states: &BTreeMap::new(),
+            readings: &BTreeMap::new(),
         })
     }
 

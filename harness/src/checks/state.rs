@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::checks::reading::{Moment, Reading, Settle, answer, same};
 use crate::checks::{Observed, Outcome};
 use crate::duration::parse_duration;
 use crate::measure::PhaseStats;
@@ -37,9 +38,6 @@ pub struct StateSpec {
     pub within: Option<String>,
 }
 
-/// Each state's final reading by [`State::key`], or why it could not be read.
-pub type Readings = BTreeMap<String, Result<Value, String>>;
-
 /// The compiled check.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -52,7 +50,7 @@ pub struct State {
 impl State {
     /// Compiles the spec: a path, a pointer, and exactly one of `equals` and `equals_responses`.
     pub fn compile(spec: &StateSpec) -> Result<Self, String> {
-        super::check_reading("state", &spec.path, &spec.json)?;
+        super::reading::check_reading("state", &spec.path, &spec.json)?;
         if spec.equals.is_some() == spec.equals_responses.is_some() {
             return Err("state: give exactly one of equals and equals_responses".into());
         }
@@ -64,6 +62,17 @@ impl State {
     /// Where its reading is kept.
     pub fn key(&self) -> String {
         format!("{}#{}", self.spec.path, self.spec.json)
+    }
+
+    /// What it reads: its path when the load is over, again until it holds or `within` is up.
+    pub fn reading(&self, stats: &PhaseStats) -> Reading {
+        Reading {
+            key: self.key(),
+            at: Moment::AfterLoad,
+            path: self.spec.path.clone(),
+            headers: self.spec.headers.clone(),
+            settle: Some(Settle { pointer: self.spec.json.clone(), wanted: self.wanted(stats), within: self.within }),
+        }
     }
 
     /// The value it must have after a phase with `stats`.
@@ -99,34 +108,28 @@ impl State {
             return Outcome::no_samples();
         }
         let wanted = self.wanted(observed.stats);
-        match observed.states.get(&self.key()) {
-            Some(Ok(value)) => Outcome::new(same(value, &wanted), format!("{value} (wanted {wanted})")),
-            Some(Err(why)) => Outcome::new(false, why.clone()),
-            None => Outcome::new(false, "not read"),
+        match answer(observed.readings, Moment::AfterLoad, &self.key()).and_then(|answer| self.read(answer)) {
+            Ok(value) => Outcome::new(same(&value, &wanted), format!("{value} (wanted {wanted})")),
+            Err(why) => Outcome::new(false, why),
         }
-    }
-}
-
-/// Equal, with numbers compared by value (`100` and `100.0` are the same).
-pub fn same(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::reading::Readings;
     use crate::checks::test_support::stats;
+    use serde_json::json;
 
     fn state(yaml: &str) -> Result<State, String> {
         State::compile(&serde_yaml::from_str(yaml).unwrap())
     }
 
-    fn evaluate(state: &State, reading: Option<Result<Value, String>>, statuses: &[u16]) -> Outcome {
-        let states: Readings = reading.into_iter().map(|r| (state.key(), r)).collect();
-        let (stats, empty, earlier, probes) = (stats(statuses), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    /// Evaluates `state` with `answer` as what its path answered (`None`: not read).
+    fn evaluate(state: &State, answer: Option<Result<Value, String>>, statuses: &[u16]) -> Outcome {
+        let readings: Readings = answer.into_iter().map(|r| ((Moment::AfterLoad, state.key()), r)).collect();
+        let (stats, empty, earlier) = (stats(statuses), BTreeMap::new(), BTreeMap::new());
         state.evaluate(&Observed {
             stats: &stats,
             metrics_before: None,
@@ -134,20 +137,19 @@ mod tests {
             breaker_states: &empty,
             earlier: &earlier,
             since_fault_cleared: None,
-            probes: &probes,
-            states: &states,
+            readings: &readings,
         })
     }
 
     #[test]
     fn a_value_or_a_count_of_responses_must_match_exactly() {
         let stock = state("{path: /stock, json: /available, equals: 0}").unwrap();
-        assert!(evaluate(&stock, Some(Ok(Value::from(0.0))), &[201]).passed);
-        let oversold = evaluate(&stock, Some(Ok(Value::from(-3))), &[201]);
+        assert!(evaluate(&stock, Some(Ok(json!({"available": 0.0}))), &[201]).passed);
+        let oversold = evaluate(&stock, Some(Ok(json!({"available": -3}))), &[201]);
         assert!(!oversold.passed && oversold.measured.contains("-3"), "{}", oversold.measured);
         let orders = state("{path: /stats, json: /orders, equals_responses: 201}").unwrap();
-        assert!(evaluate(&orders, Some(Ok(Value::from(2))), &[201, 409, 201]).passed);
-        assert!(!evaluate(&orders, Some(Ok(Value::from(3))), &[201, 409, 201]).passed, "one too many");
+        assert!(evaluate(&orders, Some(Ok(json!({"orders": 2}))), &[201, 409, 201]).passed);
+        assert!(!evaluate(&orders, Some(Ok(json!({"orders": 3}))), &[201, 409, 201]).passed, "one too many");
     }
 
     #[test]
@@ -155,7 +157,7 @@ mod tests {
         let stock = state("{path: /stock, json: /available, equals: 0}").unwrap();
         assert!(!evaluate(&stock, None, &[201]).passed);
         assert!(!evaluate(&stock, Some(Err("GET /stock answered 503".into())), &[201]).passed);
-        assert!(!evaluate(&stock, Some(Ok(Value::from(0))), &[]).passed);
+        assert!(!evaluate(&stock, Some(Ok(json!({"available": 0}))), &[]).passed);
         let missing = stock.read(&serde_json::json!({"secret": "s3cr3t"})).unwrap_err();
         assert!(!missing.contains("s3cr3t"), "{missing}");
         assert!(state("{path: /s, json: /a}").is_err());

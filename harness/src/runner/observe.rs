@@ -1,5 +1,5 @@
 //! What a run watches besides the load: breaker states and resources polled in the
-//! background, probe and state reads, the progress line, and Ctrl-C or SIGTERM.
+//! background, the readings checks declare, the progress line, and Ctrl-C or SIGTERM.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -8,70 +8,57 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::checks::Scoped;
 use crate::checks::breaker::{BreakerState, StateChange};
-use crate::checks::probe::Probe;
-use crate::checks::state::{self, State};
-use crate::checks::{Expectation, Scoped};
+use crate::checks::reading::{Moment, Reading, Readings};
 use crate::measure::{PhaseStats, Recorder};
 use crate::report::model::ResourceSample;
 use crate::target::Target;
 use crate::variables::Variables;
 
-/// Each `state` check's value as the target reports it now, read again (every 250 ms) until it
-/// is what the phase wants or its `within` is up.
-pub(super) async fn read_states(
+/// Takes every reading the phase's checks declare for moment `at`, into `readings`: each a
+/// GET with the run's captures filled in, read again until it settles when it asks to.
+pub(super) async fn take_readings(
     target: &Target,
     expectations: &[Scoped],
     stats: &PhaseStats,
+    at: Moment,
     variables: &Variables,
-) -> state::Readings {
-    let mut readings = state::Readings::new();
-    for scoped in expectations {
-        let Expectation::State(check) = &scoped.expectation else { continue };
-        let scope = scoped.request.as_ref().and_then(|name| stats.by_request.get(name)).unwrap_or(stats);
-        let wanted = check.wanted(scope);
+    readings: &mut Readings,
+) {
+    let wanted = expectations.iter().flat_map(|scoped| scoped.readings(stats)).filter(|r| r.at == at);
+    for reading in wanted {
         let started = Instant::now();
-        let reading = loop {
-            let reading = read_state(target, check, variables).await;
-            if matches!(&reading, Ok(value) if state::same(value, &wanted)) || started.elapsed() >= check.within {
-                break reading;
+        let answer = loop {
+            let answer = read(target, &reading, variables).await;
+            let settled = match (&reading.settle, &answer) {
+                (Some(settle), Ok(found)) => settle.holds(found) || started.elapsed() >= settle.within,
+                (Some(settle), Err(_)) => started.elapsed() >= settle.within,
+                (None, _) => true,
+            };
+            if settled {
+                break answer;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
-        readings.insert(check.key(), reading);
+        readings.insert((at, reading.key), answer);
     }
-    readings
 }
 
-pub(super) async fn read_state(
-    target: &Target,
-    check: &State,
-    variables: &Variables,
-) -> Result<serde_json::Value, String> {
+/// One GET of a reading; an answer that is not 2xx JSON is described, never quoted.
+async fn read(target: &Target, reading: &Reading, variables: &Variables) -> Result<serde_json::Value, String> {
     let none = Variables::default();
-    let path = variables.render(&check.spec.path, &none)?;
+    let path = variables.render(&reading.path, &none)?;
     let mut request = target.client().get(format!("{}{path}", target.url));
-    for (name, value) in &check.spec.headers {
+    for (name, value) in &reading.headers {
         request = request.header(name, variables.render(value, &none)?);
     }
-    let response = request.send().await.map_err(|e| format!("GET {}: {}", check.spec.path, e.without_url()))?;
+    let response = request.send().await.map_err(|e| format!("GET {}: {}", reading.path, e.without_url()))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("GET {} answered {status}", check.spec.path));
+        return Err(format!("GET {} answered {status}", reading.path));
     }
-    let answer =
-        response.json().await.map_err(|_| format!("GET {} answered something that is not JSON", check.spec.path))?;
-    check.read(&answer)
-}
-
-/// Each probe's number as the target reports it now.
-pub(super) async fn read_probes(target: &Target, probes: &[&Probe]) -> Vec<Result<f64, String>> {
-    let mut readings = Vec::new();
-    for probe in probes {
-        let answer = target.get_json(probe.path()).await.map_err(|e| format!("GET {}: {e}", probe.path()));
-        readings.push(answer.and_then(|answer| probe.read(&answer)));
-    }
-    readings
+    response.json().await.map_err(|_| format!("GET {} answered something that is not JSON", reading.path))
 }
 
 /// A receiver that turns true on the first Ctrl-C or SIGTERM (what `timeout` and CI runners
@@ -116,6 +103,7 @@ pub(super) async fn sample_resources(url: String, into: Arc<Mutex<Vec<ResourceSa
 
 /// Every breaker's state over a phase, from `/metrics` polled every 100 ms: the state at the
 /// phase's start, then each change.
+#[derive(Clone)]
 pub(super) struct BreakerTimeline {
     pub(super) changes: BTreeMap<String, Vec<StateChange>>,
 }

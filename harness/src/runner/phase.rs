@@ -1,5 +1,6 @@
-//! One phase: before actions, the load (here or spread over workers), scrapes, after actions,
-//! its expectations judged, and its [`PhaseReport`].
+//! One phase, in stages: before (readings, `before` steps), load (here or spread over workers),
+//! observe (how the load ended, `/metrics`, readings), after (`after` steps, readings) and judge
+//! (its expectations and its [`PhaseReport`]).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -9,15 +10,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::RunOptions;
-use super::observe::{BreakerTimeline, poll_breakers, print_progress, read_probes, read_states, wait_for};
+use super::observe::{BreakerTimeline, poll_breakers, print_progress, take_readings, wait_for};
 use crate::actions;
 use crate::attack::{self, PhasePlan};
 use crate::checks::breaker::StateChange;
-use crate::checks::probe::{Probe, Readings};
-use crate::checks::state::{self};
-use crate::checks::{Expectation, Observed, Scoped};
+use crate::checks::reading::{Moment, Readings};
+use crate::checks::{Observed, Scoped};
 use crate::measure::{PhaseStats, Recorder};
 use crate::plan::{LoadModel, Phase, Step};
+use crate::prometheus::MetricSet;
 use crate::report::model::{ActionLog, ExpectationResult, Measures, PhaseReport, RequestReport, Schedule, Verdict};
 use crate::scenario::LoadedScenario;
 use crate::variables::Variables;
@@ -38,6 +39,13 @@ pub(super) struct History {
     pub(super) earlier: BTreeMap<String, PhaseStats>,
     /// When faults were last cleared (chaos, network or a resumed process).
     pub(super) fault_cleared_at: Option<Instant>,
+}
+
+impl<'a> PhaseContext<'a> {
+    /// The phase's plan.
+    fn phase(&self) -> &'a Phase {
+        &self.loaded.plan.phases[self.index]
+    }
 }
 
 /// How a phase went: its report (absent when a `before` action failed), the problems it met,
@@ -83,57 +91,88 @@ pub(super) enum LoadEnd {
     Interrupted,
 }
 
-/// One phase: before actions, the load, after actions, then its expectations and report.
+/// One phase, as its stages: [`before`], [`load`], [`observe`], [`after`], [`judge`]. Each
+/// fills its part of the phase; a stage that ends the phase early returns its outcome.
 pub(super) async fn run_phase(
     context: &PhaseContext<'_>,
     history: &mut History,
     interrupted: watch::Receiver<bool>,
 ) -> PhaseOutcome {
-    let PhaseContext { loaded, index, faults, options, run_started, seed } = *context;
-    let target = faults.target;
-    let phase = &loaded.plan.phases[index];
-    let expectations = &phase.expectations;
-    // Probes read before the phase's faults and again after its `after` actions.
-    let probes: Vec<&Probe> = expectations
-        .iter()
-        .filter_map(|scoped| match &scoped.expectation {
-            Expectation::Probe(probe) => Some(probe),
-            _ => None,
-        })
-        .collect();
-    let probes_before = read_probes(target, &probes).await;
-    let mut action_logs = Vec::new();
-    for action in &phase.before {
+    let mut readings = Readings::new();
+    let actions = match before(context, history, &mut readings, interrupted.clone()).await {
+        Ok(actions) => actions,
+        Err(outcome) => return outcome,
+    };
+    let loaded = load(context, interrupted).await;
+    let observed = observe(context, loaded, &mut readings).await;
+    let actions = after(context, history, &observed, actions, &mut readings).await;
+    judge(context, history, observed, actions, &readings)
+}
+
+/// Before the load: the readings checks take first, then the `before` steps; a failed step (or
+/// Ctrl-C) ends the phase.
+async fn before(
+    context: &PhaseContext<'_>,
+    history: &mut History,
+    readings: &mut Readings,
+    interrupted: watch::Receiver<bool>,
+) -> Result<Vec<ActionLog>, PhaseOutcome> {
+    let PhaseContext { faults, run_started, .. } = *context;
+    let phase = context.phase();
+    let variables = faults.variables.lock().expect("variables").clone();
+    let nothing_yet = PhaseStats::default();
+    take_readings(faults.target, &phase.expectations, &nothing_yet, Moment::BeforeLoad, &variables, readings).await;
+    let mut logs = Vec::new();
+    for step in &phase.before {
         let log = tokio::select! {
-            log = actions::run(action, faults, "before", run_started) => log,
-            _ = wait_for(interrupted.clone()) => return PhaseOutcome::interrupted(),
+            log = actions::run(step, faults, "before", run_started) => log,
+            _ = wait_for(interrupted.clone()) => return Err(PhaseOutcome::interrupted()),
         };
-        note_clear(action, &log, history);
+        note_clear(step, &log, history);
         if !log.ok {
-            return PhaseOutcome::aborted(format!(
+            return Err(PhaseOutcome::aborted(format!(
                 "phase {}: before action {:?} failed: {}",
                 phase.name, log.description, log.message
-            ));
+            )));
         }
-        action_logs.push(log);
+        logs.push(log);
     }
+    Ok(logs)
+}
 
-    let load = phase.load.clone();
+/// What the load stage leaves: how it ended, what it measured and what the target showed
+/// around it.
+struct Loaded {
+    end: LoadEnd,
+    stats: PhaseStats,
+    /// When the recorder started (the zero of its sample times).
+    recorder_started: Instant,
+    /// Seconds from the run's start to the load's.
+    started_at_s: f64,
+    metrics_before: Option<MetricSet>,
+    breakers: BreakerTimeline,
+}
+
+/// The load: the phase's users (here or on the workers), bounded by the phase's limit and by
+/// Ctrl-C, with the breakers polled and the progress shown meanwhile.
+async fn load(context: &PhaseContext<'_>, interrupted: watch::Receiver<bool>) -> Loaded {
+    let PhaseContext { loaded, index, faults, options, run_started, seed } = *context;
+    let (target, phase) = (faults.target, context.phase());
     let variables = faults.variables.lock().expect("variables").clone();
-    let plan = Arc::new(attack::phase_plan(loaded, index, load.clone(), seed, variables.clone(), format!("p{index}-")));
+    let load = phase.load.clone();
+    let plan = Arc::new(attack::phase_plan(loaded, index, load, seed, variables.clone(), format!("p{index}-")));
     let metrics_before = target.metrics().await;
     let breakers = Arc::new(Mutex::new(BreakerTimeline::starting_from(metrics_before.as_ref(), run_started)));
     let poller = tokio::spawn(poll_breakers(target.url.clone(), breakers.clone(), run_started));
-    let keep_samples = expectations.iter().any(|scoped| scoped.expectation.needs_samples());
+    let keep_samples = phase.expectations.iter().any(|scoped| scoped.expectation.needs_samples());
     let live = options.live.as_ref().map(|live| live.phase(&loaded.plan.name, &phase.name, &plan.labels()));
     let recorder =
         Arc::new(Recorder::new(plan.labels(), plan.expected_interval(), keep_samples, run_started).with_live(live));
     let progress = (!options.quiet).then(|| tokio::spawn(print_progress(phase.name.clone(), recorder.clone())));
-    let phase_started_at = run_started.elapsed().as_secs_f64();
-    let limit = phase.limit;
+    let started_at_s = run_started.elapsed().as_secs_f64();
     let end = tokio::select! {
         end = send_load(context, &plan, &target.url, variables, recorder.clone()) => end,
-        _ = tokio::time::sleep(limit) => LoadEnd::Overran(limit),
+        _ = tokio::time::sleep(phase.limit) => LoadEnd::Overran(phase.limit),
         _ = wait_for(interrupted) => LoadEnd::Interrupted,
     };
     if let Some(progress) = progress {
@@ -143,10 +182,36 @@ pub(super) async fn run_phase(
         }
     }
     poller.abort();
-    let stats = recorder.finish();
+    let breakers = breakers.lock().expect("breaker timeline").clone();
+    Loaded {
+        end,
+        stats: recorder.finish(),
+        recorder_started: recorder.started(),
+        started_at_s,
+        metrics_before,
+        breakers,
+    }
+}
+
+/// What the observe stage adds to the load's: the verdict the load's ending forces, whether the
+/// run stops here, the workers' counts, `/metrics` after, and its problems.
+struct Observation {
+    loaded: Loaded,
+    ending: Verdict,
+    stop_run: bool,
+    workers: Vec<crate::report::model::WorkerCount>,
+    metrics_after: Option<MetricSet>,
+    problems: Vec<String>,
+}
+
+/// Right after the load: how it ended, `/metrics` again, and the readings checks take while
+/// the phase's faults are still in place (none when the run stops here: its users may still be
+/// sending).
+async fn observe(context: &PhaseContext<'_>, loaded: Loaded, readings: &mut Readings) -> Observation {
+    let (target, phase, options) = (context.faults.target, context.phase(), context.options);
     let metrics_after = target.metrics().await;
     let mut problems = Vec::new();
-    let workers = match (&end, &options.coordinator) {
+    let workers = match (&loaded.end, &options.coordinator) {
         (LoadEnd::Spread(counts), _) => counts.clone(),
         (_, Some(coordinator)) => {
             coordinator.abandon();
@@ -154,8 +219,7 @@ pub(super) async fn run_phase(
         }
         _ => Vec::new(),
     };
-    // An interrupted or overrunning phase ends the run: its users may still be sending.
-    let (ending, stop_run) = match end {
+    let (ending, stop_run) = match &loaded.end {
         LoadEnd::Finished(Ok(())) | LoadEnd::Spread(_) => (Verdict::Passed, false),
         LoadEnd::WorkerLost(why) => {
             problems.push(format!("phase {}: distributed load invalid: {why}", phase.name));
@@ -174,54 +238,75 @@ pub(super) async fn run_phase(
             (Verdict::Interrupted, true)
         }
     };
-    // State is read as the load left it, before `after` actions undo the phase's faults.
-    let variables = faults.variables.lock().expect("variables").clone();
-    let states =
-        if stop_run { state::Readings::new() } else { read_states(target, expectations, &stats, &variables).await };
     if !stop_run {
-        for action in &phase.after {
-            let log = actions::run(action, faults, "after", run_started).await;
-            note_clear(action, &log, history);
-            if !log.ok {
-                problems
-                    .push(format!("phase {}: after action {:?} failed: {}", phase.name, log.description, log.message));
-            }
-            action_logs.push(log);
+        let variables = context.faults.variables.lock().expect("variables").clone();
+        take_readings(target, &phase.expectations, &loaded.stats, Moment::AfterLoad, &variables, readings).await;
+    }
+    Observation { loaded, ending, stop_run, workers, metrics_after, problems }
+}
+
+/// After the load: the `after` steps (not when the run stops here), then the readings checks
+/// take last.
+async fn after(
+    context: &PhaseContext<'_>,
+    history: &mut History,
+    observed: &Observation,
+    mut logs: Vec<ActionLog>,
+    readings: &mut Readings,
+) -> Vec<ActionLog> {
+    let PhaseContext { faults, run_started, .. } = *context;
+    let phase = context.phase();
+    if !observed.stop_run {
+        for step in &phase.after {
+            let log = actions::run(step, faults, "after", run_started).await;
+            note_clear(step, &log, history);
+            logs.push(log);
         }
     }
+    let variables = faults.variables.lock().expect("variables").clone();
+    let stats = &observed.loaded.stats;
+    take_readings(faults.target, &phase.expectations, stats, Moment::AfterPhase, &variables, readings).await;
+    logs
+}
 
-    let probes_after = read_probes(target, &probes).await;
-    let readings: Readings = probes
-        .iter()
-        .zip(probes_before.into_iter().zip(probes_after))
-        .map(|(probe, (before, after))| (probe.key(), before.and_then(|before| Ok((before, after?)))))
-        .collect();
-    let breakers = breakers.lock().expect("breaker timeline").changes.clone();
+/// Judges every expectation against what was observed, and writes the phase's report.
+fn judge(
+    context: &PhaseContext<'_>,
+    history: &mut History,
+    observed: Observation,
+    actions: Vec<ActionLog>,
+    readings: &Readings,
+) -> PhaseOutcome {
+    let phase = context.phase();
+    let Observation { loaded, ending, stop_run, workers, metrics_after, mut problems } = observed;
+    for log in actions.iter().filter(|log| log.stage == "after" && !log.ok) {
+        problems.push(format!("phase {}: after action {:?} failed: {}", phase.name, log.description, log.message));
+    }
+    let stats = loaded.stats;
+    let breakers = loaded.breakers.changes;
     let observed = Observed {
         stats: &stats,
-        metrics_before: metrics_before.as_ref(),
+        metrics_before: loaded.metrics_before.as_ref(),
         metrics_after: metrics_after.as_ref(),
         breaker_states: &breakers,
         earlier: &history.earlier,
         since_fault_cleared: history
             .fault_cleared_at
-            .map(|at| recorder.started().saturating_duration_since(at).as_secs_f64()),
-        probes: &readings,
-        states: &states,
+            .map(|at| loaded.recorder_started.saturating_duration_since(at).as_secs_f64()),
+        readings,
     };
-    let results = expectations.iter().map(|scoped| judge(scoped, &observed)).collect();
-    let time_to_recover_s = expectations.iter().find_map(|scoped| match &scoped.expectation {
-        Expectation::Recovery(recovery) => recovery.time_to_recover(&observed),
-        _ => None,
-    });
-    let schedule = schedule_of(&load, &stats, options.schedule_budget);
+    let expectations = &phase.expectations;
+    let results = expectations.iter().map(|scoped| judge_one(scoped, &observed)).collect();
+    let time_to_recover_s = expectations.iter().find_map(|scoped| scoped.expectation.time_to_recover(&observed));
+    let schedule = schedule_of(&phase.load, &stats, context.options.schedule_budget);
     if let Some(schedule) = schedule.as_ref().filter(|s| s.behind) {
         problems.push(format!(
             "phase {}: the generator fell behind ({:.1}/s of {:.0}/s intended); its numbers cannot be trusted",
             phase.name, schedule.achieved_rate, schedule.intended_rate
         ));
     }
-    let mut report = phase_report(phase, &load, phase_started_at, &stats, action_logs, results, schedule, breakers);
+    let mut report =
+        phase_report(phase, &phase.load, loaded.started_at_s, &stats, actions, results, schedule, breakers);
     report.workers = workers;
     history.earlier.insert(phase.name.clone(), stats);
     PhaseOutcome { report: Some(report), problems, ending, stop_run, time_to_recover_s }
@@ -258,7 +343,7 @@ pub(super) async fn send_load(
     }
 }
 
-pub(super) fn judge(scoped: &Scoped, observed: &Observed<'_>) -> ExpectationResult {
+pub(super) fn judge_one(scoped: &Scoped, observed: &Observed<'_>) -> ExpectationResult {
     let outcome = scoped.evaluate(observed);
     ExpectationResult {
         kind: scoped.kind().to_owned(),
