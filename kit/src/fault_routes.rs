@@ -46,7 +46,7 @@ pub fn fault_router(token: Option<SecretString>, faults: FaultRegistry) -> axum:
 
 /// Lets a request through only with `Authorization: Bearer <CHAOS_TOKEN>`, compared in
 /// constant time, so the time a refusal takes says nothing about how much of the token matched.
-pub async fn require_token(
+async fn require_token(
     State(expected): State<Arc<Option<SecretString>>>,
     request: Request,
     next: Next,

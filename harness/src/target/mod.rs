@@ -157,8 +157,8 @@ impl Target {
         log: LogDestination<'_>,
     ) -> Result<Self, TargetError> {
         let binary = binaries.shop()?;
+        let gateway_port = ports.port(ShopService::Gateway.name()).expect("every service has a port");
         let ports = &ports.0;
-        let gateway_port = ports.iter().find(|(name, _)| *name == "gateway").map(|(_, p)| *p).expect("gateway listed");
         let run = crate::scenario::interpolate::variable(crate::scenario::interpolate::RUN_ID).unwrap_or_default();
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         env.insert("LOG_FORMAT".into(), "json".into());
