@@ -1,13 +1,17 @@
-//! Prometheus metrics: [`Metrics`] registers every family the app exports and renders them.
+//! Prometheus metrics: [`Metrics`] registers the families every service exports (HTTP,
+//! breakers, dependency calls, chaos), takes those a service adds ([`Metrics::counter`]), and
+//! renders them all.
 //! [`crate::layers::metrics`] records the HTTP ones for each request.
 
 use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::extract::MatchedPath;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder};
+/// The family types [`Metrics::counter`] and [`Metrics::gauge`] hand out.
+pub use prometheus::{IntCounterVec, IntGaugeVec};
 
-/// Every metric the app exports, registered in one registry per app instance. One `Arc`, so
+/// The service's metrics, registered in one registry per service instance. One `Arc`, so
 /// the many handles that hold it (breakers, clients, layers, per-request state) clone it for
 /// one atomic increment, not one per metric.
 #[derive(Clone)]
@@ -32,14 +36,6 @@ pub struct MetricFamilies {
     pub in_progress: IntGaugeVec,
     /// `http_errors_total{error_type,status}`: the status label named as `http_requests_total`'s.
     pub errors: IntCounterVec,
-    /// `cache_hits_total{endpoint}`.
-    pub cache_hits: IntCounterVec,
-    /// `cache_misses_total{endpoint}`.
-    pub cache_misses: IntCounterVec,
-    /// `cache_errors_total{endpoint}`: cache failures that were served as misses.
-    pub cache_errors: IntCounterVec,
-    /// `cache_invalidations_total{pattern}`.
-    pub cache_invalidations: IntCounterVec,
     /// `circuit_breaker_opened_total{service}`.
     pub breaker_opened: IntCounterVec,
     /// `circuit_breaker_half_open_total{service}`.
@@ -52,12 +48,6 @@ pub struct MetricFamilies {
     pub dependency_calls: IntCounterVec,
     /// `circuit_breaker_state{service}`: 0 closed, 1 open, 2 half-open.
     pub breaker_state: IntGaugeVec,
-    /// `rate_limit_exceeded_total{endpoint}`.
-    pub rate_limited: IntCounterVec,
-    /// `rate_limit_backend{backend}`: 1 for the backend in use (`redis` or `memory`).
-    pub rate_limit_backend: IntGaugeVec,
-    /// `rate_limit_fallback_total{class}`: decisions taken in memory because Redis failed.
-    pub rate_limit_fallbacks: IntCounterVec,
     /// `chaos_faults_injected_total{dependency,kind}`.
     pub chaos_injected: IntCounterVec,
 }
@@ -98,26 +88,30 @@ impl Metrics {
             duration,
             in_progress: gauge("http_requests_in_progress", "HTTP requests in progress", &["method", "endpoint"]),
             errors: counter("http_errors_total", "HTTP errors by type", &["error_type", "status"]),
-            cache_hits: counter("cache_hits_total", "Response cache hits", &["endpoint"]),
-            cache_misses: counter("cache_misses_total", "Response cache misses", &["endpoint"]),
-            cache_errors: counter("cache_errors_total", "Response cache failures served as misses", &["endpoint"]),
-            cache_invalidations: counter("cache_invalidations_total", "Cache invalidations", &["pattern"]),
             breaker_opened: breaker("opened_total", "Times the circuit opened"),
             breaker_half_open: breaker("half_open_total", "Times the circuit went half-open"),
             breaker_closed: breaker("closed_total", "Times the circuit closed again"),
             breaker_failures: breaker("failures_total", "Failures recorded by the breaker"),
             dependency_calls: counter("dependency_calls_total", "Calls that passed the breaker", &["service"]),
             breaker_state: gauge("circuit_breaker_state", "0 closed, 1 open, 2 half-open", &["service"]),
-            rate_limited: counter("rate_limit_exceeded_total", "Requests rejected with 429", &["endpoint"]),
-            rate_limit_backend: gauge("rate_limit_backend", "Rate limiter backend in use (1)", &["backend"]),
-            rate_limit_fallbacks: counter(
-                "rate_limit_fallback_total",
-                "Rate limit decisions taken in memory because Redis failed",
-                &["class"],
-            ),
             chaos_injected: counter("chaos_faults_injected_total", "Chaos faults injected", &["dependency", "kind"]),
             registry,
         }))
+    }
+
+    /// A counter family a program built on this crate adds (target-app's cache and rate limits),
+    /// registered so one `/metrics` renders it with the rest.
+    pub fn counter(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter");
+        self.registry.register(Box::new(metric.clone())).expect("unique metric");
+        metric
+    }
+
+    /// A gauge family a program adds, like [`Metrics::counter`].
+    pub fn gauge(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
+        self.registry.register(Box::new(metric.clone())).expect("unique metric");
+        metric
     }
 
     /// Registers a family a program built on this crate adds (the shop's `upstream_*`), so one

@@ -19,7 +19,7 @@ use axum::http::HeaderMap;
 use crate::clients::redis::RedisCluster;
 use crate::config::{Rate, RateLimitSettings};
 use crate::resilience::keyed_gate::KeyedGate;
-use kit::metrics::Metrics;
+use kit::metrics::{IntCounterVec, IntGaugeVec, Metrics};
 
 /// The endpoint classes, each with its own limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,13 +92,37 @@ pub fn lease_cap(limit: u64) -> u64 {
 pub struct RateLimiter {
     settings: RateLimitSettings,
     redis: RedisCluster,
-    metrics: Metrics,
+    metrics: LimitMetrics,
     /// Leases by client and class (the window is inside), so the hot path allocates nothing.
     leases: Mutex<HashMap<(Class, IpAddr), Lease>>,
     /// One lease request per key at a time, so a burst shares growing leases.
     leasing: KeyedGate,
     memory: Mutex<HashMap<String, u64>>,
     in_memory: AtomicBool,
+}
+
+/// The limiter's metric families, in the app's registry.
+struct LimitMetrics {
+    /// `rate_limit_exceeded_total{endpoint}`.
+    exceeded: IntCounterVec,
+    /// `rate_limit_backend{backend}`: 1 for the backend in use (`redis` or `memory`).
+    backend: IntGaugeVec,
+    /// `rate_limit_fallback_total{class}`: decisions taken in memory because Redis failed.
+    fallbacks: IntCounterVec,
+}
+
+impl LimitMetrics {
+    fn register(metrics: &Metrics) -> Self {
+        Self {
+            exceeded: metrics.counter("rate_limit_exceeded_total", "Requests rejected with 429", &["endpoint"]),
+            backend: metrics.gauge("rate_limit_backend", "Rate limiter backend in use (1)", &["backend"]),
+            fallbacks: metrics.counter(
+                "rate_limit_fallback_total",
+                "Rate limit decisions taken in memory because Redis failed",
+                &["class"],
+            ),
+        }
+    }
 }
 
 /// One decision, with what the `X-RateLimit-*` headers report.
@@ -118,11 +142,12 @@ pub struct Decision {
 
 impl RateLimiter {
     /// A limiter counting in `redis`, falling back to memory.
-    pub fn new(settings: &RateLimitSettings, redis: RedisCluster, metrics: Metrics) -> Self {
-        metrics.rate_limit_backend.with_label_values(&["redis"]).set(1);
-        metrics.rate_limit_backend.with_label_values(&["memory"]).set(0);
+    pub fn new(settings: &RateLimitSettings, redis: RedisCluster, metrics: &Metrics) -> Self {
+        let metrics = LimitMetrics::register(metrics);
+        metrics.backend.with_label_values(&["redis"]).set(1);
+        metrics.backend.with_label_values(&["memory"]).set(0);
         for class in [Class::Default, Class::Health, Class::Metrics] {
-            metrics.rate_limit_fallbacks.with_label_values(&[class.name()]).inc_by(0);
+            metrics.fallbacks.with_label_values(&[class.name()]).inc_by(0);
         }
         Self {
             settings: settings.clone(),
@@ -142,7 +167,7 @@ impl RateLimiter {
 
     /// Counts a request refused with 429 (`rate_limit_exceeded_total{endpoint}`).
     pub fn count_refusal(&self, endpoint: &str) {
-        self.metrics.rate_limited.with_label_values(&[endpoint]).inc();
+        self.metrics.exceeded.with_label_values(&[endpoint]).inc();
     }
 
     /// The limit of `class`.
@@ -232,7 +257,7 @@ impl RateLimiter {
     }
 
     fn count_in_memory(&self, class: Class, key: String, index: u64) -> u64 {
-        self.metrics.rate_limit_fallbacks.with_label_values(&[class.name()]).inc();
+        self.metrics.fallbacks.with_label_values(&[class.name()]).inc();
         let mut counts = self.memory.lock().expect("rate limit lock");
         if counts.len() > 100_000 {
             // Drop windows that have ended; keys end in their window index.
@@ -247,8 +272,8 @@ impl RateLimiter {
     /// Logs and exports backend changes once, not on every request.
     fn set_backend(&self, memory: bool, reason: Option<&str>) {
         if self.in_memory.swap(memory, Ordering::Relaxed) != memory {
-            self.metrics.rate_limit_backend.with_label_values(&["memory"]).set(memory as i64);
-            self.metrics.rate_limit_backend.with_label_values(&["redis"]).set(!memory as i64);
+            self.metrics.backend.with_label_values(&["memory"]).set(memory as i64);
+            self.metrics.backend.with_label_values(&["redis"]).set(!memory as i64);
             if memory {
                 tracing::warn!(reason, "rate limiter falling back to in-memory counters");
             } else {

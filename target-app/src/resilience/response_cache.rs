@@ -19,7 +19,7 @@ use crate::clients::redis::RedisCluster;
 use crate::config::ResponseCacheSettings;
 use crate::resilience::keyed_gate::KeyedGate;
 use kit::error::{ApiError, ApiResult};
-use kit::metrics::Metrics;
+use kit::metrics::{IntCounterVec, Metrics};
 
 /// Responses larger than this are passed through uncached.
 const MAX_CACHED_BYTES: usize = 1024 * 1024;
@@ -30,16 +30,40 @@ const MAX_KEY_LEN: usize = 200;
 pub struct ResponseCache {
     settings: ResponseCacheSettings,
     redis: RedisCluster,
-    metrics: Metrics,
+    metrics: CacheMetrics,
     in_flight: KeyedGate,
+}
+
+/// The cache's metric families, in the app's registry.
+struct CacheMetrics {
+    /// `cache_hits_total{endpoint}`.
+    hits: IntCounterVec,
+    /// `cache_misses_total{endpoint}`.
+    misses: IntCounterVec,
+    /// `cache_errors_total{endpoint}`: cache failures that were served as misses.
+    errors: IntCounterVec,
+    /// `cache_invalidations_total{pattern}`.
+    invalidations: IntCounterVec,
+}
+
+impl CacheMetrics {
+    fn register(metrics: &Metrics) -> Self {
+        Self {
+            hits: metrics.counter("cache_hits_total", "Response cache hits", &["endpoint"]),
+            misses: metrics.counter("cache_misses_total", "Response cache misses", &["endpoint"]),
+            errors: metrics.counter("cache_errors_total", "Response cache failures served as misses", &["endpoint"]),
+            invalidations: metrics.counter("cache_invalidations_total", "Cache invalidations", &["pattern"]),
+        }
+    }
 }
 
 impl ResponseCache {
     /// A cache storing in `redis` for the configured routes, each route's counters exported at
     /// 0 from the start (a dashboard or a check never finds a series missing).
-    pub fn new(settings: &ResponseCacheSettings, redis: RedisCluster, metrics: Metrics) -> Self {
+    pub fn new(settings: &ResponseCacheSettings, redis: RedisCluster, metrics: &Metrics) -> Self {
+        let metrics = CacheMetrics::register(metrics);
         for route in settings.routes.keys().filter(|_| settings.enabled) {
-            for counter in [&metrics.cache_hits, &metrics.cache_misses, &metrics.cache_errors] {
+            for counter in [&metrics.hits, &metrics.misses, &metrics.errors] {
                 counter.with_label_values(&[route.as_str()]).inc_by(0);
             }
         }
@@ -55,7 +79,7 @@ impl ResponseCache {
     /// `*` for everything); returns how many were removed.
     pub async fn invalidate(&self, pattern: &str) -> ApiResult<u64> {
         let deleted = self.redis.delete_matching(&format!("{}{pattern}", self.namespace())).await?;
-        self.metrics.cache_invalidations.with_label_values(&[pattern]).inc();
+        self.metrics.invalidations.with_label_values(&[pattern]).inc();
         tracing::info!(pattern, deleted, "response cache invalidated");
         Ok(deleted)
     }
@@ -74,7 +98,7 @@ impl ResponseCache {
     }
 
     fn failed(&self, endpoint: &str, reason: &str) -> Option<Vec<u8>> {
-        self.metrics.cache_errors.with_label_values(&[endpoint]).inc();
+        self.metrics.errors.with_label_values(&[endpoint]).inc();
         tracing::warn!(endpoint, reason, "response cache unavailable, serving uncached");
         None
     }
@@ -112,7 +136,7 @@ impl ResponseCache {
         if let Some(response) = self.read(&key, route).await.and_then(|entry| self.hit(route, entry)) {
             return response;
         }
-        self.metrics.cache_misses.with_label_values(&[route]).inc();
+        self.metrics.misses.with_label_values(&[route]).inc();
         let response = next(request).await;
         // Only bodies of known, cacheable size are buffered; anything else passes through untouched.
         let length = response.body().size_hint().exact();
@@ -139,7 +163,7 @@ impl ResponseCache {
             tracing::warn!(route, "unreadable response cache entry; treated as a miss");
             return None;
         };
-        self.metrics.cache_hits.with_label_values(&[route]).inc();
+        self.metrics.hits.with_label_values(&[route]).inc();
         Some(response)
     }
 }
