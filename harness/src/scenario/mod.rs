@@ -1,7 +1,9 @@
-//! The YAML scenario format: the scenario, target, phase and request types here, and loading and
-//! validation with `file:line:column` errors that name what was expected (and the nearest valid
-//! key). Actions, load models, proxies, interpolation, file discovery and hints have their own
-//! modules. New action = a variant in [`action`] and its arm in [`crate::actions`].
+//! The YAML scenario format (the scenario and phase types here; requests, targets and proxies are
+//! written as the [`crate::plan`] types they become), loading with `file:line:column` errors
+//! that name what was expected (and the nearest valid key), and `compile` into a
+//! [`crate::plan::Plan`]. Actions, load blocks, proxies, interpolation, file discovery and hints
+//! have their own modules. New action = a variant in [`action`] with its arm in
+//! [`action::compile_step`], its [`crate::plan::Step`], and its arm in [`crate::actions`].
 
 use std::collections::BTreeMap;
 use std::fmt;
