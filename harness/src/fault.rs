@@ -42,10 +42,7 @@ pub async fn run(args: &FaultArgs) -> u8 {
 async fn answer(target: &Target, action: &FaultCommand) -> anyhow::Result<Value> {
     Ok(match action {
         FaultCommand::Inject { dependency, kind, latency_ms, probability, duration_s } => {
-            let mut fault = FaultRequest::new(dependency.clone(), *kind);
-            fault.latency_ms = latency_ms.unwrap_or(fault.latency_ms);
-            fault.probability = probability.unwrap_or(fault.probability);
-            fault.duration_s = *duration_s;
+            let fault = FaultRequest::new(dependency.clone(), *kind).with(*latency_ms, *probability, Some(*duration_s));
             target.inject(&fault, None).await?.pop().map(|(_, echoed)| echoed).unwrap_or_default()
         }
         FaultCommand::List { .. } => target.faults().await?,

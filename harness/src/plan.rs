@@ -47,7 +47,7 @@ impl Plan {
 
     /// Whether the target is a shop the harness hosts or reaches (`topology: shop`).
     pub fn is_shop(&self) -> bool {
-        self.target.topology == Some(Topology::Shop)
+        self.target.is_shop()
     }
 }
 
@@ -63,6 +63,13 @@ pub struct Target {
     pub chaos_token: Option<String>,
     /// Environment for the self-hosted target.
     pub env: BTreeMap<String, String>,
+}
+
+impl Target {
+    /// Whether it is a shop (`topology: shop`).
+    pub fn is_shop(&self) -> bool {
+        self.topology == Some(Topology::Shop)
+    }
 }
 
 /// A multi-service target the harness can host.

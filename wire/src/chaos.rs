@@ -49,6 +49,16 @@ impl FaultRequest {
         }
     }
 
+    /// The request with each value that is given in place of the API's default.
+    pub fn with(self, latency_ms: Option<u64>, probability: Option<f64>, duration_s: Option<u64>) -> Self {
+        Self {
+            latency_ms: latency_ms.unwrap_or(self.latency_ms),
+            probability: probability.unwrap_or(self.probability),
+            duration_s: duration_s.unwrap_or(self.duration_s),
+            ..self
+        }
+    }
+
     /// Checks every field, returning the first broken rule as `(field, reason)`; `known` are
     /// the names `dependency` may take.
     pub fn validate(&self, known: &[&str]) -> Result<(), (&'static str, String)> {
@@ -76,6 +86,8 @@ mod tests {
     fn absent_fields_take_the_defaults_and_each_rule_names_its_field() {
         let request: FaultRequest = serde_json::from_str(r#"{"dependency": "redis", "kind": "latency"}"#).unwrap();
         assert_eq!(request, FaultRequest::new("redis", FaultKind::Latency));
+        let given = request.clone().with(Some(20), None, Some(5));
+        assert_eq!((given.latency_ms, given.probability, given.duration_s), (20, 1.0, 5));
         assert!(request.validate(crate::Dependency::NAMES).is_ok());
         assert_eq!(request.validate(&["postgres"]).unwrap_err().0, "dependency");
         let late = FaultRequest { latency_ms: 60_001, ..request.clone() };

@@ -103,7 +103,6 @@ pub(super) async fn sample_resources(url: String, into: Arc<Mutex<Vec<ResourceSa
 
 /// Every breaker's state over a phase, from `/metrics` polled every 100 ms: the state at the
 /// phase's start, then each change.
-#[derive(Clone)]
 pub(super) struct BreakerTimeline {
     pub(super) changes: BTreeMap<String, Vec<StateChange>>,
 }

@@ -150,7 +150,8 @@ struct Loaded {
     /// Seconds from the run's start to the load's.
     started_at_s: f64,
     metrics_before: Option<MetricSet>,
-    breakers: BreakerTimeline,
+    /// Each breaker's state at the start and its changes, as polled.
+    breakers: BTreeMap<String, Vec<StateChange>>,
 }
 
 /// The load: the phase's users (here or on the workers), bounded by the phase's limit and by
@@ -182,7 +183,7 @@ async fn load(context: &PhaseContext<'_>, interrupted: watch::Receiver<bool>) ->
         }
     }
     poller.abort();
-    let breakers = breakers.lock().expect("breaker timeline").clone();
+    let breakers = std::mem::take(&mut breakers.lock().expect("breaker timeline").changes);
     Loaded {
         end,
         stats: recorder.finish(),
@@ -283,7 +284,7 @@ fn judge(
         problems.push(format!("phase {}: after action {:?} failed: {}", phase.name, log.description, log.message));
     }
     let stats = loaded.stats;
-    let breakers = loaded.breakers.changes;
+    let breakers = loaded.breakers;
     let observed = Observed {
         stats: &stats,
         metrics_before: loaded.metrics_before.as_ref(),

@@ -262,7 +262,7 @@ pub struct ProcessAction {
 /// dependencies, or under `topology: shop` a [`wire::ShopFaultTarget`] and, in `service`, a
 /// [`wire::ShopService`].
 pub fn validate_chaos(scenario: &Scenario) -> Result<(), String> {
-    let shop = scenario.target.topology == Some(crate::plan::Topology::Shop);
+    let shop = scenario.target.is_shop();
     for action in scenario.actions() {
         let Action::Chaos(chaos) = action else { continue };
         let names = if shop { wire::ShopFaultTarget::NAMES } else { Dependency::NAMES };
@@ -295,10 +295,11 @@ pub fn compile_step(action: &Action, shop: bool) -> Result<Step, String> {
     };
     Ok(match action {
         Action::Chaos(chaos) => {
-            let mut fault = FaultRequest::new(chaos.dependency.clone(), chaos.kind);
-            fault.latency_ms = chaos.latency_ms.unwrap_or(fault.latency_ms);
-            fault.probability = chaos.probability.unwrap_or(fault.probability);
-            fault.duration_s = chaos.duration_s.unwrap_or(fault.duration_s);
+            let fault = FaultRequest::new(chaos.dependency.clone(), chaos.kind).with(
+                chaos.latency_ms,
+                chaos.probability,
+                chaos.duration_s,
+            );
             let service = chaos.service.filter(|_| shop);
             Step::Chaos { fault, service, timeout: timeout(&chaos.timeout, CHAOS_TIMEOUT)? }
         }

@@ -231,7 +231,7 @@ fn compile(scenario: &Scenario, text: &str) -> Result<Plan, (Option<usize>, Stri
     if scenario.phases.is_empty() {
         return Err((None, "a scenario needs at least one phase".into()));
     }
-    let shop = scenario.target.topology == Some(Topology::Shop);
+    let shop = scenario.target.is_shop();
     let phase_names: Vec<String> = scenario.phases.iter().map(|p| p.name.clone()).collect();
     let mut names = std::collections::HashSet::new();
     let mut phases = Vec::new();

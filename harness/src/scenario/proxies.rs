@@ -33,7 +33,7 @@ pub fn target_env(dependency: Dependency, listen: &str) -> Result<Vec<(String, S
 
 /// Checks the proxies and the actions that name them.
 pub fn validate(scenario: &Scenario) -> Result<(), String> {
-    let shop = scenario.target.topology == Some(crate::plan::Topology::Shop);
+    let shop = scenario.target.is_shop();
     for (name, spec) in &scenario.proxies {
         let shop_service = shop && name.parse::<wire::ShopService>().is_ok();
         match &spec.upstream {

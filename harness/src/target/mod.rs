@@ -17,7 +17,7 @@ use address::{OBSERVER_ADDRESS, RUN_OPT_IN, SCRAPER_ADDRESS, TargetError, check_
 use shop::ShopPorts;
 
 use crate::hosting::{Hosting, Launch, TARGET_APP};
-use crate::plan::{Target as TargetSpec, Topology};
+use crate::plan::Target as TargetSpec;
 use crate::prometheus::MetricSet;
 use crate::report::model::{ResourceSample, TargetLog};
 use crate::scenario::interpolate;
@@ -67,7 +67,7 @@ impl Target {
                     .map_err(|e| TargetError::Unreachable { url: target.url.clone(), reason: e.to_string() })?;
                 Ok(target)
             }
-            None if spec.topology == Some(Topology::Shop) => {
+            None if spec.is_shop() => {
                 let ports = match shop_ports {
                     Some(ports) => ports.clone(),
                     None => ShopPorts::pick()?,
