@@ -43,6 +43,8 @@ pub struct PhasePlan {
     pub user_prefix: String,
     /// Masks the scenario's secrets in the request labels.
     pub redactor: Redactor,
+    /// The share of requests sent with a sampled `traceparent`; `None` sends none.
+    pub trace_sample: Option<f64>,
 }
 
 impl PhasePlan {
@@ -63,7 +65,14 @@ impl PhasePlan {
             variables: Variables::default(),
             user_prefix: String::new(),
             redactor: Redactor::default(),
+            trace_sample: None,
         }
+    }
+
+    /// The plan sending a `traceparent` on every request, sampled at `sample`.
+    pub fn with_trace_sample(mut self, sample: Option<f64>) -> Self {
+        self.trace_sample = sample;
+        self
     }
 
     /// The plan with its labels masked by `redactor`.
@@ -136,6 +145,7 @@ pub fn phase_plan(
     PhasePlan::new(load, phase.requests.clone(), phase.think_time, rules, seed.wrapping_add(index as u64))
         .with_variables(variables, user_prefix)
         .with_redactor(Redactor::new(loaded.secrets.clone()))
+        .with_trace_sample(loaded.plan.trace_sample)
 }
 
 /// Per-user state kept in goose's session data: the user's connection, its seeded random
@@ -300,8 +310,15 @@ async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> Transactio
             }
         }
     };
+    let (trace_id, traceparent) = match plan.trace_sample {
+        Some(sample) => {
+            let (id, header) = crate::trace::traceparent(&mut state.rng, sample);
+            (id, Some(header))
+        }
+        None => (None, None),
+    };
     let started = Instant::now();
-    let reply = state.connection.send(&shared.endpoint, prepared).await;
+    let reply = state.connection.send(&shared.endpoint, prepared, traceparent.as_ref()).await;
     let latency = started.elapsed();
     let rules = &shared.rules[index];
     match &reply {
@@ -329,6 +346,7 @@ async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> Transactio
                 broken_rules: &broken,
                 transport_error: None,
                 request_id: header("x-request-id"),
+                trace_id,
                 body: &reply.body,
             });
         }
@@ -344,6 +362,7 @@ async fn send(user: &mut GooseUser, shared: &Shared, index: usize) -> Transactio
                 broken_rules: &broken,
                 transport_error: Some((error.kind(), error.to_string())),
                 request_id: None,
+                trace_id,
                 body: &[],
             });
         }
@@ -364,6 +383,7 @@ fn unsent(shared: &Shared, index: usize, why: String) {
         broken_rules: &broken,
         transport_error: Some(("unresolved", why)),
         request_id: None,
+        trace_id: None,
         body: &[],
     });
 }

@@ -148,11 +148,14 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    fn to_request(&self) -> Request<Full<Bytes>> {
+    fn to_request(&self, traceparent: Option<&HeaderValue>) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = self.headers.clone();
+        if let Some(value) = traceparent {
+            request.headers_mut().insert(crate::trace::HEADER, value.clone());
+        }
         request
     }
 }
@@ -182,9 +185,16 @@ impl Clone for Connection {
 }
 
 impl Connection {
-    /// Sends `request` and reads the whole response, within [`REQUEST_TIMEOUT`].
-    pub async fn send(&mut self, endpoint: &Endpoint, request: &Prepared) -> Result<Reply, TransportError> {
-        let result = match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(endpoint, request)).await {
+    /// Sends `request`, with a `traceparent` when given, and reads the whole response, within
+    /// [`REQUEST_TIMEOUT`].
+    pub async fn send(
+        &mut self,
+        endpoint: &Endpoint,
+        request: &Prepared,
+        traceparent: Option<&HeaderValue>,
+    ) -> Result<Reply, TransportError> {
+        let exchange = self.exchange(endpoint, request, traceparent);
+        let result = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
             Ok(result) => result,
             Err(_) => Err(TransportError::Timeout),
         };
@@ -194,7 +204,12 @@ impl Connection {
         result
     }
 
-    async fn exchange(&mut self, endpoint: &Endpoint, request: &Prepared) -> Result<Reply, TransportError> {
+    async fn exchange(
+        &mut self,
+        endpoint: &Endpoint,
+        request: &Prepared,
+        traceparent: Option<&HeaderValue>,
+    ) -> Result<Reply, TransportError> {
         loop {
             let reused = self.sender.as_ref().is_some_and(|s| !s.is_closed());
             let sender = match self.sender.as_mut() {
@@ -205,7 +220,7 @@ impl Connection {
                 self.sender = None;
                 continue;
             }
-            match sender.try_send_request(request.to_request()).await {
+            match sender.try_send_request(request.to_request(traceparent)).await {
                 Ok(response) => {
                     let (parts, body) = response.into_parts();
                     let body = body.collect().await?.to_bytes();
@@ -276,7 +291,7 @@ mod tests {
         let request = endpoint.prepare(&spec("{path: /}")).unwrap();
         let mut connection = Connection::default();
         for attempt in 0..5 {
-            let reply = connection.send(&endpoint, &request).await;
+            let reply = connection.send(&endpoint, &request, None).await;
             let reply = reply.unwrap_or_else(|error| panic!("request {attempt}: {error}"));
             assert_eq!((reply.status, &reply.body[..]), (200, &b"ok"[..]));
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -288,7 +303,7 @@ mod tests {
         let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
         let endpoint = Endpoint::new(&format!("http://127.0.0.1:{port}")).unwrap();
         let request = endpoint.prepare(&spec("{path: /}")).unwrap();
-        let error = Connection::default().send(&endpoint, &request).await.unwrap_err();
+        let error = Connection::default().send(&endpoint, &request, None).await.unwrap_err();
         assert!(matches!(error, TransportError::Connect(_)), "{error}");
         assert_eq!(error.kind(), "refused", "{error}");
     }
@@ -305,7 +320,7 @@ mod tests {
         });
         let endpoint = Endpoint::new(&format!("http://{address}")).unwrap();
         let request = endpoint.prepare(&spec("{path: /}")).unwrap();
-        let error = Connection::default().send(&endpoint, &request).await.unwrap_err();
+        let error = Connection::default().send(&endpoint, &request, None).await.unwrap_err();
         assert_eq!(error.kind(), "closed", "{error}");
     }
 }

@@ -31,6 +31,7 @@ pub mod summary;
 pub mod table;
 pub mod target;
 pub mod target_log;
+pub mod trace;
 pub mod variables;
 
 use cli::{Cli, Command, RunArgs};

@@ -23,7 +23,7 @@ mod stats;
 pub use delta::{Delta, TallyDelta};
 pub use label::RequestLabel;
 pub use response::Response;
-pub use stats::{FailureSample, Percentiles, PhaseStats, Sample, TimelinePoint};
+pub use stats::{FailureSample, Percentiles, PhaseStats, Sample, SlowSample, TimelinePoint};
 
 /// Longest latency a histogram tracks (larger values are clamped): 10 minutes in µs.
 const MAX_MICROS: u64 = 600_000_000;
@@ -31,6 +31,8 @@ const MAX_MICROS: u64 = 600_000_000;
 pub const MAX_SAMPLES: usize = 1_000_000;
 /// Failing responses kept per request name and kind of failure.
 pub const FAILURES_PER_KIND: usize = 5;
+/// Slowest successful traced responses kept per request name.
+pub const SLOWEST_PER_REQUEST: usize = 3;
 /// Bytes of a failing response's body kept in its sample.
 pub const FAILURE_BODY_BYTES: usize = 2048;
 /// The kinds failures are kept by: an error status (""), a broken rule, a transport failure's
@@ -161,6 +163,8 @@ struct Inner {
     samples_dropped: u64,
     failures: BTreeMap<(usize, u16, &'static str), Vec<FailureSample>>,
     failures_not_kept: u64,
+    /// Per request: the slowest successful traced responses, each with its trace id.
+    slowest: Vec<Vec<(SlowSample, u128)>>,
     /// What was recorded since the last drain, in a worker ([`Recorder::draining`]).
     pending: Option<delta::Pending>,
 }
@@ -175,6 +179,8 @@ pub struct Recorder {
     keep_samples: bool,
     inner: Mutex<Inner>,
     live: Option<crate::live::LivePhase>,
+    /// Where the traces of kept samples are asked for.
+    traces: Option<std::sync::Arc<crate::trace::Store>>,
 }
 
 impl Recorder {
@@ -206,11 +212,19 @@ impl Recorder {
                 samples_dropped: 0,
                 failures: BTreeMap::new(),
                 failures_not_kept: 0,
+                slowest: requests.iter().map(|_| Vec::new()).collect(),
                 pending: None,
             }),
             requests,
             live: None,
+            traces: None,
         }
+    }
+
+    /// The recorder, keeping the traces of its failure and slowest samples in `traces`.
+    pub fn with_traces(mut self, traces: Option<std::sync::Arc<crate::trace::Store>>) -> Self {
+        self.traces = traces;
+        self
     }
 
     /// The recorder, also counting into the run's live metrics.
@@ -265,12 +279,49 @@ impl Recorder {
             let kept = inner.failures.entry(key).or_default();
             let sample = (kept.len() < FAILURES_PER_KIND).then(|| self.failure_sample(response, sent));
             match &sample {
-                Some(sample) => kept.push(sample.clone()),
+                Some(sample) => {
+                    kept.push(sample.clone());
+                    if let (Some(traces), Some(trace)) = (&self.traces, response.trace_id) {
+                        traces.want(trace);
+                    }
+                }
                 None => inner.failures_not_kept += 1,
             }
             if let Some(pending) = inner.pending.as_mut() {
                 pending.failure(key, sample);
             }
+        } else if let Some(trace) = response.trace_id.filter(|_| inner.pending.is_none()) {
+            self.keep_if_slowest(&mut inner, response, sent, trace);
+        }
+    }
+
+    /// Keeps a successful traced response among its request's slowest, letting go of the one
+    /// (and its trace) it displaces.
+    fn keep_if_slowest(&self, inner: &mut Inner, response: &Response<'_>, sent: Instant, trace: u128) {
+        let Some(slowest) = inner.slowest.get_mut(response.request) else { return };
+        let elapsed_ms = response.latency.as_secs_f64() * 1000.0;
+        if slowest.len() >= SLOWEST_PER_REQUEST && slowest.last().is_some_and(|(s, _)| s.elapsed_ms >= elapsed_ms) {
+            return;
+        }
+        if slowest.len() >= SLOWEST_PER_REQUEST
+            && let Some((_, displaced)) = slowest.pop()
+            && let Some(traces) = &self.traces
+        {
+            traces.release(displaced);
+        }
+        let sample = SlowSample {
+            name: self.requests.get(response.request).map_or_else(String::new, |l| l.name.clone()),
+            at_s: sent.saturating_duration_since(self.run_started).as_secs_f64(),
+            status: response.status,
+            elapsed_ms,
+            request_id: response.request_id.map(str::to_owned),
+            trace_id: crate::trace::trace_id_hex(trace),
+            trace: None,
+        };
+        let at = slowest.partition_point(|(s, _)| s.elapsed_ms >= elapsed_ms);
+        slowest.insert(at, (sample, trace));
+        if let Some(traces) = &self.traces {
+            traces.want(trace);
         }
     }
 
@@ -293,6 +344,8 @@ impl Recorder {
             request_id: response.request_id.map(str::to_owned),
             body: (response.transport_error.is_none()).then(|| String::from_utf8_lossy(body).into_owned()),
             target_log: Vec::new(),
+            trace_id: response.trace_id.map(crate::trace::trace_id_hex),
+            trace: None,
         }
     }
 
@@ -334,6 +387,8 @@ impl Recorder {
         stats.failures = inner.failures.values().flatten().cloned().collect();
         stats.failures.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
         stats.failures_not_kept = inner.failures_not_kept;
+        stats.slowest = inner.slowest.iter().flatten().map(|(sample, _)| sample.clone()).collect();
+        stats.slowest.sort_by(|a, b| b.elapsed_ms.total_cmp(&a.elapsed_ms));
         stats
     }
 }
@@ -369,6 +424,7 @@ mod tests {
             broken_rules: &[],
             transport_error: (status == 0).then(|| ("closed", "connection closed before message completed".into())),
             request_id: None,
+            trace_id: None,
             body: b"",
         }
     }

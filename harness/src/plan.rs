@@ -37,6 +37,8 @@ pub struct Plan {
     pub rollback: Vec<Step>,
     /// TCP fault proxies the run starts, by name.
     pub proxies: BTreeMap<String, ProxySpec>,
+    /// `trace.sample`: the share of requests sent with a sampled `traceparent`, when given.
+    pub trace_sample: Option<f64>,
 }
 
 impl Plan {

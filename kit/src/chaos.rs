@@ -139,7 +139,11 @@ impl FaultRegistry {
     /// system), a `latency` waits first, counting against the caller's deadline like real
     /// slowness.
     pub async fn apply(&self, dependency: &str) -> Result<(), InjectedError> {
-        match self.pick(dependency) {
+        let picked = self.pick(dependency);
+        if let Some((kind, delay)) = &picked {
+            crate::span_event!(dependency, kind = ?kind, delay_ms = delay.as_millis() as u64, "chaos fault injected");
+        }
+        match picked {
             Some((FaultKind::Error, _)) => return Err(InjectedError),
             Some((FaultKind::Timeout, _)) => std::future::pending::<()>().await,
             // Never a zero sleep: tokio's timer would hold every call until its next tick.

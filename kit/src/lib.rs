@@ -19,3 +19,4 @@ pub mod resilience;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace;

@@ -1,7 +1,8 @@
 //! `order.created`: the [`OrderCreated`] event orders publishes (through target-app's
 //! [`EventPublisher`](kit::clients::rabbit::EventPublisher): durable queue, persistent
 //! message, publisher confirm) and the [`Consumer`] the notifications service runs: manual
-//! acknowledgement after the row is stored, bounded prefetch, reconnect with backoff.
+//! acknowledgement after the row is stored, bounded prefetch, reconnect with backoff. The
+//! message carries the publisher's `traceparent`, so handling it joins the order's trace.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,12 +12,14 @@ use futures::StreamExt;
 use kit::clients::rabbit::amqp_uri;
 use kit::clients::vault::SecretSource;
 use kit::config::RabbitSettings;
+use kit::trace;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// The event, one per stored order. `message_id` is what the consumer deduplicates on: a
@@ -110,9 +113,11 @@ async fn consume(
             continue;
         };
         let order_id = event.order_id;
-        match handler.handle(event).await {
+        let span = trace::consumer_span(queue, delivery.properties.headers().as_ref());
+        match handler.handle(event).instrument(span.clone()).await {
             Ok(()) => _ = delivery.acker.ack(BasicAckOptions::default()).await?,
             Err(error) => {
+                trace::fail(&span, &error.to_string());
                 tracing::warn!(%error, %order_id, "order.created not handled; requeued");
                 delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await?;
                 tokio::time::sleep(Duration::from_millis(500)).await;

@@ -28,7 +28,11 @@ enum Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = config::load()?;
-    let _log_guard = telemetry::init(&settings.base.log);
+    let name = match &cli {
+        Cli::Serve(role) => role.name(),
+        _ => "shop",
+    };
+    let _telemetry = telemetry::init(&settings.base.log, name);
     let role = match cli {
         Cli::Serve(role) => role,
         Cli::DropDatabase => return shop::server::drop_database(&settings).await,

@@ -1,6 +1,7 @@
 //! [`Upstream`]: how one shop service calls another. Every call passes a circuit breaker (open:
 //! fail fast with 503), carries the request id, and is bounded by one time budget that retries
-//! share, so no call waits longer than `UPSTREAM_TIMEOUT_MS`. Idempotent calls (GET, HEAD, PUT,
+//! share, so no call waits longer than `UPSTREAM_TIMEOUT_MS`. Each attempt is a span of the
+//! request's trace and carries its `traceparent`. Idempotent calls (GET, HEAD, PUT,
 //! DELETE) are retried after a transport failure or a 502/503/504, with full-jitter exponential
 //! backoff; a POST is sent once, since its effect may have happened.
 //!
@@ -23,10 +24,12 @@ use kit::error::{ApiError, ApiResult};
 use kit::layers::request_id;
 use kit::metrics::Metrics;
 use kit::resilience::circuit_breaker::CircuitBreaker;
+use kit::trace;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::config::UpstreamSettings;
 use crate::role::Role;
@@ -215,34 +218,44 @@ impl Upstream {
                 Ok(permit) => permit,
                 Err(retry_after) => {
                     inner.metrics.requests.with_label_values(&[name, "breaker_open"]).inc();
+                    kit::span_event!(upstream = name, "breaker open: call refused");
                     return Err(ApiError::CircuitBreaker { service: name, retry_after });
                 }
             };
+            let span = trace::upstream_span(name, method.as_str(), path, attempt + 1);
+            let mut headers = headers.clone();
+            span.in_scope(|| trace::inject(&mut headers));
             let started = Instant::now();
-            let request = inner.http.request(method.clone(), &url).headers(headers.clone()).body(body.clone());
+            let request = inner.http.request(method.clone(), &url).headers(headers).body(body.clone());
             let call = async {
                 inner.faults.apply(name).await.map_err(|e| e.to_string())?;
                 let response = request.send().await.map_err(|e| e.to_string())?;
                 let (status, headers) = (response.status(), response.headers().clone());
                 Ok::<_, String>(Reply { status, headers, body: read_bounded(response, MAX_REPLY_BYTES).await? })
             };
-            let outcome = tokio::time::timeout_at(deadline.into(), call).await;
+            let outcome = tokio::time::timeout_at(deadline.into(), call).instrument(span.clone()).await;
             inner.metrics.duration.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
+            if let Ok(Ok(reply)) = &outcome {
+                span.record("http.response.status_code", reply.status.as_u16());
+            }
             let (label, result) = match outcome {
                 Err(_) => {
                     permit.record(false);
                     inner.metrics.requests.with_label_values(&[name, "timeout"]).inc();
                     tracing::warn!(upstream = name, %path, "upstream call ran out of time");
+                    trace::fail(&span, "ran out of time");
                     return Err(ApiError::Timeout);
                 }
                 Ok(Err(error)) => {
                     permit.record(false);
                     tracing::warn!(upstream = name, %path, %error, "upstream call failed");
+                    trace::fail(&span, &error);
                     let details = json!({ "reason": error });
                     ("transport_error", Err(ApiError::BadGateway { service: name, details }))
                 }
                 Ok(Ok(reply)) if reply.status.is_server_error() => {
                     permit.record(!counts_against(reply.status));
+                    trace::fail(&span, reply.status.as_str());
                     ("server_error", Ok(reply))
                 }
                 Ok(Ok(reply)) => {

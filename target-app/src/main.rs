@@ -16,6 +16,6 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("health") {
         std::process::exit(if kit::probe::healthy(settings.app.port, "/health/live") { 0 } else { 1 });
     }
-    let _log_guard = telemetry::init(&settings.log);
+    let _telemetry = telemetry::init(&settings.log, "target-app");
     App::build(settings).await?.run(shutdown::signal()).await
 }

@@ -20,6 +20,8 @@ pub struct Response<'a> {
     pub transport_error: Option<(&'static str, String)>,
     /// The `X-Request-ID` header.
     pub request_id: Option<&'a str>,
+    /// The trace it started, when it was sent with a sampled `traceparent`.
+    pub trace_id: Option<u128>,
     /// The body.
     pub body: &'a [u8],
 }

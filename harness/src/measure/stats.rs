@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::MAX_SAMPLES;
+use crate::trace::Trace;
 
 /// One response, as sequence checks need it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -117,6 +118,32 @@ pub struct FailureSample {
     /// The self-hosted target's log lines for `request_id` (filled in after the run).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_log: Vec<String>,
+    /// The trace it started, when it was sent with a sampled `traceparent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// That trace's spans, when the harness received them (filled in after the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
+}
+
+/// One of the slowest successful responses of a request name in a phase, kept with its trace.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SlowSample {
+    /// The request's name.
+    pub name: String,
+    /// Seconds from the start of the run to when it was sent.
+    pub at_s: f64,
+    /// Its status.
+    pub status: u16,
+    /// How long it took, ms.
+    pub elapsed_ms: f64,
+    /// The target's `X-Request-ID` for it.
+    pub request_id: Option<String>,
+    /// The trace it started.
+    pub trace_id: String,
+    /// That trace's spans, when the harness received them (filled in after the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
 }
 
 /// What a phase, or one request name within it, measured.
@@ -154,6 +181,9 @@ pub struct PhaseStats {
     /// The first [`FAILURES_PER_KIND`] failing responses per request name and kind.
     #[serde(skip)]
     pub failures: Vec<FailureSample>,
+    /// The slowest successful traced responses per request name, slowest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slowest: Vec<SlowSample>,
     /// Failing responses beyond those kept in `failures`.
     #[serde(skip)]
     pub failures_not_kept: u64,

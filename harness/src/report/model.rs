@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::breaker::StateChange;
-use crate::measure::{FailureSample, Percentiles, PhaseStats, TimelinePoint};
+use crate::measure::{FailureSample, Percentiles, PhaseStats, SlowSample, TimelinePoint};
 use crate::report::comparison::BaselineComparison;
 
 /// Version of the `report.json` schema; bump on incompatible changes.
@@ -111,6 +111,9 @@ pub struct RunReport {
     pub target_log: Option<TargetLog>,
     /// Comparison with a baseline report, when one was given.
     pub baseline: Option<BaselineComparison>,
+    /// What the run's trace receiver took in and dropped, when the harness hosted the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traces: Option<crate::trace::TraceSummary>,
 }
 
 /// One phase's results.
@@ -133,6 +136,9 @@ pub struct PhaseReport {
     /// The first failing responses of each request name and kind of failure, in time order.
     #[serde(default)]
     pub failures: Vec<FailureSample>,
+    /// The slowest successful traced responses per request name, slowest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slowest: Vec<SlowSample>,
     /// What a bounded buffer dropped in this phase, in words (empty when nothing was).
     #[serde(default)]
     pub dropped: Vec<String>,

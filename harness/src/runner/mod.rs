@@ -82,6 +82,7 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         proxies: Vec::new(),
         target_log: None,
         baseline: None,
+        traces: None,
     };
 
     let uses_chaos = scenario.steps().any(|s| matches!(s, Step::Chaos { .. } | Step::ClearChaos { .. }));
@@ -110,10 +111,24 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
             eprintln!("proxy {}: {} -> {}{wired}", proxy.name, proxy.listen, proxy.upstream);
         }
     }
+    // A target the harness starts exports its spans here, unless the scenario samples none.
+    let sink = match report.self_hosted && scenario.trace_sample != Some(0.0) {
+        true => match crate::trace::Sink::start().await {
+            Ok(sink) => Some(sink),
+            Err(error) => {
+                report.verdict = Verdict::SetupFailed;
+                report.problems.push(format!("trace receiver: {error}"));
+                return finish(report, run_started, &redactor, directory);
+            }
+        },
+        false => None,
+    };
+    let mut run_env = network.target_env();
+    run_env.extend(sink.iter().flat_map(crate::trace::Sink::target_env));
     let hosting = SelfHosting {
         binaries: &options.binaries,
         uses_chaos,
-        proxy_env: &network.target_env(),
+        run_env: &run_env,
         shop_ports: shop_ports.as_ref(),
         log: crate::target::LogDestination { dir: &directory, redactor: &redactor },
     };
@@ -161,7 +176,8 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
 
     let mut history = History { earlier: BTreeMap::new(), fault_cleared_at: None };
     for index in 0..scenario.phases.len() {
-        let context = PhaseContext { loaded, index, faults, options, run_started, seed };
+        let traces = sink.as_ref().map(|sink| sink.store().clone());
+        let context = PhaseContext { loaded, index, faults, options, run_started, seed, traces };
         let outcome = run_phase(&context, &mut history, interrupted.clone()).await;
         report.problems.extend(outcome.problems);
         report.verdict = report.verdict.max(outcome.ending);
@@ -187,6 +203,10 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
     report.rollback = rollback;
     sampler.abort();
     report.resources = resources.lock().expect("resources").clone();
+    if let Some(sink) = &sink {
+        sink.settle().await;
+        attach_traces(&mut report, sink.store());
+    }
     report.target_log = target.stop().await;
     if let Some(log) = &report.target_log {
         let failures = || report.phases.iter().flat_map(|p| &p.failures);
@@ -199,6 +219,21 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         }
     }
     finish(report, run_started, &redactor, directory)
+}
+
+/// Gives each failure and slowest sample the spans of its trace, and the report the receiver's
+/// counts.
+fn attach_traces(report: &mut RunReport, store: &crate::trace::Store) {
+    let trace = |id: Option<&str>| id.and_then(|id| u128::from_str_radix(id, 16).ok()).and_then(|id| store.trace(id));
+    for phase in &mut report.phases {
+        for failure in &mut phase.failures {
+            failure.trace = trace(failure.trace_id.as_deref());
+        }
+        for slow in &mut phase.slowest {
+            slow.trace = trace(Some(&slow.trace_id));
+        }
+    }
+    report.traces = Some(store.summary());
 }
 
 /// What to say when the scenario sets `target.env` for a target the harness did not start:

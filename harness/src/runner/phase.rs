@@ -31,6 +31,8 @@ pub(super) struct PhaseContext<'a> {
     pub(super) options: &'a RunOptions,
     pub(super) run_started: Instant,
     pub(super) seed: u64,
+    /// Where the spans of the target the harness hosts arrive, when it exports them.
+    pub(super) traces: Option<Arc<crate::trace::Store>>,
 }
 
 /// What later phases need from earlier ones.
@@ -157,18 +159,26 @@ struct Loaded {
 /// The load: the phase's users (here or on the workers), bounded by the phase's limit and by
 /// Ctrl-C, with the breakers polled and the progress shown meanwhile.
 async fn load(context: &PhaseContext<'_>, interrupted: watch::Receiver<bool>) -> Loaded {
-    let PhaseContext { loaded, index, faults, options, run_started, seed } = *context;
+    let PhaseContext { loaded, index, faults, options, run_started, seed, .. } = *context;
     let (target, phase) = (faults.target, context.phase());
     let variables = faults.variables.lock().expect("variables").clone();
     let load = phase.load.clone();
-    let plan = Arc::new(attack::phase_plan(loaded, index, load, seed, variables.clone(), format!("p{index}-")));
+    let mut plan = attack::phase_plan(loaded, index, load, seed, variables.clone(), format!("p{index}-"));
+    if context.traces.is_some() {
+        // The hosted target exports every sampled request's spans to the run's receiver.
+        plan.trace_sample = Some(loaded.plan.trace_sample.unwrap_or(1.0));
+    }
+    let plan = Arc::new(plan);
     let metrics_before = target.metrics().await;
     let breakers = Arc::new(Mutex::new(BreakerTimeline::starting_from(metrics_before.as_ref(), run_started)));
     let poller = tokio::spawn(poll_breakers(target.url.clone(), breakers.clone(), run_started));
     let keep_samples = phase.expectations.iter().any(|scoped| scoped.expectation.needs_samples());
     let live = options.live.as_ref().map(|live| live.phase(&loaded.plan.name, &phase.name, &plan.labels()));
-    let recorder =
-        Arc::new(Recorder::new(plan.labels(), plan.expected_interval(), keep_samples, run_started).with_live(live));
+    let recorder = Arc::new(
+        Recorder::new(plan.labels(), plan.expected_interval(), keep_samples, run_started)
+            .with_live(live)
+            .with_traces(context.traces.clone()),
+    );
     let progress = (!options.quiet).then(|| tokio::spawn(print_progress(phase.name.clone(), recorder.clone())));
     let started_at_s = run_started.elapsed().as_secs_f64();
     let end = tokio::select! {
@@ -417,6 +427,7 @@ pub(super) fn phase_report(
         measures: Measures::of(stats),
         by_request,
         failures: stats.failures.clone(),
+        slowest: stats.slowest.clone(),
         dropped,
         breakers,
         actions,

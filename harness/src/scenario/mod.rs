@@ -63,6 +63,19 @@ pub struct Scenario {
     /// TCP fault proxies the run starts, by name; `network:` and `proxy:` actions act on them.
     #[serde(default)]
     pub proxies: proxies::Proxies,
+    /// Traces of the requests sent (see [`TraceSpec`]).
+    #[serde(default)]
+    pub trace: TraceSpec,
+}
+
+/// `trace:`: the share of requests that carry a sampled `traceparent`. A target the harness
+/// hosts exports to the harness and samples every request unless this says less; a target
+/// given by URL gets no `traceparent` unless this asks for one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSpec {
+    /// From 0 (none) to 1 (every request).
+    pub sample: Option<f64>,
 }
 
 impl Scenario {
@@ -277,6 +290,9 @@ fn compile(scenario: &Scenario, text: &str) -> Result<Plan, (Option<usize>, Stri
         .map_err(|m| (find_line(text, "rollback:"), format!("rollback: {m}")))?;
     proxies::validate(scenario).map_err(|m| (find_line(text, "proxies:"), m))?;
     action::validate_chaos(scenario).map_err(|m| (find_line(text, "chaos:"), m))?;
+    if let Some(sample) = scenario.trace.sample.filter(|s| !(0.0..=1.0).contains(s)) {
+        return Err((find_line(text, "sample:"), format!("trace.sample: {sample} is not between 0 and 1")));
+    }
     Ok(Plan {
         name: scenario.name.clone(),
         description: scenario.description.clone(),
@@ -288,6 +304,7 @@ fn compile(scenario: &Scenario, text: &str) -> Result<Plan, (Option<usize>, Stri
         phases,
         rollback,
         proxies: scenario.proxies.clone(),
+        trace_sample: scenario.trace.sample,
     })
 }
 

@@ -55,7 +55,7 @@ impl Target {
         allow_remote: bool,
         hosting: SelfHosting<'_>,
     ) -> Result<Self, TargetError> {
-        let SelfHosting { binaries, uses_chaos, proxy_env, shop_ports, log } = hosting;
+        let SelfHosting { binaries, uses_chaos, run_env, shop_ports, log } = hosting;
         match url_override.or(spec.url.as_deref()) {
             Some(url) => {
                 let target = Self::at(url, spec.chaos_token.clone(), allow_remote)?;
@@ -72,9 +72,9 @@ impl Target {
                     Some(ports) => ports.clone(),
                     None => ShopPorts::pick()?,
                 };
-                Self::start_shop(spec, binaries, uses_chaos, proxy_env, &ports, log).await
+                Self::start_shop(spec, binaries, uses_chaos, run_env, &ports, log).await
             }
-            None => Self::start(spec, binaries, uses_chaos, proxy_env, log).await,
+            None => Self::start(spec, binaries, uses_chaos, run_env, log).await,
         }
     }
 
@@ -119,7 +119,7 @@ impl Target {
         spec: &TargetSpec,
         binaries: &Binaries,
         uses_chaos: bool,
-        proxy_env: &[(String, String)],
+        run_env: &[(String, String)],
         log: LogDestination<'_>,
     ) -> Result<Self, TargetError> {
         let binary = binaries.target_app()?;
@@ -129,7 +129,7 @@ impl Target {
         env.insert("PORT".into(), port.to_string());
         env.insert("LOG_FORMAT".into(), "json".into());
         env.insert("REDIS_KEY_PREFIX".into(), format!("gauntlet-{}-{port}:", std::process::id()));
-        let token = finish_env(&mut env, spec, uses_chaos, proxy_env);
+        let token = finish_env(&mut env, spec, uses_chaos, run_env);
         let url = format!("http://127.0.0.1:{port}");
         let hosting = Self::hosting(&url, log, token.as_deref())?;
         let launch =
@@ -152,7 +152,7 @@ impl Target {
         spec: &TargetSpec,
         binaries: &Binaries,
         uses_chaos: bool,
-        proxy_env: &[(String, String)],
+        run_env: &[(String, String)],
         ports: &ShopPorts,
         log: LogDestination<'_>,
     ) -> Result<Self, TargetError> {
@@ -173,7 +173,7 @@ impl Target {
             env.insert(format!("SHOP_{upper}_PORT"), port.to_string());
             env.insert(format!("{upper}_URL"), format!("http://127.0.0.1:{port}"));
         }
-        let token = finish_env(&mut env, spec, uses_chaos, proxy_env);
+        let token = finish_env(&mut env, spec, uses_chaos, run_env);
         let url = format!("http://127.0.0.1:{gateway_port}");
         let hosting = Self::hosting(&url, log, token.as_deref())?;
         let launch = |name: &str, port: u16, ready: &str| Launch {
@@ -348,7 +348,7 @@ fn finish_env(
     env: &mut BTreeMap<String, String>,
     spec: &TargetSpec,
     uses_chaos: bool,
-    proxy_env: &[(String, String)],
+    run_env: &[(String, String)],
 ) -> Option<String> {
     let mut token = spec.chaos_token.clone();
     if uses_chaos && !spec.env.contains_key("CHAOS_ENABLED") {
@@ -358,7 +358,7 @@ fn finish_env(
     }
     env.extend(spec.env.clone());
     // Validation refused a scenario whose env sets what its proxies set.
-    env.extend(proxy_env.iter().cloned());
+    env.extend(run_env.iter().cloned());
     token.or_else(|| env.get("CHAOS_TOKEN").cloned())
 }
 
@@ -369,8 +369,8 @@ pub struct SelfHosting<'a> {
     pub binaries: &'a Binaries,
     /// The scenario uses the chaos API (the hosted target gets it turned on).
     pub uses_chaos: bool,
-    /// Variables pointing the target at the run's proxies.
-    pub proxy_env: &'a [(String, String)],
+    /// Variables the run adds: its proxies, its trace receiver.
+    pub run_env: &'a [(String, String)],
     /// The shop's ports, when proxies were started in front of its services.
     pub shop_ports: Option<&'a ShopPorts>,
     /// Where `target.log` goes, and what it masks.

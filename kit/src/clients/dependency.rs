@@ -1,17 +1,20 @@
 //! [`Dependency`]: the one path every call to an external system takes. It consults the circuit
 //! breaker (fail fast when open), applies any injected chaos fault, bounds the call with the
-//! dependency timeout, and reports the outcome back to the breaker.
+//! dependency timeout, and reports the outcome back to the breaker; each call is a span of the
+//! request's trace, a refusal by the breaker an event on it.
 
 use std::future::Future;
 use std::time::Duration;
 
 use prometheus::IntCounter;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::chaos::FaultRegistry;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::resilience::circuit_breaker::CircuitBreaker;
+use crate::trace;
 
 /// Resilience wrapper for one named dependency; cheap to clone.
 #[derive(Clone)]
@@ -61,12 +64,19 @@ impl Dependency {
         F: Future<Output = ApiResult<T>>,
     {
         let timeout = budget.min(self.timeout);
-        let permit = self
-            .breaker
-            .acquire()
-            .map_err(|retry_after| ApiError::CircuitBreaker { service: self.name(), retry_after })?;
+        let permit = self.breaker.acquire().map_err(|retry_after| {
+            crate::span_event!(service = self.name(), operation, "breaker open: call refused");
+            ApiError::CircuitBreaker { service: self.name(), retry_after }
+        })?;
         self.calls.inc();
-        let result = self.run(operation, timeout, call).await;
+        let span = trace::client_span(self.name(), operation);
+        let result = self.run(operation, timeout, call).instrument(span.clone()).await;
+        if let Err(error) = &result
+            && counts_as_failure(error)
+            && !span.is_disabled()
+        {
+            trace::fail(&span, &error.to_string());
+        }
         permit.record(!matches!(&result, Err(e) if counts_as_failure(e)));
         result
     }

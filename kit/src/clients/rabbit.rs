@@ -63,8 +63,10 @@ impl EventPublisher {
             channel.confirm_select(ConfirmSelectOptions::default()).await?;
             let durable = QueueDeclareOptions { durable: true, ..Default::default() };
             channel.queue_declare(queue.into(), durable, FieldTable::default()).await?;
-            let properties =
-                BasicProperties::default().with_delivery_mode(2).with_content_type("application/json".into());
+            let properties = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into())
+                .with_headers(crate::trace::amqp_headers());
             let confirm = channel
                 .basic_publish("".into(), queue.into(), BasicPublishOptions::default(), payload, properties)
                 .await?

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tower::{Layer, Service, ServiceExt};
+use tracing::Instrument;
 
 use crate::config::AppSettings;
 use crate::error::ApiError;
@@ -24,6 +25,7 @@ use crate::layers::metrics::{Recording, RouteSeries};
 use crate::layers::request_id::RequestId;
 use crate::layers::{content, security_headers};
 use crate::metrics::Metrics;
+use crate::trace;
 
 /// What the steps need, from a service's [`AppSettings`].
 pub struct Steps {
@@ -56,8 +58,8 @@ impl Steps {
 }
 
 /// The outer steps around `inner`, outermost first:
-/// 1. the request id, on every response and in every log line and error body, and the
-///    security headers on every response;
+/// 1. the request id, on every response and in every log line and error body, the security
+///    headers on every response, and the request's span when traces are on;
 /// 2. metrics and the access log, which see the final status of everything below, 429s and
 ///    caught panics included;
 /// 3. a panic becomes a documented 500 body instead of a dropped connection.
@@ -75,7 +77,11 @@ where
 {
     let id = RequestId::of(&request);
     let docs = security_headers::is_docs(request.uri().path());
-    let mut response = id.scope(steps.debug, recorded(&steps, &series, request, inner)).await;
+    let span = trace::server_span(&request);
+    let mut response = id.scope(steps.debug, recorded(&steps, &series, request, inner)).instrument(span.clone()).await;
+    if !span.is_disabled() {
+        trace::record_status(&span, response.status().as_u16());
+    }
     id.echo(&mut response);
     if steps.security_headers {
         security_headers::apply(response.headers_mut(), docs, steps.behind_tls);
