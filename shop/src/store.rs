@@ -124,6 +124,11 @@ pub fn db_error(error: sqlx::Error) -> ApiError {
     }
 }
 
+/// `query` as a `postgres <operation>` span of the request's trace.
+pub fn traced<F: Future>(operation: &'static str, query: F) -> tracing::instrument::Instrumented<F> {
+    tracing::Instrument::instrument(query, kit::trace::client_span("postgres", operation))
+}
+
 /// Whether `error` is a unique-constraint violation.
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     error.as_database_error().is_some_and(|e| e.is_unique_violation())

@@ -1,14 +1,15 @@
 //! `index.html`: one self-contained page per run (inline CSS and SVG, no network), written with
 //! maud, which escapes by construction. Verdict, every expectation with its measurement, the
 //! baseline comparison, per-phase percentiles, each phase's requests worst first with their
-//! failing responses (and the target's log lines for them), charts over time with faults and
-//! actions marked and breaker states as bands, status codes, actions, the scenario text.
+//! failing responses (with the target's log lines and trace waterfall for each) and slowest
+//! responses, charts over time with faults and actions marked and breaker states as bands,
+//! status codes, actions, the scenario text.
 //! Everything shown is computed in the report model first.
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use crate::report::charts;
 use crate::report::model::{Measures, PhaseReport, RunReport};
+use crate::report::{charts, waterfall};
 
 /// Each verdict's badge colour, shared by the run page and the dashboard.
 pub const VERDICT_COLORS: &str = ".passed{background:#1f8f4e}.skipped{background:#6b7280}.failed{background:#c62f2f}\
@@ -29,7 +30,7 @@ pub fn render(report: &RunReport) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head { meta charset="utf-8"; title { "Gauntlet: " (report.scenario) } style { (PreEscaped(STYLE)) (PreEscaped(VERDICT_COLORS)) } }
+            head { meta charset="utf-8"; title { "Gauntlet: " (report.scenario) } style { (PreEscaped(STYLE)) (PreEscaped(VERDICT_COLORS)) (PreEscaped(waterfall::STYLE)) } }
             body { main {
                 h1 { (report.scenario) " " span.badge.(report.verdict.name()) #verdict { (report.verdict.label()) } }
                 p.muted { (report.description) }
@@ -61,6 +62,18 @@ pub fn render(report: &RunReport) -> String {
                     (status_codes(report))
                 }
                 (actions_table(report))
+                @if let Some(traces) = &report.traces {
+                    h2 { "Traces" }
+                    p id="traces" {
+                        (traces.spans_received) " spans received from the target's services; the traces of "
+                        (traces.traces_kept) " samples kept (the others discarded as they arrived)"
+                        @if traces.spans_dropped + traces.traces_not_kept + traces.bad_exports > 0 {
+                            span.warn { "; bounded: " (traces.spans_dropped) " spans and " (traces.traces_not_kept)
+                                " traces not kept, " (traces.bad_exports) " exports unreadable" }
+                        }
+                        "."
+                    }
+                }
                 @if let Some(log) = &report.target_log {
                     h2 { "Target log" }
                     p {
@@ -185,12 +198,40 @@ fn phase_requests(phase: &PhaseReport) -> Markup {
                             @if !f.target_log.is_empty() {
                                 details { summary { "target log (" (f.target_log.len()) " lines)" } pre.body { @for line in &f.target_log { (line) "\n" } } }
                             }
+                            (trace_details(f.trace_id.as_deref(), f.trace.as_ref()))
                         }
                     }
                 }
             }
         }
+        @if !phase.slowest.is_empty() {
+            p { b { "Slowest requests" } " (the " (crate::measure::SLOWEST_PER_REQUEST) " slowest successful ones of each request, with their traces)" }
+            table.slowest {
+                tr { th { "at" } th { "request" } th { "status" } th { "took" } th { "request id" } th { "trace" } }
+                @for s in &phase.slowest {
+                    tr {
+                        td.num { (format!("{:.2}s", s.at_s)) }
+                        td { (s.name) }
+                        td { (s.status) }
+                        td.num { (format!("{:.1}ms", s.elapsed_ms)) }
+                        td { (s.request_id.as_deref().unwrap_or("–")) }
+                        td { (trace_details(Some(&s.trace_id), s.trace.as_ref())) }
+                    }
+                }
+            }
+        }
         @for note in &phase.dropped { p.warn { "Bounded: " (note) } }
+    }
+}
+
+/// A sample's trace: its waterfall when the spans arrived, else its id to look up elsewhere.
+fn trace_details(trace_id: Option<&str>, trace: Option<&crate::trace::Trace>) -> Markup {
+    html! {
+        @match (trace_id, trace) {
+            (Some(id), Some(trace)) => details.trace open { summary { "trace (" (trace.spans.len()) " spans)" } (waterfall::render(id, trace)) },
+            (Some(id), None) => span.muted { "trace " (id) },
+            _ => {},
+        }
     }
 }
 

@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tower::{Layer, Service, ServiceExt};
-use tracing::Instrument;
 
 use crate::config::AppSettings;
 use crate::error::ApiError;
@@ -78,7 +77,7 @@ where
     let id = RequestId::of(&request);
     let docs = security_headers::is_docs(request.uri().path());
     let span = trace::server_span(&request);
-    let mut response = id.scope(steps.debug, recorded(&steps, &series, request, inner)).instrument(span.clone()).await;
+    let mut response = id.scope_traced(steps.debug, span.clone(), recorded(&steps, &series, request, inner)).await;
     if !span.is_disabled() {
         trace::record_status(&span, response.status().as_u16());
     }

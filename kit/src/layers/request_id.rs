@@ -16,6 +16,8 @@ pub const HEADER: &str = "x-request-id";
 struct RequestContext {
     id: RequestId,
     debug: bool,
+    /// The request's span in its trace ([`crate::trace::server_span`]; none when traces are off).
+    trace: tracing::Span,
 }
 
 tokio::task_local! {
@@ -65,11 +67,25 @@ impl RequestId {
         self.0.to_str().unwrap_or_default()
     }
 
-    /// Runs `future` with this id visible to every log line (a tracing span) and every error body.
-    /// Not an `async fn`, which would hold `future` twice (as argument and inside the scope).
-    pub fn scope<F: Future>(&self, debug: bool, future: F) -> impl Future<Output = F::Output> {
+    /// Runs `future` with this id visible to every log line (a tracing span) and every error body,
+    /// and in the trace of the request it is called within: a task spawned for a request with
+    /// `id.scope(..)` keeps both.
+    pub fn scope<F: Future>(&self, debug: bool, future: F) -> impl Future<Output = F::Output> + use<F> {
+        let trace = CONTEXT.try_with(|ctx| ctx.trace.clone()).unwrap_or_else(|_| tracing::Span::none());
+        self.scope_traced(debug, trace, future)
+    }
+
+    /// [`RequestId::scope`] within the request's span `trace`. Not an `async fn`, which would
+    /// hold `future` twice (as argument and inside the scope).
+    pub(crate) fn scope_traced<F: Future>(
+        &self,
+        debug: bool,
+        trace: tracing::Span,
+        future: F,
+    ) -> impl Future<Output = F::Output> + use<F> {
         let span = tracing::info_span!("request", request_id = self.as_str());
-        CONTEXT.scope(RequestContext { id: self.clone(), debug }, future.instrument(span))
+        let future = future.instrument(span).instrument(trace.clone());
+        CONTEXT.scope(RequestContext { id: self.clone(), debug, trace }, future)
     }
 
     /// Echoes the id on the response.

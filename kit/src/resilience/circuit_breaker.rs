@@ -134,7 +134,6 @@ impl CircuitBreaker {
         counter.with_label_values(&[self.service]).inc();
         self.metrics.breaker_state.with_label_values(&[self.service]).set(to as i64);
         tracing::warn!(service = self.service, state = ?to, "circuit breaker transition");
-        crate::span_event!(service = self.service, state = ?to, "breaker transition");
     }
 }
 

@@ -56,8 +56,8 @@ impl Handler for Recorder {
         .bind(event.message_id.to_string())
         .bind(event.order_id)
         .bind(event.user_id)
-        .execute(&self.0.pool)
-        .await?;
+        .execute(&self.0.pool);
+        let inserted = crate::store::traced("insert notification", inserted).await?;
         if inserted.rows_affected() == 0 {
             tracing::info!(order_id = %event.order_id, "redelivered order.created ignored");
         } else {

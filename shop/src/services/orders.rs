@@ -25,7 +25,7 @@ use crate::events::OrderCreated;
 use crate::role::Role;
 use crate::service_token::ServiceKeys;
 use crate::services::{Page, health};
-use crate::store::{Store, db_error};
+use crate::store::{Store, db_error, traced};
 use crate::upstream::{Reply, Upstream};
 
 /// Most lines one order may have.
@@ -142,7 +142,8 @@ async fn create_order(
     let debug = state.debug;
     let task = async move { place(&state, &caller, order.items).await };
     let task = match request_id::current_id() {
-        Some(id) => tokio::spawn(async move { id.scope(debug, task).await }),
+        // Scoped here, within the request: the task keeps its id and its trace.
+        Some(id) => tokio::spawn(id.scope(debug, task)),
         None => tokio::spawn(task),
     };
     let row = task.await.map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("placing an order")))??;
@@ -234,10 +235,8 @@ async fn store_and_publish(state: &OrdersState, caller: &Caller, items: Vec<Item
     .bind(Uuid::new_v4())
     .bind(caller.id())
     .bind(total_cents)
-    .bind(sqlx::types::Json(&items))
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_error)?;
+    .bind(sqlx::types::Json(&items));
+    let row = traced("insert order", row.fetch_one(&mut *tx)).await.map_err(db_error)?;
     let event = OrderCreated { message_id: Uuid::new_v4(), order_id: row.id, user_id: row.user_id, total_cents };
     let event = serde_json::to_value(&event).map_err(|e| ApiError::Internal(e.into()))?;
     state.events.publish(&state.queue, &event).await?;

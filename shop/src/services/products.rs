@@ -158,9 +158,8 @@ async fn list_products(
 async fn get_product(State(state): State<ProductsState>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<axum::Json<Product>> {
     let row = sqlx::query_as::<_, Row>(concat!("SELECT ", columns!(), " FROM products WHERE id = $1"))
         .bind(id)
-        .fetch_optional(&state.store.pool)
-        .await
-        .map_err(db_error)?;
+        .fetch_optional(&state.store.pool);
+    let row = crate::store::traced("select product", row).await.map_err(db_error)?;
     row.map(|row| axum::Json(row.into())).ok_or_else(|| ApiError::not_found(format!("Product {id} not found")))
 }
 

@@ -227,9 +227,10 @@ async fn health_check(State(state): State<UsersState>) -> axum::response::Respon
 }
 
 async fn find(state: &UsersState, id: Uuid) -> ApiResult<User> {
-    sqlx::query_as::<_, User>(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
+    let query = sqlx::query_as::<_, User>(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
         .bind(id)
-        .fetch_optional(&state.store.pool)
+        .fetch_optional(&state.store.pool);
+    crate::store::traced("select user", query)
         .await
         .map_err(db_error)?
         .ok_or_else(|| ApiError::not_found(format!("User {id} not found")))
