@@ -8,7 +8,7 @@ use crate::trace::{Trace, TraceSpan};
 
 /// The waterfall's CSS, added to the page's.
 pub const STYLE: &str = ".waterfall{background:#fff;border:1px solid #dde1e8;padding:6px;margin:4px 0;font-size:12px}\
-.waterfall .row{display:flex;align-items:center;height:18px}.waterfall .label{width:38%;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\
+.waterfall .row{display:flex;align-items:center;height:18px}.waterfall .label{width:38%;flex:none;box-sizing:border-box;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\
 .waterfall .lane{position:relative;flex:1;height:12px;background:#f1f3f6}.waterfall .bar{position:absolute;top:0;height:12px;min-width:1px;border-radius:2px}\
 .waterfall .bar.error{outline:2px solid #c62f2f}.waterfall .mark{position:absolute;top:-3px;width:3px;height:18px;background:#c62f2f}\
 .waterfall .took{width:80px;text-align:right;font-variant-numeric:tabular-nums}";

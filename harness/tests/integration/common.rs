@@ -110,3 +110,30 @@ impl Drop for Started {
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// The DOM headless Chromium builds from `page`.
+pub(crate) fn headless_dom(page: &Path) -> String {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists());
+    let chromium = chromium.expect("chromium is required for this test: run `make tools` (apt-get install chromium)");
+    let profile = page.parent().unwrap().join("chromium-profile-dom");
+    let output = Command::new(chromium)
+        .args(CHROMIUM_FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", &format!("file://{}", page.display())])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// How the tests start headless Chromium: no sandbox (root), no network of its own.
+pub(crate) const CHROMIUM_FLAGS: [&str; 9] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,2400",
+];

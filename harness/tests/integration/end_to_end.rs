@@ -514,33 +514,6 @@ fn html_report_is_self_contained_and_renders_in_headless_chromium() {
 
 /// Renders `page` in headless Chromium, checks it is self-contained and shows `verdict`, takes
 /// a screenshot beside it, and returns the DOM.
-/// The DOM headless Chromium builds from `page`.
-fn headless_dom(page: &Path) -> String {
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists());
-    let chromium = chromium.expect("chromium is required for this test: run `make tools` (apt-get install chromium)");
-    let profile = page.parent().unwrap().join("chromium-profile-dom");
-    let output = Command::new(chromium)
-        .args(CHROMIUM_FLAGS)
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--dump-dom", &format!("file://{}", page.display())])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// How the tests start headless Chromium: no sandbox (root), no network of its own.
-const CHROMIUM_FLAGS: [&str; 9] = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,2400",
-];
-
 fn screenshot(page: &Path, verdict: &str) -> String {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists());
     let chromium = chromium.expect("chromium is required for this test: run `make tools` (apt-get install chromium)");

@@ -16,3 +16,4 @@ mod live;
 mod proxy;
 mod redis_failover;
 mod shop_scenarios;
+mod traces;
