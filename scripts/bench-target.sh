@@ -9,8 +9,9 @@
 # build, rate limits set high, RUST_LOG=warn. Rounds alternate over every endpoint, bare hyper
 # included, so drift on the shared machine hits all alike; each figure is the median of the
 # rounds. Then what single layers cost, each on vs off by the same method: rate limiting,
-# the security headers, and the header read timeout (a watchdog per connection); and, as the
-# noise floor those costs are read against, two apps that differ in nothing.
+# the security headers, the header read timeout (a watchdog per connection), traces exported
+# for every request; and, as the noise floor those costs are read against, two apps that differ
+# in nothing.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -93,7 +94,7 @@ done
 # has served /metrics and the cache for minutes).
 on_off() {
   local title=$1 path=$2
-  start_app "on-$title"
+  start_app "on-$title" ${ON_ENV:-}
   local on_port=$APP_PORT
   APP_BIN=${OFF_BIN:-} start_app "off-$title" "${@:3}"
   local off_port=$APP_PORT ons=() offs=() rps
@@ -114,6 +115,22 @@ on_off "rate limiting" /health/all RATE_LIMIT_ENABLED=false
 on_off "security headers" /health/ SECURITY_HEADERS=false
 on_off "header read timeout" /health/ HEADER_READ_TIMEOUT_MS=0
 on_off "noise (equal apps)" /health/
+
+# Traces on (every request a sampled root, exported over OTLP/HTTP to a receiver on the load
+# generator's core that answers 200) against off, the default.
+otlp_port=$(free_port)
+taskset -c "$LOAD_CORE" python3 - "$otlp_port" <<'PY' >/dev/null 2>&1 &
+import http.server, sys
+class Sink(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *args): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+PY
+PIDS+=($!)
+ON_ENV="OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp_port OTEL_TRACES_SAMPLER=always_on" on_off "traces" /health/
+ON_ENV="OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp_port OTEL_TRACES_SAMPLER=always_on" on_off "traces" /examples/database/postgres/query
 
 if [ -n "${BENCH_BEFORE:-}" ]; then
   echo

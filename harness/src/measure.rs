@@ -18,11 +18,14 @@ use hdrhistogram::Histogram;
 mod delta;
 pub mod label;
 mod response;
+mod slowest;
 mod stats;
 
 pub use delta::{Delta, TallyDelta};
 pub use label::RequestLabel;
 pub use response::Response;
+pub use slowest::SLOWEST_PER_REQUEST;
+use slowest::Slowest;
 pub use stats::{FailureSample, Percentiles, PhaseStats, Sample, SlowSample, TimelinePoint};
 
 /// Longest latency a histogram tracks (larger values are clamped): 10 minutes in µs.
@@ -31,8 +34,6 @@ const MAX_MICROS: u64 = 600_000_000;
 pub const MAX_SAMPLES: usize = 1_000_000;
 /// Failing responses kept per request name and kind of failure.
 pub const FAILURES_PER_KIND: usize = 5;
-/// Slowest successful traced responses kept per request name.
-pub const SLOWEST_PER_REQUEST: usize = 3;
 /// Bytes of a failing response's body kept in its sample.
 pub const FAILURE_BODY_BYTES: usize = 2048;
 /// The kinds failures are kept by: an error status (""), a broken rule, a transport failure's
@@ -163,8 +164,8 @@ struct Inner {
     samples_dropped: u64,
     failures: BTreeMap<(usize, u16, &'static str), Vec<FailureSample>>,
     failures_not_kept: u64,
-    /// Per request: the slowest successful traced responses, each with its trace id.
-    slowest: Vec<Vec<(SlowSample, u128)>>,
+    /// Per request: the slowest successful traced responses.
+    slowest: Slowest,
     /// What was recorded since the last drain, in a worker ([`Recorder::draining`]).
     pending: Option<delta::Pending>,
 }
@@ -212,7 +213,7 @@ impl Recorder {
                 samples_dropped: 0,
                 failures: BTreeMap::new(),
                 failures_not_kept: 0,
-                slowest: requests.iter().map(|_| Vec::new()).collect(),
+                slowest: Slowest::new(requests.len()),
                 pending: None,
             }),
             requests,
@@ -277,75 +278,30 @@ impl Recorder {
         if let Some((status, kind)) = failure_kind {
             let key = (response.request, status, kind);
             let kept = inner.failures.entry(key).or_default();
-            let sample = (kept.len() < FAILURES_PER_KIND).then(|| self.failure_sample(response, sent));
+            let (label, at) = (self.requests.get(response.request), sent.saturating_duration_since(self.run_started));
+            let sample = (kept.len() < FAILURES_PER_KIND).then(|| FailureSample::of(response, label, at));
             match &sample {
-                Some(sample) => {
-                    kept.push(sample.clone());
-                    if let (Some(traces), Some(trace)) = (&self.traces, response.trace_id) {
-                        traces.want(trace);
-                    }
-                }
+                Some(sample) => kept.push(sample.clone()),
                 None => inner.failures_not_kept += 1,
             }
+            let wanted = response.trace_id.filter(|_| sample.is_some());
             if let Some(pending) = inner.pending.as_mut() {
                 pending.failure(key, sample);
             }
+            self.keep_traces(wanted, None);
         } else if let Some(trace) = response.trace_id.filter(|_| inner.pending.is_none()) {
-            self.keep_if_slowest(&mut inner, response, sent, trace);
+            let (label, at) = (self.requests.get(response.request), sent.saturating_duration_since(self.run_started));
+            if let Some(displaced) = inner.slowest.offer(response, label, at, trace) {
+                self.keep_traces(Some(trace), displaced);
+            }
         }
     }
 
-    /// Keeps a successful traced response among its request's slowest, letting go of the one
-    /// (and its trace) it displaces.
-    fn keep_if_slowest(&self, inner: &mut Inner, response: &Response<'_>, sent: Instant, trace: u128) {
-        let Some(slowest) = inner.slowest.get_mut(response.request) else { return };
-        let elapsed_ms = response.latency.as_secs_f64() * 1000.0;
-        if slowest.len() >= SLOWEST_PER_REQUEST && slowest.last().is_some_and(|(s, _)| s.elapsed_ms >= elapsed_ms) {
-            return;
-        }
-        if slowest.len() >= SLOWEST_PER_REQUEST
-            && let Some((_, displaced)) = slowest.pop()
-            && let Some(traces) = &self.traces
-        {
-            traces.release(displaced);
-        }
-        let sample = SlowSample {
-            name: self.requests.get(response.request).map_or_else(String::new, |l| l.name.clone()),
-            at_s: sent.saturating_duration_since(self.run_started).as_secs_f64(),
-            status: response.status,
-            elapsed_ms,
-            request_id: response.request_id.map(str::to_owned),
-            trace_id: crate::trace::trace_id_hex(trace),
-            trace: None,
-        };
-        let at = slowest.partition_point(|(s, _)| s.elapsed_ms >= elapsed_ms);
-        slowest.insert(at, (sample, trace));
+    /// Asks the trace store to keep `wanted` and let `released` go.
+    fn keep_traces(&self, wanted: Option<u128>, released: Option<u128>) {
         if let Some(traces) = &self.traces {
-            traces.want(trace);
-        }
-    }
-
-    fn failure_sample(&self, response: &Response<'_>, sent: Instant) -> FailureSample {
-        let label = self.requests.get(response.request);
-        let error = match &response.transport_error {
-            Some((kind, message)) => Some(format!("{kind}: {message}")),
-            None if !response.broken_rules.is_empty() => Some(format!("broke {}", response.broken_rules.join("; "))),
-            None => None,
-        };
-        let body = response.body.get(..FAILURE_BODY_BYTES.min(response.body.len())).unwrap_or_default();
-        FailureSample {
-            name: label.map_or_else(String::new, |l| l.name.clone()),
-            at_s: sent.saturating_duration_since(self.run_started).as_secs_f64(),
-            method: label.map_or_else(String::new, |l| l.method.clone()),
-            path: label.map_or_else(String::new, |l| l.path.clone()),
-            status: (response.status != 0).then_some(response.status),
-            error,
-            elapsed_ms: response.latency.as_secs_f64() * 1000.0,
-            request_id: response.request_id.map(str::to_owned),
-            body: (response.transport_error.is_none()).then(|| String::from_utf8_lossy(body).into_owned()),
-            target_log: Vec::new(),
-            trace_id: response.trace_id.map(crate::trace::trace_id_hex),
-            trace: None,
+            released.into_iter().for_each(|trace| traces.release(trace));
+            wanted.into_iter().for_each(|trace| _ = traces.want(trace));
         }
     }
 
@@ -387,8 +343,7 @@ impl Recorder {
         stats.failures = inner.failures.values().flatten().cloned().collect();
         stats.failures.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
         stats.failures_not_kept = inner.failures_not_kept;
-        stats.slowest = inner.slowest.iter().flatten().map(|(sample, _)| sample.clone()).collect();
-        stats.slowest.sort_by(|a, b| b.elapsed_ms.total_cmp(&a.elapsed_ms));
+        stats.slowest = inner.slowest.samples();
         stats
     }
 }

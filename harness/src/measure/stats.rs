@@ -1,12 +1,13 @@
 //! What a phase measured, as the checks and the report read it: percentiles, the per-second
-//! timeline, failure samples and the ordered samples sequence checks walk.
+//! timeline, failure and slowest samples, and the ordered samples sequence checks walk.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::MAX_SAMPLES;
+use super::{FAILURE_BODY_BYTES, MAX_SAMPLES, RequestLabel, Response};
 use crate::trace::Trace;
 
 /// One response, as sequence checks need it.
@@ -124,6 +125,32 @@ pub struct FailureSample {
     /// That trace's spans, when the harness received them (filled in after the run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<Trace>,
+}
+
+impl FailureSample {
+    /// The sample of failing `response` to `label`, sent `at` into the run.
+    pub(super) fn of(response: &Response<'_>, label: Option<&RequestLabel>, at: Duration) -> Self {
+        let error = match &response.transport_error {
+            Some((kind, message)) => Some(format!("{kind}: {message}")),
+            None if !response.broken_rules.is_empty() => Some(format!("broke {}", response.broken_rules.join("; "))),
+            None => None,
+        };
+        let body = response.body.get(..FAILURE_BODY_BYTES.min(response.body.len())).unwrap_or_default();
+        Self {
+            name: label.map_or_else(String::new, |l| l.name.clone()),
+            at_s: at.as_secs_f64(),
+            method: label.map_or_else(String::new, |l| l.method.clone()),
+            path: label.map_or_else(String::new, |l| l.path.clone()),
+            status: (response.status != 0).then_some(response.status),
+            error,
+            elapsed_ms: response.latency.as_secs_f64() * 1000.0,
+            request_id: response.request_id.map(str::to_owned),
+            body: (response.transport_error.is_none()).then(|| String::from_utf8_lossy(body).into_owned()),
+            target_log: Vec::new(),
+            trace_id: response.trace_id.map(crate::trace::trace_id_hex),
+            trace: None,
+        }
+    }
 }
 
 /// One of the slowest successful responses of a request name in a phase, kept with its trace.
