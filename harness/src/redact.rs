@@ -138,12 +138,28 @@ impl Redactor {
                 // A body is JSON from outside: mask by key too (`"access_token": "..."`).
                 failure.body = failure.body.as_deref().map(|b| self.scenario_text(b));
                 failure.target_log.iter_mut().for_each(|line| *line = self.text(line));
+                failure.trace.iter_mut().for_each(|trace| self.trace(trace));
+            }
+            for slow in &mut phase.slowest {
+                slow.name = self.text(&slow.name);
+                slow.trace.iter_mut().for_each(|trace| self.trace(trace));
             }
             for expectation in &mut phase.expectations {
                 expectation.measured = self.text(&expectation.measured);
             }
         }
         report.rollback.iter_mut().for_each(|action| self.action(action));
+    }
+
+    /// A trace's span names and events (an error message may quote a URL).
+    fn trace(&self, trace: &mut crate::trace::Trace) {
+        for span in &mut trace.spans {
+            span.name = self.text(&span.name);
+            for event in &mut span.events {
+                event.name = self.text(&event.name);
+                event.attributes.values_mut().for_each(|value| *value = self.text(value));
+            }
+        }
     }
 
     fn action(&self, action: &mut ActionLog) {
@@ -177,6 +193,30 @@ mod tests {
         let body = r#"{"access_token":"opaque-value","token_type":"bearer","user_id":"u-1"}"#;
         let masked = redactor.scenario_text(body);
         assert!(!masked.contains("opaque-value") && masked.contains("u-1"), "{masked}");
+    }
+
+    #[test]
+    fn a_trace_event_quoting_a_secret_is_masked() {
+        let redactor = Redactor::new(vec!["hunter22".into()]);
+        let event = crate::trace::SpanEvent {
+            name: "failed".into(),
+            at_us: 0,
+            attributes: [("reason".to_owned(), "GET /x?api_key=k1 as hunter22".to_owned())].into(),
+        };
+        let span = crate::trace::TraceSpan {
+            service: "orders".into(),
+            name: "GET products".into(),
+            span_id: "1".into(),
+            parent_span_id: None,
+            start_us: 0,
+            duration_us: 1,
+            status: "error".into(),
+            events: vec![event],
+        };
+        let mut trace = crate::trace::Trace { spans: vec![span] };
+        redactor.trace(&mut trace);
+        let reason = &trace.spans[0].events[0].attributes["reason"];
+        assert!(!reason.contains("hunter22") && !reason.contains("k1"), "{reason}");
     }
 
     #[test]
