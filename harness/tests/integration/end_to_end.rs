@@ -551,9 +551,9 @@ fn screenshot(page: &Path, verdict: &str) -> String {
 
 /// A small HTTP/1.1 server on loopback with failing endpoints: `/drop` closes the connection
 /// without answering, `/examples/...` answers 500 with a JSON body echoing the request's
-/// Authorization header, `/redis/...` answers 404, anything else 200 `{"status":"ok"}`. The
-/// harness's own probes come from 127.0.0.2 and always get 200. Every answer has an
-/// `X-Request-ID`.
+/// Authorization and traceparent headers, `/redis/...` answers 404, anything else 200
+/// `{"status":"ok"}`. The harness's own probes come from 127.0.0.2 and always get 200. Every
+/// answer has an `X-Request-ID`.
 struct FailingServer {
     url: String,
 }
@@ -574,7 +574,7 @@ impl FailingServer {
                         if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
                             return;
                         }
-                        let (mut length, mut authorization) = (0usize, String::new());
+                        let (mut length, mut authorization, mut traceparent) = (0usize, String::new(), String::new());
                         loop {
                             let mut header = String::new();
                             if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
@@ -584,6 +584,7 @@ impl FailingServer {
                             match name.to_ascii_lowercase().as_str() {
                                 "content-length" => length = value.trim().parse().unwrap_or(0),
                                 "authorization" => authorization = value.trim().to_owned(),
+                                "traceparent" => traceparent = value.trim().to_owned(),
                                 _ => {}
                             }
                         }
@@ -595,7 +596,7 @@ impl FailingServer {
                             p if p.starts_with("/examples") => (
                                 "500 Internal Server Error",
                                 format!(
-                                    r#"{{"error":"InternalError","message":"boom at {p}","auth":"{authorization}"}}"#
+                                    r#"{{"error":"InternalError","message":"boom at {p}","auth":"{authorization}","traceparent":"{traceparent}"}}"#
                                 ),
                             ),
                             p if p.starts_with("/redis") => ("404 Not Found", r#"{"error":"NotFound"}"#.to_owned()),
@@ -613,6 +614,37 @@ impl FailingServer {
             }
         });
         Self { url }
+    }
+}
+
+#[test]
+fn a_url_target_gets_a_sampled_traceparent_when_the_scenario_asks_and_the_report_names_its_trace() {
+    let _stack = shared();
+    let server = FailingServer::start();
+    let reports = report_dir("traced-url");
+    std::fs::create_dir_all(&reports).unwrap();
+    let scenario = reports.join("traced.yaml");
+    let text = std::fs::read_to_string(fixture("failing-endpoints.yaml")).unwrap();
+    std::fs::write(&scenario, text.replace("seed: 4\n", "seed: 4\ntrace: {sample: 1}\n")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", scenario.to_str().unwrap(), "--quiet", "--report-dir", reports.to_str().unwrap()])
+        .args(["--target", &server.url])
+        .env("GAUNTLET_E2E_TOKEN", "e2e-token")
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let (report, _) = report(&reports);
+    assert!(report["traces"].is_null(), "no receiver for a URL target");
+    let failures = report["phases"][0]["failures"].as_array().unwrap();
+    let broken: Vec<&Value> = failures.iter().filter(|f| f["status"] == 500).collect();
+    assert!(!broken.is_empty(), "{failures:#?}");
+    for failure in broken {
+        let id = failure["trace_id"].as_str().expect("a trace id");
+        assert_eq!(id.len(), 32);
+        let sent = format!("\"traceparent\":\"00-{id}-");
+        assert!(failure["body"].as_str().unwrap().contains(&sent), "{failure}");
+        assert!(failure["trace"].is_null(), "its spans are in the target's own backend");
     }
 }
 
@@ -673,6 +705,8 @@ fn a_failing_smoke_run_names_each_failing_request_with_status_and_body_and_hides
     let broken = failed("/examples/database/postgres/query", 500);
     assert!(broken["body"].as_str().unwrap().contains("boom at /examples/database/postgres/query"), "{broken}");
     assert!(broken["request_id"].as_str().unwrap().starts_with("rid-"), "{broken}");
+    assert!(broken["body"].as_str().unwrap().contains("\"traceparent\":\"\""), "a URL target gets none unasked");
+    assert!(broken["trace_id"].is_null(), "{broken}");
     failed("/redis/cluster/info", 404);
     assert!(!failures.iter().any(|f| f["path"] == "/health/"), "a passing request is not a failure");
     let worst = &phase["by_request"][0];
