@@ -2,10 +2,9 @@
 //! inbound request, each dependency call, each upstream attempt, each message consumed), with
 //! breaker decisions and injected faults as span events.
 //!
-//! Spans and events go to the `otel` target, which only the exporter [`crate::telemetry::init`]
-//! installs when `OTEL_EXPORTER_OTLP_ENDPOINT` is set listens to. Unset, every span here is
-//! disabled at its call site (one relaxed load), nothing is parsed from or written to headers,
-//! and the log lines are as before.
+//! Spans and events go to the `otel` target; only the exporter that [`crate::telemetry::init`]
+//! installs when `OTEL_EXPORTER_OTLP_ENDPOINT` is set listens to it. Unset, no span is made (one
+//! relaxed load), nothing is read from or written to headers, and the log lines are as before.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
