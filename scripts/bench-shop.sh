@@ -4,6 +4,8 @@
 #
 #   scripts/bench-shop.sh            # needs `make services`; builds release binaries
 #   BENCH_SECONDS=5 BENCH_ROUNDS=5 scripts/bench-shop.sh
+#   BENCH_BEFORE=/path/to/older/shop scripts/bench-shop.sh   # also: that build's gateway, same rounds
+#   BENCH_PROFILE=1 scripts/bench-shop.sh   # and what the services' core spends its time on (perf)
 #
 # Method: the six shop services pinned to core 0, wrk (-t1 -c16, POST with a token) pinned to
 # core 1, release build, RUST_LOG=warn; PostgreSQL and RabbitMQ are the dev stack's, unpinned.
@@ -16,6 +18,7 @@
 # and the services'). Goal: orders through the gateway >= 0.5 of pgbench's orders/s. And the
 # broker's: scripts/bench/publish.py's confirmed publishes per second of an order's event
 # (persistent, one confirm awaited per message, the same client count; Python, so a floor).
+# After the rounds, where an order's time goes: each hop's mean from the services' own metrics.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -41,18 +44,31 @@ cleanup() {
 }
 trap cleanup EXIT
 export LOG_FORMAT=json RUST_LOG=warn GATEWAY_RATE_LIMIT=100000000/minute SHOP_HOST=127.0.0.1
-declare -A PORT
-for service in users products inventory notifications orders gateway; do
-  PORT[$service]=$(free_port)
-  upper=${service^^}
-  export "SHOP_${upper}_PORT=${PORT[$service]}" "${upper}_URL=http://127.0.0.1:${PORT[$service]}"
-done
-for service in users products inventory notifications orders gateway; do
-  taskset -c "$SERVER_CORE" "$BIN/shop" "$service" >"$ROOT/target/bench-shop-$service.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 1 150); do curl -sf -o /dev/null "http://127.0.0.1:${PORT[$service]}/health" && break; sleep 0.2; done
-done
-gateway=http://127.0.0.1:${PORT[gateway]}
+SERVICES=(users products inventory notifications orders gateway)
+# start_shop BIN NAME: the six services of BIN on free ports, pinned to the server core; each
+# service's port lands in PORT[NAME-service]. stop_shop NAME ends them again.
+declare -A PORT SET_PIDS
+start_shop() {
+  local bin=$1 name=$2 service upper env=()
+  for service in "${SERVICES[@]}"; do
+    PORT[$name-$service]=$(free_port)
+    upper=${service^^}
+    env+=("SHOP_${upper}_PORT=${PORT[$name-$service]}" "${upper}_URL=http://127.0.0.1:${PORT[$name-$service]}")
+  done
+  SET_PIDS[$name]=""
+  for service in "${SERVICES[@]}"; do
+    env "${env[@]}" taskset -c "$SERVER_CORE" "$bin" "$service" >"$ROOT/target/bench-shop-$name-$service.log" 2>&1 &
+    PIDS+=($!) SET_PIDS[$name]+="$! "
+    for _ in $(seq 1 150); do curl -sf -o /dev/null "http://127.0.0.1:${PORT[$name-$service]}/health" && break; sleep 0.2; done
+  done
+}
+stop_shop() {
+  local pid
+  for pid in ${SET_PIDS[$1]}; do kill "$pid" 2>/dev/null || true; done
+  for pid in ${SET_PIDS[$1]}; do wait "$pid" 2>/dev/null || true; done
+}
+start_shop "$BIN/shop" this
+gateway=http://127.0.0.1:${PORT[this-gateway]}
 json() { python3 -c "import sys, json; print(json.load(sys.stdin)$1)"; }
 admin=$(curl -sf -X POST "$gateway/api/auth/token" -H 'content-type: application/json' \
   -d "{\"email\":\"admin@shop.local\",\"password\":\"$SHOP_ADMIN_PASSWORD\"}" | json '["access_token"]')
@@ -87,12 +103,14 @@ SQL
 # pgbench -> "orders_per_s p99_ms failed" (p99 from its per-transaction log is more than we need:
 # the average latency stands in, marked by its label).
 pgbench_orders() {
-  PGPASSWORD=$(password POSTGRES_PASSWORD) taskset -c "$LOAD_CORE" pgbench -h 127.0.0.1 -U dev_admin -d "$SHOP_DATABASE" \
-    -n -j 1 -c "$CONNECTIONS" -T "$SECONDS_PER_RUN" -f "$WORK/order.sql" 2>&1 | awk '
+  local out
+  out=$(PGPASSWORD=$(password POSTGRES_PASSWORD) taskset -c "$LOAD_CORE" pgbench -h 127.0.0.1 -U dev_admin \
+    -d "$SHOP_DATABASE" -n -j 1 -c "$CONNECTIONS" -T "$SECONDS_PER_RUN" -f "$WORK/order.sql" 2>&1) || true
+  awk '
     /^tps = / { tps = $3 }
     /^latency average = / { lat = $4 }
     /^number of failed transactions: / { failed = $5 }
-    END { if (tps == "") exit 1; printf "%.0f %.2f %d\n", tps, lat, failed }'
+    END { if (tps == "") exit 1; printf "%.0f %.2f %d\n", tps, lat, failed }' <<<"$out" || { echo "pgbench failed: $out" >&2; return 1; }
 }
 
 # The broker's confirmed publishes per second of a 150-byte event -> "per_s 0 0".
@@ -110,10 +128,24 @@ measure() {
     END { printf "%.0f %.2f %s\n", rps, p99, (bad == "" ? 0 : bad) }'
 }
 
-PATHS=("straight to orders|http://127.0.0.1:${PORT[orders]}/orders/" "through the gateway|$gateway/api/orders/"
+# label|what: an HTTP path of a running set of services (SET-SERVICE/path), pgbench or rabbitmq.
+PATHS=("straight to orders|this-orders/orders/" "through the gateway|this-gateway/api/orders/"
   "pgbench, the order SQL|pgbench" "RabbitMQ publish+confirm|rabbitmq")
+# The build before runs only while this one is stopped: two sets' pools and pgbench would pass
+# PostgreSQL's 100 connections. Each set is warmed for a second after it starts.
+[ -z "${BENCH_BEFORE:-}" ] || PATHS+=("gateway, build before|before-gateway/api/orders/")
+url() { local set_service=${1%%/*}; echo "http://127.0.0.1:${PORT[$set_service]}/${1#*/}"; }
+warm() { SECONDS_PER_RUN=1 measure "$(url "$1")" >/dev/null; }
+# hops SET: where that set's orders spent their time since it started, from its services'
+# metrics, kept in HOPS[SET] (a set is read before it is stopped).
+declare -A HOPS
+hops() {
+  local service targets=()
+  for service in "${SERVICES[@]}"; do targets+=("$service=http://127.0.0.1:${PORT[$1-$service]}/metrics"); done
+  HOPS[$1]=$(python3 "$ROOT/scripts/bench/hops.py" "${targets[@]}")
+}
 declare -A RPS P99 BAD
-measure "${PATHS[0]#*|}" >/dev/null # warm the pools and connections
+warm this-orders/orders/
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round/$ROUNDS" >&2
   for entry in "${PATHS[@]}"; do
@@ -121,7 +153,12 @@ for round in $(seq 1 "$ROUNDS"); do
     case $url in
       pgbench) read -r rps p99 bad < <(pgbench_orders) ;;
       rabbitmq) read -r rps p99 bad < <(publishes) ;;
-      *) read -r rps p99 bad < <(measure "$url") ;;
+      before-*)
+        hops this && stop_shop this && start_shop "$BENCH_BEFORE" before && warm "$url"
+        read -r rps p99 bad < <(measure "$(url "$url")")
+        hops before && stop_shop before && start_shop "$BIN/shop" this && warm this-orders/orders/
+        ;;
+      *) read -r rps p99 bad < <(measure "$(url "$url")") ;;
     esac
     RPS[$label]+="$rps " P99[$label]+="$p99 " BAD[$label]=$(( ${BAD[$label]:-0} + bad ))
   done
@@ -147,3 +184,33 @@ awk -v d="$direct" -v g="$via" 'BEGIN {
   printf "gateway cost: %.1f%% of throughput; goal <= 25%%: %s\n", cost, (cost <= 25 ? "met" : "MISSED") }'
 awk -v g="$via" -v l="$limit" 'BEGIN {
   printf "through the gateway / pgbench: %.3f; goal >= 0.5: %s\n", g / l, (g / l >= 0.5 ? "met" : "MISSED") }'
+if [ -n "${BENCH_BEFORE:-}" ]; then
+  before=$(median_of "${RPS[gateway, build before]}")
+  awk -v g="$via" -v b="$before" 'BEGIN { printf "this build / the build before, through the gateway: %.3f\n", g / b }'
+fi
+[ -n "${BENCH_BEFORE:-}" ] || hops this
+if [ "${BENCH_PROFILE:-0}" = 1 ]; then
+  # One more gateway run under perf: what core $SERVER_CORE (the services) spends its time on.
+  perf record -q -C "$SERVER_CORE" -F 999 -g -o "$ROOT/target/bench-shop.perf.data" -- sleep "$SECONDS_PER_RUN" 2>/dev/null &
+  profiler=$!
+  measure "$(url this-gateway/api/orders/)" >/dev/null
+  wait "$profiler"
+  echo
+  echo "Core $SERVER_CORE during one more gateway run (perf record -C $SERVER_CORE; target/bench-shop.perf.data):"
+  names="" # thread id=service, for every thread of the set's services
+  set -- ${SET_PIDS[this]}
+  for service in "${SERVICES[@]}"; do
+    for task in /proc/"$1"/task/*; do names+="${task##*/}=$service "; done
+    shift
+  done
+  perf report -i "$ROOT/target/bench-shop.perf.data" --no-children --sort pid --stdio -g none 2>/dev/null |
+    awk -v names="$names" 'BEGIN { n = split(names, pairs, " "); for (i = 1; i <= n; i++) { split(pairs[i], kv, "="); svc[kv[1]] = kv[2] } }
+      /^ +[0-9]/ { split($2, pc, ":"); printf "  %-8s %s\n", $1, (pc[1] in svc ? "shop " svc[pc[1]] : $2) }' | head -14
+  echo "By code (dso):"
+  perf report -i "$ROOT/target/bench-shop.perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -8
+fi
+for name in this ${BENCH_BEFORE:+before}; do
+  echo
+  echo "Where an order's time goes ($name build, its last round; means from each service's /metrics):"
+  echo "${HOPS[$name]}"
+done

@@ -4,6 +4,7 @@
 #   scripts/bench-target.sh            # needs `make services`; builds release binaries
 #   BENCH_SECONDS=5 BENCH_ROUNDS=5 scripts/bench-target.sh
 #   BENCH_BEFORE=/path/to/older/target-app scripts/bench-target.sh   # also: this build vs that one
+#   BENCH_LAYERS=0 scripts/bench-target.sh   # the ratios only, without each layer's cost
 #
 # Method: each server pinned to core 0, wrk (-t1 -c32) pinned to core 1, release
 # build, rate limits set high, RUST_LOG=warn. Rounds alternate over every endpoint, bare hyper
@@ -60,8 +61,8 @@ curl -sf -X POST "http://127.0.0.1:$app_port/examples/cache/bench-key?value=hell
 # its profile-led changes (7,442 req/s, 0.058 of bare hyper, by this method).
 ENDPOINTS=(
   "bare hyper hello-world|http://127.0.0.1:$hyper_port/|"
-  "/health/ (all middleware)|http://127.0.0.1:$app_port/health/|0.70"
-  "/api/version|http://127.0.0.1:$app_port/api/version|0.60"
+  "/health/ (all middleware)|http://127.0.0.1:$app_port/health/|0.80"
+  "/api/version|http://127.0.0.1:$app_port/api/version|0.75"
   "GET /examples/cache/{key}|http://127.0.0.1:$app_port/examples/cache/bench-key|0.25"
   "/metrics|http://127.0.0.1:$app_port/metrics|0.116"
 )
@@ -106,6 +107,8 @@ on_off() {
     -v each_on="${ons[*]}" -v each_off="${offs[*]}" 'BEGIN {
     printf "%-30s %10d %10d %9.1f%%   rounds on %s | off %s\n", t " " p, on, off, (off - on) / off * 100, each_on, each_off }'
 }
+
+[ "${BENCH_LAYERS:-1}" != 0 ] || exit 0
 
 echo
 echo "Layer cost (on vs off, same build, same method; medians; negative is noise in favour of on):"

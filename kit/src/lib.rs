@@ -4,7 +4,8 @@
 //! are the request steps (id, metrics, head limit, security headers) and [`error`] the one error
 //! body; [`config`] reads the shared settings; [`chaos`] and [`fault_routes`] are the fault
 //! registry and its API; [`clients`] guard every dependency call ([`clients::dependency`]) and
-//! reach Vault and RabbitMQ; [`resilience`] holds the circuit breaker.
+//! reach Vault and RabbitMQ; [`resilience`] holds the circuit breaker; [`runtime`] is the tokio
+//! runtime each service's `main` starts.
 
 pub mod chaos;
 pub mod clients;
@@ -16,6 +17,7 @@ pub mod layers;
 pub mod metrics;
 pub mod probe;
 pub mod resilience;
+pub mod runtime;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;

@@ -46,6 +46,8 @@ pub struct MetricFamilies {
     pub breaker_failures: IntCounterVec,
     /// `dependency_calls_total{service}`: calls that passed the breaker and reached the client.
     pub dependency_calls: IntCounterVec,
+    /// `dependency_call_duration_seconds{service}`: how long those calls took, faults included.
+    pub dependency_duration: HistogramVec,
     /// `circuit_breaker_state{service}`: 0 closed, 1 open, 2 half-open.
     pub breaker_state: IntGaugeVec,
     /// `chaos_faults_injected_total{dependency,kind}`.
@@ -66,16 +68,16 @@ impl Metrics {
             registry.register(Box::new(metric.clone())).expect("unique metric");
             metric
         };
-        let duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
-                // Up to the 30 s request deadline, so a request that ran into it is not just "+Inf".
-                .buckets(vec![
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
-                ]),
-            &["method", "endpoint"],
-        )
-        .expect("valid histogram");
-        registry.register(Box::new(duration.clone())).expect("unique metric");
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            // Up to the 30 s request deadline, so a request that ran into it is not just "+Inf".
+            let buckets =
+                vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0];
+            let metric =
+                HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid histogram");
+            registry.register(Box::new(metric.clone())).expect("unique metric");
+            metric
+        };
+        let duration = histogram("http_request_duration_seconds", "HTTP request latency", &["method", "endpoint"]);
         let app_info = gauge("app_info", "Application metadata", &["version", "name"]);
         app_info.with_label_values(&[env!("CARGO_PKG_VERSION"), app_name]).set(1);
         #[cfg(target_os = "linux")]
@@ -93,6 +95,11 @@ impl Metrics {
             breaker_closed: breaker("closed_total", "Times the circuit closed again"),
             breaker_failures: breaker("failures_total", "Failures recorded by the breaker"),
             dependency_calls: counter("dependency_calls_total", "Calls that passed the breaker", &["service"]),
+            dependency_duration: histogram(
+                "dependency_call_duration_seconds",
+                "Latency of calls that passed the breaker",
+                &["service"],
+            ),
             breaker_state: gauge("circuit_breaker_state", "0 closed, 1 open, 2 half-open", &["service"]),
             chaos_injected: counter("chaos_faults_injected_total", "Chaos faults injected", &["dependency", "kind"]),
             registry,

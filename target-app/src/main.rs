@@ -10,8 +10,11 @@ use target_app::{app::App, config};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    kit::runtime::build()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let settings = config::load()?;
     if std::env::args().nth(1).as_deref() == Some("health") {
         std::process::exit(if kit::probe::healthy(settings.app.port, "/health/live") { 0 } else { 1 });

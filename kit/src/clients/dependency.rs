@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use prometheus::IntCounter;
+use prometheus::{Histogram, IntCounter};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -23,13 +23,15 @@ pub struct Dependency {
     faults: FaultRegistry,
     timeout: Duration,
     calls: IntCounter,
+    duration: Histogram,
 }
 
 impl Dependency {
     /// Wraps calls to the dependency that `breaker` guards.
     pub fn new(breaker: CircuitBreaker, faults: FaultRegistry, timeout: Duration, metrics: &Metrics) -> Self {
         let calls = metrics.dependency_calls.with_label_values(&[breaker.service()]);
-        Self { breaker, faults, timeout, calls }
+        let duration = metrics.dependency_duration.with_label_values(&[breaker.service()]);
+        Self { breaker, faults, timeout, calls, duration }
     }
 
     /// The dependency's name (`postgres`, `vault`, ...).
@@ -70,7 +72,9 @@ impl Dependency {
         })?;
         self.calls.inc();
         let span = trace::client_span(self.name(), operation);
+        let started = std::time::Instant::now();
         let result = self.run(operation, timeout, call).instrument(span.clone()).await;
+        self.duration.observe(started.elapsed().as_secs_f64());
         if let Err(error) = &result
             && counts_as_failure(error)
             && !span.is_disabled()

@@ -1,5 +1,5 @@
-//! The orders service. Placing an order checks the user and each product over HTTP (through
-//! [`Upstream`]: breaker, timeout, bounded retries), reserves stock item by item, stores the
+//! The orders service. Placing an order checks the user and each product over HTTP, all at once
+//! (through [`Upstream`]: breaker, timeout, bounded retries), reserves stock item by item, stores the
 //! order and publishes `order.created` in one step: the row is committed only once the broker
 //! confirmed the event. Any failure after a reservation releases every reservation made
 //! (compensation). Reading an order adds the user's data, and still answers, marked degraded,
@@ -168,16 +168,19 @@ fn validate(order: &NewOrder) -> ApiResult<()> {
 
 async fn place(state: &OrdersState, caller: &Caller, items: Vec<NewItem>) -> ApiResult<Row> {
     let auth = caller.authorization.as_str();
-    let user = state.users.get(&format!("/users/{}", caller.id()), auth).await?;
+    // The user and the products are read at once: neither needs the other.
+    let user_path = format!("/users/{}", caller.id());
+    let paths: Vec<String> = items.iter().map(|item| format!("/products/{}", item.product_id)).collect();
+    let lookups = paths.iter().map(|path| state.products.get(path, auth));
+    let (user, products) = tokio::join!(state.users.get(&user_path, auth), futures::future::join_all(lookups));
+    let user = user?;
     match user.status.as_u16() {
         200 => {}
         404 => return Err(ApiError::invalid("user", "the token's user does not exist")),
         _ => return Err(answered(Role::Users, &user)),
     }
-    let paths: Vec<String> = items.iter().map(|item| format!("/products/{}", item.product_id)).collect();
-    let lookups = paths.iter().map(|path| state.products.get(path, auth));
     let mut priced = Vec::with_capacity(items.len());
-    for (item, reply) in items.iter().zip(futures::future::join_all(lookups).await) {
+    for (item, reply) in items.iter().zip(products) {
         let reply = reply?;
         match reply.status.as_u16() {
             200 => {

@@ -1,5 +1,5 @@
 //! `hello-hyper`: a bare hyper hello-world, the baseline the benchmarks compare against.
-//! Same runtime and listener setup as the app, no middleware. Port: first argument (default 8099).
+//! Same runtime (`TOKIO_RUNTIME` too) and listener setup as the app, no middleware. Port: first argument (default 8099).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,8 +16,11 @@ use tokio::net::TcpListener;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    kit::runtime::build()?.block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(8099);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     loop {

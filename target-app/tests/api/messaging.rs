@@ -29,6 +29,26 @@ async fn published_message_lands_in_a_durable_queue() {
 }
 
 #[tokio::test]
+async fn a_queue_deleted_between_publishes_is_declared_again() {
+    let app = spawn_app().await;
+    let queue = queue_name();
+    let (path, message) = (format!("/examples/messaging/publish?queue_name={queue}"), json!({ "n": 1 }));
+    let publish = || app.post_json(&path, &message);
+    assert_eq!(publish().await.status(), 200);
+    // Deleted behind the app's back: the channel it keeps for the queue declared it only once.
+    let uri = kit::clients::rabbit::amqp_uri(&app.state.settings.rabbitmq, &app.state.secrets).await.unwrap();
+    let connection = lapin::Connection::connect(&uri, Default::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel.queue_delete(queue.as_str().into(), Default::default()).await.unwrap();
+    let (status, body) = json_of(publish().await).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = app.get_json(&format!("/examples/messaging/queue/{queue}/info")).await;
+    assert_eq!(body["exists"], true, "{body}");
+    assert_eq!(body["message_count"], 1, "the second message was returned unroutable and lost: {body}");
+    channel.queue_delete(queue.as_str().into(), Default::default()).await.unwrap();
+}
+
+#[tokio::test]
 async fn bad_messages_and_queue_names_are_rejected() {
     let app = spawn_app().await;
     let url = |query: &str| format!("/examples/messaging/publish{query}");
