@@ -1,33 +1,39 @@
 #!/usr/bin/env python3
 """Where requests spend their time, from the services' own metrics: the mean of every latency
-histogram series with samples (requests served, calls to other services, calls to dependencies).
+series with samples (requests served, calls to other shop services, calls to dependencies).
 
     hops.py NAME=METRICS_URL ...
 
-A mean is the series' _sum over its _count, since the service started: run it after the load.
+A mean covers everything since the service started: run it after the load.
 """
 import re
 import sys
 import urllib.request
 
+# family -> (what, the total time's sample name, the count's sample name)
 FAMILIES = {
-    "http_request_duration_seconds": "served",
-    "upstream_request_duration_seconds": "calls",
-    "dependency_call_duration_seconds": "calls",
+    "http_request_duration_seconds": ("served", "http_request_duration_seconds_sum", "http_request_duration_seconds_count"),
+    "upstream_request_duration_seconds": ("calls", "upstream_request_duration_seconds_sum", "upstream_request_duration_seconds_count"),
+    "dependency_calls": ("calls", "dependency_call_seconds_total", "dependency_calls_total"),
 }
 SKIPPED = ("/health", "/metrics")
-LINE = re.compile(r"^(\w+)_(sum|count)\{(.*)\} (\S+)$")
+SAMPLE = re.compile(r"^(\w+)\{(.*)\} (\S+)$")
 
 
-def series(url):
-    """{(family, labels): {"sum": s, "count": n}} of the histograms in FAMILIES."""
-    found = {}
+def means(url):
+    """[(what, labels, count, mean_ms)] of the series in FAMILIES that have samples."""
+    values = {}
     with urllib.request.urlopen(url, timeout=5) as answer:
         for line in answer.read().decode().splitlines():
-            match = LINE.match(line)
-            if match and match[1] in FAMILIES:
-                found.setdefault((match[1], match[3]), {})[match[2]] = float(match[4])
-    return found
+            match = SAMPLE.match(line)
+            if match:
+                values[match[1], match[2]] = float(match[3])
+    found = []
+    for what, total, count in FAMILIES.values():
+        for (name, labels), n in values.items():
+            if name == count and n > 0 and not any(skip in labels for skip in SKIPPED):
+                found.append((what, labels, n, values.get((total, labels), 0) / n * 1000))
+    return sorted(found)
 
 
 def main(targets):
@@ -36,12 +42,8 @@ def main(targets):
     print(f"{'service':<14} {'what':<7} {'series':<58} {'count':>8} {'mean ms':>9}")
     for target in targets:
         name, url = target.split("=", 1)
-        for (family, labels), values in sorted(series(url).items()):
-            count = values.get("count", 0)
-            if count == 0 or any(skip in labels for skip in SKIPPED):
-                continue
-            mean_ms = values["sum"] / count * 1000
-            print(f"{name:<14} {FAMILIES[family]:<7} {labels:<58} {count:>8.0f} {mean_ms:>9.2f}")
+        for what, labels, count, mean_ms in means(url):
+            print(f"{name:<14} {what:<7} {labels:<58} {count:>8.0f} {mean_ms:>9.2f}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use prometheus::{Histogram, IntCounter};
+use prometheus::{Counter, IntCounter};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -23,15 +23,15 @@ pub struct Dependency {
     faults: FaultRegistry,
     timeout: Duration,
     calls: IntCounter,
-    duration: Histogram,
+    seconds: Counter,
 }
 
 impl Dependency {
     /// Wraps calls to the dependency that `breaker` guards.
     pub fn new(breaker: CircuitBreaker, faults: FaultRegistry, timeout: Duration, metrics: &Metrics) -> Self {
         let calls = metrics.dependency_calls.with_label_values(&[breaker.service()]);
-        let duration = metrics.dependency_duration.with_label_values(&[breaker.service()]);
-        Self { breaker, faults, timeout, calls, duration }
+        let seconds = metrics.dependency_seconds.with_label_values(&[breaker.service()]);
+        Self { breaker, faults, timeout, calls, seconds }
     }
 
     /// The dependency's name (`postgres`, `vault`, ...).
@@ -74,7 +74,7 @@ impl Dependency {
         let span = trace::client_span(self.name(), operation);
         let started = std::time::Instant::now();
         let result = self.run(operation, timeout, call).instrument(span.clone()).await;
-        self.duration.observe(started.elapsed().as_secs_f64());
+        self.seconds.inc_by(started.elapsed().as_secs_f64());
         if let Err(error) = &result
             && counts_as_failure(error)
             && !span.is_disabled()
