@@ -31,8 +31,9 @@ def means(url):
     found = []
     for what, total, count in FAMILIES.values():
         for (name, labels), n in values.items():
-            if name == count and n > 0 and not any(skip in labels for skip in SKIPPED):
-                found.append((what, labels, n, values.get((total, labels), 0) / n * 1000))
+            spent = values.get((total, labels))  # an older build may count calls without their time
+            if name == count and n > 0 and spent is not None and not any(skip in labels for skip in SKIPPED):
+                found.append((what, labels, n, spent / n * 1000))
     return sorted(found)
 
 
