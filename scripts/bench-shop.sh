@@ -154,9 +154,15 @@ for round in $(seq 1 "$ROUNDS"); do
       pgbench) read -r rps p99 bad < <(pgbench_orders) ;;
       rabbitmq) read -r rps p99 bad < <(publishes) ;;
       before-*)
-        hops this && stop_shop this && start_shop "$BENCH_BEFORE" before && warm "$url"
+        hops this
+        stop_shop this
+        start_shop "$BENCH_BEFORE" before
+        warm "$url"
         read -r rps p99 bad < <(measure "$(url "$url")")
-        hops before && stop_shop before && start_shop "$BIN/shop" this && warm this-orders/orders/
+        hops before
+        stop_shop before
+        start_shop "$BIN/shop" this
+        warm this-orders/orders/
         ;;
       *) read -r rps p99 bad < <(measure "$(url "$url")") ;;
     esac

@@ -1,9 +1,9 @@
-//! The orders service. Placing an order checks the user and each product over HTTP, all at once
-//! (through [`Upstream`]: breaker, timeout, bounded retries), reserves stock item by item, stores the
-//! order and publishes `order.created` in one step: the row is committed only once the broker
-//! confirmed the event. Any failure after a reservation releases every reservation made
-//! (compensation). Reading an order adds the user's data, and still answers, marked degraded,
-//! when the users service cannot (it waits for users at most half its budget, see
+//! The orders service. Placing an order checks the user and each product over HTTP, all at
+//! once (through [`Upstream`]: breaker, timeout, bounded retries), reserves stock item by item,
+//! stores the order and publishes `order.created` in one step: the row is committed only once
+//! the broker confirmed the event. Any failure after a reservation releases every reservation
+//! made (compensation). Reading an order adds the user's data, and still answers, marked
+//! degraded, when the users service cannot (it waits for users at most half its budget, see
 //! [`Upstream::get_optional`]).
 
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! `hello-hyper`: a bare hyper hello-world, the baseline the benchmarks compare against.
-//! Same runtime (`TOKIO_RUNTIME` too) and listener setup as the app, no middleware. Port: first argument (default 8099).
+//! Same runtime (`TOKIO_RUNTIME` too) and listener setup as the app, no middleware. Port: first
+//! argument (default 8099).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
