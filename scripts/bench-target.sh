@@ -26,7 +26,6 @@ cargo build --release -q --workspace --bins # the whole workspace: `-p` alone re
 BIN=$ROOT/target/release
 source "$ROOT/scripts/bench/common.sh"
 trap stop_started EXIT
-wait_http() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
 # Starts target-app on core $SERVER_CORE and a free port; sets APP_PORT (no subshell, so the
 # PID is recorded for cleanup).

@@ -10,12 +10,12 @@ import re
 import sys
 import urllib.request
 
-# family -> (what, the total time's sample name, the count's sample name)
-FAMILIES = {
-    "http_request_duration_seconds": ("served", "http_request_duration_seconds_sum", "http_request_duration_seconds_count"),
-    "upstream_request_duration_seconds": ("calls", "upstream_request_duration_seconds_sum", "upstream_request_duration_seconds_count"),
-    "dependency_calls": ("calls", "dependency_call_seconds_total", "dependency_calls_total"),
-}
+# (what, the sample holding the total time, the sample holding the count)
+FAMILIES = [
+    ("served", "http_request_duration_seconds_sum", "http_request_duration_seconds_count"),
+    ("calls", "upstream_request_duration_seconds_sum", "upstream_request_duration_seconds_count"),
+    ("calls", "dependency_call_seconds_total", "dependency_calls_total"),
+]
 SKIPPED = ("/health", "/metrics")
 SAMPLE = re.compile(r"^(\w+)\{(.*)\} (\S+)$")
 
@@ -29,7 +29,7 @@ def means(url):
             if match:
                 values[match[1], match[2]] = float(match[3])
     found = []
-    for what, total, count in FAMILIES.values():
+    for what, total, count in FAMILIES:
         for (name, labels), n in values.items():
             spent = values.get((total, labels))  # an older build may count calls without their time
             if name == count and n > 0 and spent is not None and not any(skip in labels for skip in SKIPPED):

@@ -18,7 +18,6 @@ ROUNDS=${BENCH_ROUNDS:-3}
 BIN=$ROOT/target/release
 source "$ROOT/scripts/bench/common.sh"
 trap stop_started EXIT
-wait_http() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; return 1; }
 
 hyper_port=$(free_port) app_port=$(free_port)
 taskset -c 0 "$BIN/hello-hyper" "$hyper_port" >/dev/null 2>&1 &
