@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub mod address;
+pub mod ports;
 pub mod shop;
 
 use address::{OBSERVER_ADDRESS, RUN_OPT_IN, SCRAPER_ADDRESS, TargetError, check_allowed, is_loopback};
@@ -123,7 +124,7 @@ impl Target {
         log: LogDestination<'_>,
     ) -> Result<Self, TargetError> {
         let binary = binaries.target_app()?;
-        let port = free_port()?;
+        let port = ports::free_ports(1)?[0];
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         env.insert("HOST".into(), "127.0.0.1".into());
         env.insert("PORT".into(), port.to_string());
@@ -420,13 +421,6 @@ fn beside_harness(program: &str) -> Option<PathBuf> {
     let dir = exe.parent()?;
     // Test binaries live one level deeper, in target/<profile>/deps/.
     [dir.join(program), dir.parent()?.join(program)].into_iter().find(|p| p.is_file())
-}
-
-fn free_port() -> Result<u16, TargetError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| TargetError::Start(format!("no free port: {e}")))
 }
 
 #[cfg(test)]

@@ -13,16 +13,9 @@ use crate::plan::{Target as TargetSpec, Topology};
 pub struct ShopPorts(pub(super) Vec<(&'static str, u16)>);
 
 impl ShopPorts {
-    /// A free loopback port for every service, all different: each listener is held until all
-    /// are bound (one released at a time, the kernel gave two services the same port).
+    /// A different free loopback port for every service.
     pub fn pick() -> Result<Self, TargetError> {
-        let listeners = ShopService::ALL
-            .iter()
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|e| TargetError::Start(format!("no free port: {e}")))?;
-        let ports = listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<Vec<_>>>();
-        let ports = ports.map_err(|e| TargetError::Start(format!("no free port: {e}")))?;
+        let ports = super::ports::free_ports(ShopService::ALL.len())?;
         Ok(Self(ShopService::ALL.iter().map(|s| s.name()).zip(ports).collect()))
     }
 

@@ -106,9 +106,9 @@ impl Drop for Started {
     }
 }
 
-/// A free loopback port.
+/// A free loopback port, outside the range the kernel gives outgoing connections.
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    harness::target::ports::free_ports(1).expect("a free port")[0]
 }
 
 /// The DOM headless Chromium builds from `page`.
