@@ -214,7 +214,10 @@ impl RedisCluster {
             .await;
         if matches!(&result, Err(error) if counts_as_failure(error)) && self.may_replace() {
             tracing::info!(operation, "dropping the Redis Cluster connection to relearn its topology");
-            self.connection.reset().await;
+            // In the background: a caller may be connecting right now, and this one must not
+            // wait for it outside its budget.
+            let connection = self.connection.clone();
+            tokio::spawn(async move { connection.reset().await });
         }
         result
     }

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
 
-use crate::clients::redis::RedisCluster;
+use crate::clients::redis::{HOT_PATH_BUDGET, RedisCluster};
 use crate::config::{Rate, RateLimitSettings};
 use crate::resilience::keyed_gate::KeyedGate;
 use kit::metrics::{IntCounterVec, IntGaugeVec, Metrics};
@@ -201,14 +201,25 @@ impl RateLimiter {
         }
     }
 
-    /// A token from a new lease, one lease request per client and class at a time.
+    /// A token from a new lease, one lease request per client and class at a time. Waiting for
+    /// the gate counts against the lease's [`HOT_PATH_BUDGET`]: when Redis hangs, the callers
+    /// queued behind a lease must not each wait out their own timeout in turn.
     async fn lease(&self, class: Class, client: IpAddr, index: u64, limit: u64, window: u64) -> u64 {
         let key = format!("{}ratelimit:{}:{client}:{index}", self.redis.key_prefix(), class.name());
-        let _gate = self.leasing.enter(&key).await;
-        // Whoever held the gate may have leased enough for this request too.
-        match self.leased_token(class, client, index) {
-            Some(token) => token,
-            None => self.lease_from_redis(class, client, key.clone(), index, limit, window).await,
+        let lease = async {
+            let _gate = self.leasing.enter(&key).await;
+            // Whoever held the gate may have leased enough for this request too.
+            match self.leased_token(class, client, index) {
+                Some(token) => token,
+                None => self.lease_from_redis(class, client, key.clone(), index, limit, window).await,
+            }
+        };
+        match tokio::time::timeout(HOT_PATH_BUDGET, lease).await {
+            Ok(token) => token,
+            Err(_) => {
+                self.set_backend(true, Some("no lease within the hot-path budget"));
+                self.count_in_memory(class, key, index)
+            }
         }
     }
 

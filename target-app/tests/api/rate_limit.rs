@@ -112,6 +112,21 @@ async fn redis_outage_falls_back_to_memory_without_500s_or_an_open_door() {
 }
 
 #[tokio::test]
+async fn callers_queued_behind_a_hung_lease_wait_one_budget_not_one_each() {
+    let app = spawn_app_with(|s| s.rate_limit.default = "1000/hour".parse().unwrap()).await;
+    assert_eq!(app.get("/api/version").await.status(), 200, "connects Redis and leases a first token");
+    app.inject_fault(serde_json::json!({ "dependency": "redis", "kind": "latency", "latency_ms": 3000 })).await;
+    // One client, so one lease gate: before each waited for the lease ahead of it to time out,
+    // the fifth answered after about 5 x 250 ms.
+    let started = std::time::Instant::now();
+    let statuses = futures::future::join_all((0..6).map(|_| app.get("/api/version"))).await;
+    let elapsed = started.elapsed();
+    assert!(statuses.iter().all(|r| r.status() == 200), "the limiter decides in memory");
+    assert!(elapsed < std::time::Duration::from_millis(800), "all six within about one 250 ms budget: {elapsed:?}");
+    assert!(app.metric("rate_limit_fallback_total", r#"class="default""#) >= 6.0);
+}
+
+#[tokio::test]
 async fn disabled_rate_limiting_never_answers_429() {
     let app = spawn_app_with(|s| {
         s.rate_limit.enabled = false;
