@@ -13,6 +13,8 @@ RESILIENCE := scenarios/postgres-breaker.yaml $(wildcard scenarios/breaker-*.yam
 CHAOS_TOKEN ?= dev-token
 # Extra `harness run` options for `make ci-gate`, e.g. GATE_ARGS="--summary-md summary.md".
 GATE_ARGS ?=
+# Where `make build` puts the programs: the dev profile (see Cargo.toml), which the tests share.
+BIN := target/debug
 
 .PHONY: help tools services services-down services-status build test lint structure check-docs check-deploy \
         load-test ci-gate contract run-target run-shop check-no-rebuild chaos bench-target bench-harness bench-soak bench-baseline bench-proxy bench-shop clean-reports
@@ -32,11 +34,11 @@ services-down: ## Stop what `make services` started
 services-status: ## One line per service
 	@scripts/services.sh status
 
-build: ## Release build of the programs; the tests and benchmarks reuse it (one compile)
-	cargo build --release --workspace --bins
+build: ## Build the programs (dev profile); the tests reuse it, one compile (benchmarks build release)
+	cargo build --workspace --bins
 
 test: tools services build ## Run every test against the real dev stack (on `make build`'s profile)
-	cargo test --release --workspace
+	cargo test --workspace
 
 lint: structure check-docs ## rustfmt, clippy (warnings are errors), the structure and docs checks
 	cargo fmt --all -- --check
@@ -52,11 +54,11 @@ check-deploy: tools ## docker-compose.yml, the Kubernetes manifests and promethe
 	@scripts/check-deploy.sh
 
 load-test: tools services build ## The main job: run the scenario library against the self-hosted target
-	@set -o pipefail; target/release/harness run $(SCENARIOS) --target-bin target/release/target-app; \
+	@set -o pipefail; $(BIN)/harness run $(SCENARIOS) --target-bin $(BIN)/target-app; \
 	code=$$?; echo; echo "Reports: file://$(CURDIR)/reports/index.html"; exit $$code
 
 ci-gate: services build ## The resilience set, quiet, as a CI gate (non-zero exit on any failed check); GATE_ARGS adds options
-	target/release/harness run --quiet $(GATE_ARGS) $(RESILIENCE)
+	$(BIN)/harness run --quiet $(GATE_ARGS) $(RESILIENCE)
 
 contract: tools services build ## schemathesis against target-app's own /openapi.json, every check, 50 examples per operation
 	@scripts/contract.sh
@@ -64,7 +66,7 @@ contract: tools services build ## schemathesis against target-app's own /openapi
 # Programs run from the binaries `make build` produced: `cargo run -p` would unify features for one
 # package and rebuild shared crates the workspace build already has (`make check-no-rebuild`).
 run-target: services build ## Run target-app on :8000 with the chaos API on (token: $(CHAOS_TOKEN))
-	CHAOS_ENABLED=true CHAOS_TOKEN=$(CHAOS_TOKEN) LOG_FORMAT=text target/release/target-app
+	CHAOS_ENABLED=true CHAOS_TOKEN=$(CHAOS_TOKEN) LOG_FORMAT=text $(BIN)/target-app
 
 run-shop: services build ## Run the shop's six services (gateway on :8100); Ctrl-C stops them all
 	@scripts/run-shop.sh
@@ -77,15 +79,15 @@ chaos: build ## How to inject faults by hand into a running target
 	@echo "Manual fault injection (start the target first: make run-target, in another terminal)."
 	@echo
 	@echo "  export CHAOS_TOKEN=$(CHAOS_TOKEN) GAUNTLET_TARGET=http://127.0.0.1:8000"
-	@echo "  target/release/harness fault inject postgres error --duration-s 60"
-	@echo "  target/release/harness fault inject redis latency --latency-ms 300 --probability 0.5"
-	@echo "  target/release/harness fault list             # --watch: redrawn every second; --json: the API's JSON"
-	@echo "  target/release/harness fault clear              # all, or: fault clear <id>"
-	@echo "  target/release/harness fault demo memory mb=256 hold_ms=5000"
-	@echo "  target/release/harness fault demo error rate=0.2 status=503"
+	@echo "  $(BIN)/harness fault inject postgres error --duration-s 60"
+	@echo "  $(BIN)/harness fault inject redis latency --latency-ms 300 --probability 0.5"
+	@echo "  $(BIN)/harness fault list             # --watch: redrawn every second; --json: the API's JSON"
+	@echo "  $(BIN)/harness fault clear              # all, or: fault clear <id>"
+	@echo "  $(BIN)/harness fault demo memory mb=256 hold_ms=5000"
+	@echo "  $(BIN)/harness fault demo error rate=0.2 status=503"
 	@echo
 	@echo "  another host: add --allow-remote (or export GAUNTLET_ALLOW_REMOTE=1)"
-	@echo "  network faults: target/release/harness proxy serve, then proxy create|toxic add|list (see README)"
+	@echo "  network faults: $(BIN)/harness proxy serve, then proxy create|toxic add|list (see README)"
 	@echo
 	@echo "Watch the effect: curl -s localhost:8000/health/all | jq .circuit_breakers"
 	@echo "                  curl -s localhost:8000/metrics | grep circuit_breaker_state"

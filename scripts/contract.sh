@@ -17,7 +17,7 @@ log=$(mktemp)
 # tested elsewhere); /demo caps small, so slow and CPU injectors end within the request timeout.
 env PORT="$port" RUST_LOG=warn LOG_FORMAT=json RATE_LIMIT_DEFAULT=1000000/minute RATE_LIMIT_HEALTH=1000000/minute \
   RATE_LIMIT_METRICS=1000000/minute DEMO_MAX_DELAY_MS=200 DEMO_MAX_CPU_MS=100 DEMO_MAX_MEMORY_MB=64 \
-  target/release/target-app >"$log" 2>&1 &
+  target/debug/target-app >"$log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"; }
 trap cleanup EXIT

@@ -15,7 +15,7 @@ PIDS=()
 stop() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait; }
 trap stop EXIT INT TERM
 for service in users products inventory notifications orders gateway; do
-  target/release/shop "$service" > >(sed -u "s/^/[$service] /") 2>&1 &
+  target/debug/shop "$service" > >(sed -u "s/^/[$service] /") 2>&1 &
   PIDS+=($!)
 done
 for _ in $(seq 1 150); do
@@ -23,5 +23,5 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 echo "shop ready: gateway http://127.0.0.1:8100 (admin@shop.local, password: SHOP_ADMIN_PASSWORD in .services/passwords.env)" >&2
-echo "  scenarios against it: SHOP_ADMIN_PASSWORD=... target/release/harness run scenarios/shop-happy-path.yaml --target http://127.0.0.1:8100" >&2
+echo "  scenarios against it: SHOP_ADMIN_PASSWORD=... target/debug/harness run scenarios/shop-happy-path.yaml --target http://127.0.0.1:8100" >&2
 wait
