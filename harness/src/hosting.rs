@@ -13,6 +13,9 @@ use crate::report::model::TargetLog;
 use crate::target::address::TargetError;
 use crate::target_log::{self, Lines};
 
+/// How often a starting process's ready URL is asked.
+const READY_POLL: Duration = Duration::from_millis(50);
+
 /// The name of the self-hosted target-app in `process:` actions.
 pub const TARGET_APP: &str = "target-app";
 
@@ -62,9 +65,29 @@ impl Hosting {
 
     /// Starts a process and waits up to `limit` for it to be ready.
     pub async fn start(&self, launch: Launch, limit: Duration) -> Result<(), TargetError> {
-        let mut hosted = self.spawn(launch)?;
-        let ready = self.wait_ready(&mut hosted, limit).await;
-        self.processes.lock().expect("hosted").push(hosted);
+        self.start_all(vec![launch], limit).await
+    }
+
+    /// Starts the processes all at once (the shop's services tolerate each other's absence and
+    /// a concurrent first start), then waits up to `limit` for each, in order, to be ready.
+    pub async fn start_all(&self, launches: Vec<Launch>, limit: Duration) -> Result<(), TargetError> {
+        let mut started = Vec::with_capacity(launches.len());
+        let mut ready = Ok(());
+        for launch in launches {
+            match self.spawn(launch) {
+                Ok(hosted) => started.push(hosted),
+                Err(error) => {
+                    ready = Err(error);
+                    break;
+                }
+            }
+        }
+        for hosted in &mut started {
+            if ready.is_ok() {
+                ready = self.wait_ready(hosted, limit).await;
+            }
+        }
+        self.processes.lock().expect("hosted").extend(started);
         ready
     }
 
@@ -174,7 +197,7 @@ impl Hosting {
                 }
                 Err(error) => last = error.to_string(),
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(READY_POLL).await;
         }
         Err(TargetError::Start(format!("{url} did not answer ready within {limit:?}; last: {last}")))
     }
@@ -219,5 +242,28 @@ mod tests {
         assert!(is_ready(StatusCode::OK, "ok"));
         assert!(!is_ready(StatusCode::OK, r#"{"status":"degraded"}"#));
         assert!(!is_ready(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"healthy"}"#));
+    }
+
+    #[tokio::test]
+    async fn start_all_starts_every_process_before_waiting_for_any() {
+        let dir = std::env::temp_dir().join(format!("gauntlet-hosting-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let hosting = Hosting::new(&dir.join("target.log"), crate::redact::Redactor::default(), client);
+        // Each becomes ready a second after it starts: one after another would take 3 s.
+        let launches = crate::target::ports::free_ports(3).unwrap().into_iter().map(|port| Launch {
+            name: format!("server-{port}"),
+            binary: "sh".into(),
+            args: vec!["-c".into(), format!("sleep 1 && exec python3 -m http.server {port} --bind 127.0.0.1")],
+            env: BTreeMap::new(),
+            ready_url: format!("http://127.0.0.1:{port}/"),
+        });
+        let started = Instant::now();
+        hosting.start_all(launches.collect(), Duration::from_secs(10)).await.unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(hosting.names().len(), 3);
+        assert!(elapsed < Duration::from_millis(2500), "started together: {elapsed:?}");
+        hosting.stop().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -196,9 +196,8 @@ impl Target {
                 .collect(),
         };
         let hosting = target.hosting.as_ref().expect("just set");
-        for (name, port) in ports {
-            hosting.start(launch(name, *port, "/health"), Duration::from_secs(60)).await?;
-        }
+        let launches = ports.iter().map(|(name, port)| launch(name, *port, "/health")).collect();
+        hosting.start_all(launches, Duration::from_secs(60)).await?;
         Ok(target)
     }
 
