@@ -126,6 +126,10 @@ pub struct RunArgs {
     /// No live progress lines; one summary line per scenario.
     #[arg(long)]
     pub quiet: bool,
+    /// End a scenario at its first failed phase: its later phases do not run (the rollback
+    /// still does), and the report says which were left out.
+    #[arg(long)]
+    pub fail_fast: bool,
     /// How to compare with a baseline.
     #[command(flatten)]
     pub baseline: BaselineArgs,

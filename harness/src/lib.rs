@@ -186,6 +186,7 @@ async fn run_scenarios(args: &RunArgs, listen: Option<Listen>) -> u8 {
         binaries: target::Binaries { target_app: args.target_bin.clone(), shop: args.shop_bin.clone() },
         report_dir: args.report_dir.clone(),
         quiet: args.quiet,
+        fail_fast: args.fail_fast,
         schedule_budget: args.schedule_budget / 100.0,
         live: live.as_ref().map(|(live, _)| live.clone()),
         coordinator: coordinator.clone(),

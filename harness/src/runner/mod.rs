@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub report_dir: PathBuf,
     /// No progress lines.
     pub quiet: bool,
+    /// `--fail-fast`: no phase runs after one failed.
+    pub fail_fast: bool,
     /// Share an open-model phase may fall short of its rate before the run is invalid.
     pub schedule_budget: f64,
     /// `--metrics-listen`: the live metrics the run feeds.
@@ -182,8 +184,17 @@ pub async fn run(loaded: &LoadedScenario, options: &RunOptions) -> anyhow::Resul
         report.problems.extend(outcome.problems);
         report.verdict = report.verdict.max(outcome.ending);
         report.time_to_recover_s = outcome.time_to_recover_s.or(report.time_to_recover_s);
+        let failed = outcome.report.as_ref().is_some_and(|phase| phase.expectations.iter().any(|e| !e.passed));
         report.phases.extend(outcome.report);
         if outcome.stop_run {
+            break;
+        }
+        let later = scenario.phases.len() - index - 1;
+        if options.fail_fast && failed && later > 0 {
+            report.problems.push(format!(
+                "--fail-fast: phase {:?} failed, so its {later} later phase(s) did not run",
+                scenario.phases[index].name
+            ));
             break;
         }
     }

@@ -3,16 +3,41 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Condvar, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
 
 /// The dev stack and the machine's cores, as the tests share them.
 static STACK: RwLock<()> = RwLock::new(());
 
-/// Every test holds this while it runs, side by side with the others.
-pub(crate) fn shared() -> RwLockReadGuard<'static, ()> {
-    STACK.read().unwrap_or_else(PoisonError::into_inner)
+/// How many [`shared`] tests run at once, and the signal that one ended: no more than the
+/// machine has cores, however many threads the test runner has (`make test` gives it more for
+/// the other test binaries), because the scenarios' latency and recovery checks measure on them.
+static SIDE_BY_SIDE: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// Held by a test that runs side by side with others.
+pub(crate) struct Shared {
+    _stack: RwLockReadGuard<'static, ()>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        *SIDE_BY_SIDE.0.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        SIDE_BY_SIDE.1.notify_one();
+    }
+}
+
+/// Every test holds this while it runs, side by side with at most one per core.
+pub(crate) fn shared() -> Shared {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let (running, ended) = &SIDE_BY_SIDE;
+    let mut running = running.lock().unwrap_or_else(PoisonError::into_inner);
+    while *running >= cores {
+        running = ended.wait(running).unwrap_or_else(PoisonError::into_inner);
+    }
+    *running += 1;
+    drop(running);
+    Shared { _stack: STACK.read().unwrap_or_else(PoisonError::into_inner) }
 }
 
 /// A test that pauses part of the stack (a Redis master) or needs the cores to itself (a
@@ -70,8 +95,8 @@ pub(crate) fn describe(output: &Output) -> String {
 }
 
 /// Runs `scenarios/<name>.yaml` as shipped (it must pass), then with `from` replaced by `to` (it
-/// must fail, exit 1, on an expectation whose description contains `tightened`); returns the
-/// failing run's report and scenario file.
+/// must fail, exit 1, on an expectation whose description contains `tightened`; `--fail-fast`
+/// spares the phases after it); returns the failing run's report and scenario file.
 pub(crate) fn tightened_fails(name: &str, from: &str, to: &str, tightened: &str) -> (Value, PathBuf) {
     let shipped = workspace().join("scenarios").join(format!("{name}.yaml"));
     let reports = report_dir(&format!("{name}-pass"));
@@ -84,7 +109,7 @@ pub(crate) fn tightened_fails(name: &str, from: &str, to: &str, tightened: &str)
     std::fs::create_dir_all(&reports).unwrap();
     let file = reports.join(format!("{name}-tightened.yaml"));
     std::fs::write(&file, text.replace(from, to)).unwrap();
-    let output = run(file.to_str().unwrap(), &reports, &[]);
+    let output = run(file.to_str().unwrap(), &reports, &["--fail-fast"]);
     assert_eq!(output.status.code(), Some(1), "{name} tightened: {}", describe(&output));
     let (report, _) = report(&reports);
     let failed: Vec<&str> = expectations(&report)

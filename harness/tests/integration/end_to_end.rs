@@ -223,6 +223,19 @@ fn rollback_clears_faults_after_a_failing_phase() {
     assert_eq!(report["rollback"][0]["ok"], true, "{report:#}");
     let faults: Value = serde_json::from_str(&target.get("/chaos/faults").unwrap()).unwrap();
     assert_eq!(faults["count"], 0, "the fault injected by the failed phase was rolled back");
+    assert_eq!(report["phases"].as_array().unwrap().len(), 2, "the phase after the failed one ran");
+
+    // With --fail-fast the later phase does not run; the rollback still does.
+    let reports = report_dir("rollback-fail-fast");
+    let output = run(&fixture("failing-phase-with-rollback.yaml"), &reports, &["--target", &target.url, "--fail-fast"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let (report, _) = crate::common::report(&reports);
+    assert_eq!(report["phases"].as_array().unwrap().len(), 1, "{report:#}");
+    let problems = report["problems"].as_array().unwrap();
+    assert!(problems.iter().any(|p| p.as_str().unwrap().contains("1 later phase(s) did not run")), "{problems:?}");
+    assert_eq!(report["rollback"][0]["ok"], true, "{report:#}");
+    let faults: Value = serde_json::from_str(&target.get("/chaos/faults").unwrap()).unwrap();
+    assert_eq!(faults["count"], 0, "rolled back after stopping early");
 }
 
 #[test]
