@@ -37,8 +37,10 @@ services-status: ## One line per service
 build: ## Build the programs (dev profile); the tests reuse it, one compile (benchmarks build release)
 	cargo build --workspace --bins
 
+# Eight test threads on two cores: the service tests mostly wait (breaker resets, timeouts), and
+# the harness's integration tests let no more run at once than there are cores (tests/integration/common.rs).
 test: tools services build ## Run every test against the real dev stack (on `make build`'s profile)
-	cargo test --workspace
+	cargo test --workspace -- --test-threads=8
 
 lint: structure check-docs ## rustfmt, clippy (warnings are errors), the structure and docs checks
 	cargo fmt --all -- --check
