@@ -109,10 +109,10 @@ impl RedisCluster {
         self.run("delete", |mut c| async move { c.del::<_, u64>(key).await.map(|n| n > 0) }).await
     }
 
-    /// Adds `amount` to a window counter (`INCRBY` then `EXPIRE`) within [`HOT_PATH_BUDGET`];
-    /// returns the new total.
-    pub async fn incr_window(&self, key: &str, amount: u64, expire: Duration) -> ApiResult<u64> {
-        self.run_within("incr", HOT_PATH_BUDGET, |mut c| async move {
+    /// Adds `amount` to a window counter (`INCRBY` then `EXPIRE`) within `budget` (what is left
+    /// of a request's [`HOT_PATH_BUDGET`]); returns the new total.
+    pub async fn incr_window(&self, key: &str, amount: u64, expire: Duration, budget: Duration) -> ApiResult<u64> {
+        self.run_within("incr", budget, |mut c| async move {
             let (count,): (u64,) = redis::pipe()
                 .incr(key, amount)
                 .expire(key, expire.as_secs() as i64)

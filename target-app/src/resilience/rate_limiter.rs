@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
+use tokio::time::Instant;
 
 use crate::clients::redis::{HOT_PATH_BUDGET, RedisCluster};
 use crate::config::{Rate, RateLimitSettings};
@@ -189,7 +190,7 @@ impl RateLimiter {
             Some(token) => token,
             // Boxed: the Redis round trip is rare, and inline it would make every request's
             // future larger to build and move.
-            None => Box::pin(self.lease(class, client, index, rate.limit, window)).await,
+            None => Box::pin(self.lease(class, client, index, rate)).await,
         };
         let reset_at = (index + 1) * window;
         Decision {
@@ -201,24 +202,22 @@ impl RateLimiter {
         }
     }
 
-    /// A token from a new lease, one lease request per client and class at a time. Waiting for
-    /// the gate counts against the lease's [`HOT_PATH_BUDGET`]: when Redis hangs, the callers
-    /// queued behind a lease must not each wait out their own timeout in turn.
-    async fn lease(&self, class: Class, client: IpAddr, index: u64, limit: u64, window: u64) -> u64 {
+    /// A token from a new lease, one lease request per client and class at a time. The lease,
+    /// waiting for the gate included, fits in one [`HOT_PATH_BUDGET`]: when Redis hangs, the
+    /// callers queued behind a lease must not each wait out a timeout of their own in turn.
+    async fn lease(&self, class: Class, client: IpAddr, index: u64, rate: Rate) -> u64 {
         let key = format!("{}ratelimit:{}:{client}:{index}", self.redis.key_prefix(), class.name());
-        let lease = async {
-            let _gate = self.leasing.enter(&key).await;
-            // Whoever held the gate may have leased enough for this request too.
-            match self.leased_token(class, client, index) {
-                Some(token) => token,
-                None => self.lease_from_redis(class, client, key.clone(), index, limit, window).await,
-            }
+        let deadline = Instant::now() + HOT_PATH_BUDGET;
+        let Ok(_gate) = tokio::time::timeout_at(deadline, self.leasing.enter(&key)).await else {
+            self.set_backend(true, Some("no lease within the hot-path budget"));
+            return self.count_in_memory(class, key, index);
         };
-        match tokio::time::timeout(HOT_PATH_BUDGET, lease).await {
-            Ok(token) => token,
-            Err(_) => {
-                self.set_backend(true, Some("no lease within the hot-path budget"));
-                self.count_in_memory(class, key, index)
+        // Whoever held the gate may have leased enough for this request too.
+        match self.leased_token(class, client, index) {
+            Some(token) => token,
+            None => {
+                let budget = deadline.saturating_duration_since(Instant::now());
+                self.lease_from_redis(class, client, key, index, rate, budget).await
             }
         }
     }
@@ -229,23 +228,24 @@ impl RateLimiter {
         leases.get_mut(&(class, client)).filter(|lease| lease.window == window).and_then(Lease::take)
     }
 
-    /// Takes a new lease from Redis and returns its first token; counts in memory when Redis fails.
+    /// Takes a new lease from Redis within `budget` and returns its first token; counts in memory
+    /// when Redis fails.
     async fn lease_from_redis(
         &self,
         class: Class,
         client: IpAddr,
         key: String,
         window: u64,
-        limit: u64,
-        window_s: u64,
+        rate: Rate,
+        budget: Duration,
     ) -> u64 {
         let size = {
             let leases = self.leases.lock().expect("lease lock");
             let previous = leases.get(&(class, client)).filter(|l| l.window == window).map_or(0, |l| l.size);
-            (previous * 2).clamp(1, lease_cap(limit))
+            (previous * 2).clamp(1, lease_cap(rate.limit))
         };
-        let expire = Duration::from_secs(window_s + 1);
-        match self.redis.incr_window(&key, size, expire).await {
+        let expire = Duration::from_secs(rate.window.as_secs().max(1) + 1);
+        match self.redis.incr_window(&key, size, expire, budget).await {
             Ok(total) => {
                 self.set_backend(false, None);
                 let mut leases = self.leases.lock().expect("lease lock");
